@@ -1,0 +1,83 @@
+#include "libs/common/grpc_util.h"
+
+#include <algorithm>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "libs/common/log.h"
+
+namespace pulse {
+namespace {
+
+constexpr size_t kMaxStatusMessage = 1024;
+constexpr absl::string_view kBearerPrefix = "Bearer ";
+
+}  // namespace
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  std::string message(status.message().substr(0, kMaxStatusMessage));
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), message);
+}
+
+bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
+  // Compare over the longer length so the time does not reveal where the
+  // first difference is; the length difference itself is folded in.
+  const size_t n = std::max(a.size(), b.size());
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (size_t i = 0; i < n; ++i) {
+    const unsigned char x = i < a.size() ? a[i] : 0;
+    const unsigned char y = i < b.size() ? b[i] : 0;
+    diff |= x ^ y;
+  }
+  return diff == 0;
+}
+
+absl::Status CheckAdminToken(const grpc::ServerContext& context,
+                             absl::string_view admin_token) {
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find("authorization");
+  if (it == metadata.end()) {
+    return absl::UnauthenticatedError(
+        "this call changes the schema: send metadata 'authorization: Bearer "
+        "<admin token>'");
+  }
+  absl::string_view value(it->second.data(), it->second.size());
+  if (!absl::StartsWith(value, kBearerPrefix)) {
+    return absl::UnauthenticatedError(
+        "the authorization metadata must read 'Bearer <admin token>'");
+  }
+  if (admin_token.empty()) {
+    return absl::PermissionDeniedError(
+        "schema changes over gRPC are disabled: the server was started "
+        "without an admin token");
+  }
+  if (!ConstantTimeEquals(value.substr(kBearerPrefix.size()), admin_token)) {
+    return absl::PermissionDeniedError("the admin token is not valid");
+  }
+  return absl::OkStatus();
+}
+
+RequestLog::RequestLog(absl::string_view method,
+                       const grpc::ServerContext& context)
+    : method_(method), peer_(context.peer()), start_(absl::Now()) {}
+
+grpc::Status RequestLog::Finish(grpc::Status status) {
+  status_ = status;
+  return status;
+}
+
+RequestLog::~RequestLog() {
+  std::string line =
+      absl::StrCat("rpc method=", method_, " peer=", peer_,
+                   " status=", static_cast<int>(status_.error_code()),
+                   " duration_ms=",
+                   absl::ToDoubleMilliseconds(absl::Now() - start_));
+  if (items_sent_ >= 0) absl::StrAppend(&line, " sent=", items_sent_);
+  if (!status_.ok()) {
+    absl::StrAppend(&line, " error=\"", status_.error_message(), "\"");
+  }
+  LogLine(line);
+}
+
+}  // namespace pulse

@@ -1,0 +1,51 @@
+#ifndef PULSE_LIBS_COMMON_GRPC_UTIL_H_
+#define PULSE_LIBS_COMMON_GRPC_UTIL_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
+#include "grpcpp/grpcpp.h"
+
+namespace pulse {
+
+// Maps an absl::Status to a grpc::Status. The codes share numbers; the
+// message is capped so a huge error cannot blow past metadata limits.
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+// Checks the call's `authorization: Bearer TOKEN` metadata against
+// `admin_token` in constant time. UNAUTHENTICATED when the header is absent
+// or not a bearer token, PERMISSION_DENIED when the token is wrong or the
+// server has no admin token (admin calls disabled). Never echoes the token.
+absl::Status CheckAdminToken(const grpc::ServerContext& context,
+                             absl::string_view admin_token);
+
+// Compares two strings in time that depends only on their lengths.
+bool ConstantTimeEquals(absl::string_view a, absl::string_view b);
+
+// Logs one line when it goes out of scope: method, peer, status code,
+// duration and, when set, the number of items sent.
+class RequestLog {
+ public:
+  RequestLog(absl::string_view method, const grpc::ServerContext& context);
+  ~RequestLog();
+  RequestLog(const RequestLog&) = delete;
+  RequestLog& operator=(const RequestLog&) = delete;
+
+  // Records the status the handler returns and passes it through.
+  grpc::Status Finish(grpc::Status status);
+  void set_items_sent(int64_t n) { items_sent_ = n; }
+
+ private:
+  std::string method_;
+  std::string peer_;
+  absl::Time start_;
+  grpc::Status status_;
+  int64_t items_sent_ = -1;
+};
+
+}  // namespace pulse
+
+#endif  // PULSE_LIBS_COMMON_GRPC_UTIL_H_

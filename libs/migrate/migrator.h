@@ -1,0 +1,136 @@
+#ifndef PULSE_LIBS_MIGRATE_MIGRATOR_H_
+#define PULSE_LIBS_MIGRATE_MIGRATOR_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "SQLiteCpp/SQLiteCpp.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "libs/migrate/graph.h"
+
+namespace pulse::migrate {
+
+// The bookkeeping tables the migrator keeps inside the database.
+inline constexpr char kVersionTable[] = "pulse_version";
+inline constexpr char kHistoryTable[] = "pulse_migration_history";
+inline constexpr char kRunTable[] = "pulse_migration_run";
+
+enum class Direction { kUpgrade, kDowngrade, kStamp };
+const char* DirectionName(Direction direction);
+
+// What the database records about its schema revision.
+struct RevisionState {
+  // The current revisions, sorted; empty at base.
+  std::vector<std::string> current;
+  // True while a migration run holds the database (between its first and
+  // last revision). Each revision still commits atomically.
+  bool migration_in_progress = false;
+  std::string migration_target;
+};
+
+// Reads the revision state through `db`, in whatever transaction is open
+// (so a caller can read it in the same snapshot as its data). A database
+// with no bookkeeping tables is at base.
+absl::StatusOr<RevisionState> ReadRevisionState(SQLite::Database& db);
+
+struct StepResult {
+  std::string revision;
+  Direction direction;
+  double duration_ms = 0;
+};
+
+struct MigrationResult {
+  std::vector<StepResult> steps;
+  // Offline mode only: the SQL that would run.
+  std::string sql;
+  RevisionState state;
+};
+
+struct HistoryEntry {
+  std::string revision;
+  std::string direction;
+  std::string checksum;
+  std::string applied_at;  // RFC 3339, UTC.
+  double duration_ms = 0;
+};
+
+struct MigratorOptions {
+  // The SQLite database file. Created by Upgrade and Stamp when missing.
+  std::string db_path;
+  // How long to wait for another migration's lock before ABORTED.
+  absl::Duration lock_timeout = absl::Seconds(30);
+  absl::Duration busy_timeout = absl::Seconds(5);
+};
+
+// Applies the scripts of a revision graph to one database, as Alembic does.
+//
+// Targets: "head" (the single head; INVALID_ARGUMENT when there are
+// several), "heads", "base", "+N" / "-N" (N revisions up or down), a
+// revision id or a unique prefix of one.
+//
+// Every revision runs in its own write transaction together with the
+// update of pulse_version and a pulse_migration_history row, so a failure
+// leaves the database at the previous revision. Runs are serialised across
+// processes by an flock on "<db_path>.migrate.lock"; the plan is made after
+// the lock is taken and each step re-checks the state in its transaction,
+// so no revision is applied twice.
+//
+// Thread-safe: every call opens its own connection.
+class Migrator {
+ public:
+  // Loads the scripts of `migrations_dir`; the errors of LoadScripts and
+  // RevisionGraph::Build.
+  static absl::StatusOr<std::unique_ptr<Migrator>> Create(
+      const std::string& migrations_dir, MigratorOptions options);
+  Migrator(RevisionGraph graph, MigratorOptions options);
+  Migrator(const Migrator&) = delete;
+  Migrator& operator=(const Migrator&) = delete;
+
+  const RevisionGraph& graph() const { return graph_; }
+  const MigratorOptions& options() const { return options_; }
+
+  // The state; base when the file does not exist yet (nothing is created).
+  absl::StatusOr<RevisionState> GetState() const;
+
+  // INVALID_ARGUMENT for a bad target or one in the wrong direction;
+  // FAILED_PRECONDITION when the database is at a revision no script
+  // defines, or a script fails (the message names the file and the
+  // statement); ABORTED when the lock is not had in time; UNAVAILABLE when
+  // the database is busy. With `sql_only` nothing is opened for writing
+  // and the result carries the SQL instead.
+  absl::StatusOr<MigrationResult> Upgrade(absl::string_view target,
+                                          bool sql_only = false);
+  absl::StatusOr<MigrationResult> Downgrade(absl::string_view target,
+                                            bool sql_only = false);
+  // Records `target` as current without running migration SQL.
+  absl::StatusOr<MigrationResult> Stamp(absl::string_view target);
+
+  // The newest `limit` history rows, newest first.
+  absl::StatusOr<std::vector<HistoryEntry>> History(int limit) const;
+
+  // Problems found, one sentence each; empty when all is well: revisions
+  // recorded in the database that no script defines, scripts whose checksum
+  // differs from the one recorded when they were applied, and schema drift
+  // (the live schema differing from what the applied scripts produce on an
+  // empty database). An error status only when the check itself fails.
+  absl::StatusOr<std::vector<std::string>> Validate() const;
+
+ private:
+  absl::StatusOr<MigrationResult> Run(Direction direction,
+                                      absl::string_view target, bool sql_only);
+  // The applied set a target asks for, from the applied set now.
+  absl::StatusOr<RevisionSet> Desired(Direction direction,
+                                      absl::string_view target,
+                                      const RevisionSet& applied) const;
+  absl::StatusOr<RevisionSet> AppliedSet(const RevisionState& state) const;
+
+  RevisionGraph graph_;
+  MigratorOptions options_;
+};
+
+}  // namespace pulse::migrate
+
+#endif  // PULSE_LIBS_MIGRATE_MIGRATOR_H_

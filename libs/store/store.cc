@@ -1,0 +1,163 @@
+#include "libs/store/store.h"
+
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+
+namespace pulse::store {
+namespace {
+
+constexpr size_t kMaxStatementInError = 200;
+
+std::string Abbreviate(absl::string_view sql) {
+  std::string s(absl::StripAsciiWhitespace(sql));
+  for (char& c : s) {
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+  }
+  if (s.size() > kMaxStatementInError) {
+    s = absl::StrCat(s.substr(0, kMaxStatementInError), "...");
+  }
+  return s;
+}
+
+}  // namespace
+
+absl::Status FromSqliteError(int extended_code, absl::string_view message,
+                             absl::string_view context) {
+  const std::string text = absl::StrCat(context, ": ", message);
+  switch (extended_code & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return absl::UnavailableError(text);
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return absl::DataLossError(text);
+    case SQLITE_READONLY:
+      return absl::FailedPreconditionError(text);
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+    case SQLITE_IOERR:
+      return absl::UnavailableError(text);
+    default:
+      return absl::InternalError(text);
+  }
+}
+
+absl::Status FromException(const SQLite::Exception& e,
+                           absl::string_view context) {
+  return FromSqliteError(e.getExtendedErrorCode(), e.what(), context);
+}
+
+absl::StatusOr<std::unique_ptr<SQLite::Database>> Open(
+    const std::string& path, const OpenOptions& options) {
+  struct stat st;
+  const bool exists = ::stat(path.c_str(), &st) == 0;
+  if (!exists && (options.read_only || !options.create)) {
+    return absl::NotFoundError(
+        absl::StrCat("database file ", path, " does not exist"));
+  }
+  int flags = options.read_only ? SQLite::OPEN_READONLY
+                                : SQLite::OPEN_READWRITE |
+                                      (options.create ? SQLite::OPEN_CREATE : 0);
+  flags |= SQLITE_OPEN_NOMUTEX;
+  try {
+    auto db = std::make_unique<SQLite::Database>(
+        path, flags,
+        static_cast<int>(absl::ToInt64Milliseconds(options.busy_timeout)));
+    db->exec("PRAGMA foreign_keys = ON");
+    if (!options.read_only) {
+      // WAL lets the read-only org-data service read while a migration
+      // writes. Reading the journal mode also proves the file is a database.
+      db->exec("PRAGMA journal_mode = WAL");
+      db->exec("PRAGMA synchronous = NORMAL");
+    } else {
+      db->exec("SELECT count(*) FROM sqlite_schema");
+    }
+    return db;
+  } catch (const SQLite::Exception& e) {
+    absl::Status status = FromException(e, absl::StrCat("opening ", path));
+    if (absl::IsDataLoss(status)) {
+      return absl::FailedPreconditionError(status.message());
+    }
+    return status;
+  }
+}
+
+absl::Status ExecScript(SQLite::Database& db, absl::string_view sql) {
+  sqlite3* handle = db.getHandle();
+  std::string text(sql);
+  const char* tail = text.c_str();
+  int index = 0;
+  while (tail != nullptr && *tail != '\0') {
+    sqlite3_stmt* stmt = nullptr;
+    const char* start = tail;
+    int rc = sqlite3_prepare_v2(handle, start, -1, &stmt, &tail);
+    absl::string_view statement(start, tail - start);
+    if (rc != SQLITE_OK) {
+      return FromSqliteError(
+          sqlite3_extended_errcode(handle), sqlite3_errmsg(handle),
+          absl::StrCat("statement ", index + 1, " `", Abbreviate(statement),
+                       "`"));
+    }
+    if (stmt == nullptr) break;  // Only whitespace or comments were left.
+    ++index;
+    do {
+      rc = sqlite3_step(stmt);
+    } while (rc == SQLITE_ROW);
+    if (rc != SQLITE_DONE) {
+      absl::Status status = FromSqliteError(
+          sqlite3_extended_errcode(handle), sqlite3_errmsg(handle),
+          absl::StrCat("statement ", index, " `", Abbreviate(statement), "`"));
+      sqlite3_finalize(stmt);
+      return status;
+    }
+    sqlite3_finalize(stmt);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<WriteTransaction>> WriteTransaction::Begin(
+    SQLite::Database& db) {
+  try {
+    db.exec("BEGIN IMMEDIATE");
+  } catch (const SQLite::Exception& e) {
+    return FromException(e, "beginning a write transaction");
+  }
+  return std::unique_ptr<WriteTransaction>(new WriteTransaction(db));
+}
+
+WriteTransaction::~WriteTransaction() {
+  if (done_) return;
+  try {
+    db_.exec("ROLLBACK");
+  } catch (const SQLite::Exception&) {
+    // SQLite may already have rolled back after an error such as a full
+    // disk; there is nothing left to undo.
+  }
+}
+
+absl::Status WriteTransaction::Commit() {
+  try {
+    db_.exec("COMMIT");
+    done_ = true;
+    return absl::OkStatus();
+  } catch (const SQLite::Exception& e) {
+    return FromException(e, "committing");
+  }
+}
+
+absl::StatusOr<bool> TableExists(SQLite::Database& db,
+                                 absl::string_view table) {
+  try {
+    SQLite::Statement q(
+        db, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?");
+    q.bind(1, std::string(table));
+    return q.executeStep();
+  } catch (const SQLite::Exception& e) {
+    return FromException(e, absl::StrCat("looking up table ", table));
+  }
+}
+
+}  // namespace pulse::store

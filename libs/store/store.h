@@ -1,0 +1,69 @@
+#ifndef PULSE_LIBS_STORE_STORE_H_
+#define PULSE_LIBS_STORE_STORE_H_
+
+#include <memory>
+#include <string>
+
+#include "SQLiteCpp/SQLiteCpp.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace pulse::store {
+
+struct OpenOptions {
+  // Open with SQLITE_OPEN_READONLY: even a bug cannot write.
+  bool read_only = false;
+  // Create the file when missing (ignored when read_only).
+  bool create = true;
+  // How long a statement waits for another connection's lock before
+  // failing with SQLITE_BUSY (mapped to UNAVAILABLE).
+  absl::Duration busy_timeout = absl::Seconds(5);
+};
+
+// Opens `path` with foreign keys enforced and, for writers, WAL journaling.
+// NOT_FOUND when the file is missing and may not be created, UNAVAILABLE
+// when it cannot be opened, FAILED_PRECONDITION when it is not a database.
+absl::StatusOr<std::unique_ptr<SQLite::Database>> Open(
+    const std::string& path, const OpenOptions& options);
+
+// Maps a SQLite error to a status whose message starts with `context`.
+// SQLITE_BUSY and SQLITE_LOCKED map to UNAVAILABLE (retry the call),
+// corruption to DATA_LOSS, a read-only database to FAILED_PRECONDITION,
+// the rest to INTERNAL.
+absl::Status FromSqliteError(int extended_code, absl::string_view message,
+                             absl::string_view context);
+absl::Status FromException(const SQLite::Exception& e,
+                           absl::string_view context);
+
+// Runs every statement of `sql` in order, in whatever transaction is open.
+// On failure the error names the failing statement (trimmed) and its
+// position; statements before it have run.
+absl::Status ExecScript(SQLite::Database& db, absl::string_view sql);
+
+// A write transaction begun with BEGIN IMMEDIATE (so the write lock is
+// taken at once, not at the first write), rolled back on destruction unless
+// committed. Not thread-safe; one per connection at a time.
+class WriteTransaction {
+ public:
+  static absl::StatusOr<std::unique_ptr<WriteTransaction>> Begin(
+      SQLite::Database& db);
+  ~WriteTransaction();
+  WriteTransaction(const WriteTransaction&) = delete;
+  WriteTransaction& operator=(const WriteTransaction&) = delete;
+
+  absl::Status Commit();
+
+ private:
+  explicit WriteTransaction(SQLite::Database& db) : db_(db) {}
+  SQLite::Database& db_;
+  bool done_ = false;
+};
+
+// True when `table` exists in the main schema.
+absl::StatusOr<bool> TableExists(SQLite::Database& db, absl::string_view table);
+
+}  // namespace pulse::store
+
+#endif  // PULSE_LIBS_STORE_STORE_H_

@@ -1,0 +1,275 @@
+// pulse-schema: the schema service and the operators' command line.
+//
+//   pulse-schema serve --db=PATH --migrations=DIR --listen=HOST:PORT
+//   pulse-schema upgrade|downgrade TARGET [--sql]
+//   pulse-schema stamp TARGET
+//   pulse-schema current | heads | history | log | validate
+//   pulse-schema new -m "message" | merge -m "message"
+//
+// Every flag falls back to the environment variable PULSE_<FLAG>.
+
+#include <signal.h>
+
+#include <cstdio>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "libs/common/env_flags.h"
+#include "libs/common/log.h"
+#include "libs/migrate/authoring.h"
+#include "libs/migrate/migrator.h"
+#include "services/schema/server.h"
+
+ABSL_FLAG(std::string, db, "pulse.db",
+          "Path of the SQLite database file. Environment: PULSE_DB.");
+ABSL_FLAG(std::string, migrations, "migrations",
+          "Directory of the migration scripts (*.sql). Environment: "
+          "PULSE_MIGRATIONS.");
+ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
+          "Address the server listens on, host:port; port 0 picks a free "
+          "port. Environment: PULSE_LISTEN.");
+ABSL_FLAG(std::string, admin_token, "",
+          "Token that mutating RPCs must present as 'authorization: Bearer "
+          "TOKEN'; empty disables them. Environment: PULSE_ADMIN_TOKEN.");
+ABSL_FLAG(std::string, upgrade_on_start, "",
+          "With serve: migrate to this target (e.g. head) before serving. "
+          "Environment: PULSE_UPGRADE_ON_START.");
+ABSL_FLAG(absl::Duration, lock_timeout, absl::Seconds(30),
+          "How long a migration waits for another one to finish before "
+          "giving up. Environment: PULSE_LOCK_TIMEOUT.");
+ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
+          "On SIGTERM or SIGINT, how long in-flight calls may run before they "
+          "are cancelled. Environment: PULSE_SHUTDOWN_GRACE.");
+ABSL_FLAG(bool, sql, false,
+          "With upgrade or downgrade: print the SQL that would run and change "
+          "nothing (offline mode).");
+ABSL_FLAG(std::string, message, "",
+          "With new or merge: the revision's one-line description (-m).");
+
+namespace {
+
+constexpr char kUsage[] =
+    "pulse-schema COMMAND [ARGS] [FLAGS]\n\n"
+    "Commands:\n"
+    "  serve                 run the gRPC schema service\n"
+    "  upgrade TARGET        apply revisions up to TARGET (--sql: print only)\n"
+    "  downgrade TARGET      revert revisions down to TARGET (--sql: print)\n"
+    "  stamp TARGET          record TARGET as current without running SQL\n"
+    "  current               print the database's current revision(s)\n"
+    "  heads                 print the head revision(s) of the scripts\n"
+    "  history               print the revision graph, newest first\n"
+    "  log                   print the applied-migration log, newest first\n"
+    "  validate              check checksums and schema drift (exit 1 if bad)\n"
+    "  new -m MESSAGE        write a new revision script on the head\n"
+    "  merge -m MESSAGE      write a revision merging all heads\n\n"
+    "TARGET: head, heads, base, +N, -N, a revision id or a unique prefix.";
+
+int Fail(const absl::Status& status) {
+  std::fprintf(stderr, "pulse-schema: %s\n",
+               std::string(status.message()).c_str());
+  return 1;
+}
+
+std::string Describe(const std::vector<std::string>& revisions) {
+  return revisions.empty() ? "base" : absl::StrJoin(revisions, ", ");
+}
+
+int Serve() {
+  // Block the signals before any thread starts so that only the waiting
+  // thread below receives them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  pulse::schema::Server::Options options;
+  options.listen_address = absl::GetFlag(FLAGS_listen);
+  options.db_path = absl::GetFlag(FLAGS_db);
+  options.migrations_dir = absl::GetFlag(FLAGS_migrations);
+  options.admin_token = absl::GetFlag(FLAGS_admin_token);
+  options.upgrade_on_start = absl::GetFlag(FLAGS_upgrade_on_start);
+  options.lock_timeout = absl::GetFlag(FLAGS_lock_timeout);
+  pulse::schema::Server server;
+  if (absl::Status s = server.BuildAndStart(options); !s.ok()) return Fail(s);
+  pulse::LogLine(absl::StrCat("pulse-schema serving ", options.db_path,
+                              " on port ", server.port(), " (",
+                              options.listen_address, ")"));
+  const absl::Duration grace = absl::GetFlag(FLAGS_shutdown_grace);
+  std::thread signal_thread([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    pulse::LogLine(absl::StrCat("received signal ", sig, ", shutting down"));
+    server.Shutdown(grace);
+  });
+  server.Wait();
+  signal_thread.join();
+  pulse::LogLine("pulse-schema stopped");
+  return 0;
+}
+
+int RunCommand(const std::vector<std::string>& args) {
+  const std::string& command = args[0];
+  auto want_args = [&](size_t n) -> bool {
+    if (args.size() == n + 1) return true;
+    std::fprintf(stderr, "pulse-schema: %s takes %zu argument(s); see --help\n",
+                 command.c_str(), n);
+    return false;
+  };
+  if (command == "serve") {
+    if (!want_args(0)) return 2;
+    return Serve();
+  }
+  pulse::migrate::MigratorOptions options;
+  options.db_path = absl::GetFlag(FLAGS_db);
+  options.lock_timeout = absl::GetFlag(FLAGS_lock_timeout);
+  const std::string dir = absl::GetFlag(FLAGS_migrations);
+  auto migrator = pulse::migrate::Migrator::Create(dir, options);
+  if (!migrator.ok()) return Fail(migrator.status());
+  pulse::migrate::Migrator& m = **migrator;
+  const pulse::migrate::RevisionGraph& graph = m.graph();
+
+  if (command == "upgrade" || command == "downgrade") {
+    if (!want_args(1)) return 2;
+    const bool sql = absl::GetFlag(FLAGS_sql);
+    auto result = command == "upgrade" ? m.Upgrade(args[1], sql)
+                                       : m.Downgrade(args[1], sql);
+    if (!result.ok()) return Fail(result.status());
+    if (sql) {
+      std::fputs(result->sql.c_str(), stdout);
+      return 0;
+    }
+    for (const auto& step : result->steps) {
+      const auto* script = graph.Find(step.revision);
+      std::printf("%s %s (%s) in %.1f ms\n",
+                  pulse::migrate::DirectionName(step.direction),
+                  step.revision.c_str(), script->description.c_str(),
+                  step.duration_ms);
+    }
+    std::printf("now at %s\n", Describe(result->state.current).c_str());
+    return 0;
+  }
+  if (command == "stamp") {
+    if (!want_args(1)) return 2;
+    auto result = m.Stamp(args[1]);
+    if (!result.ok()) return Fail(result.status());
+    std::printf("stamped; now at %s\n",
+                Describe(result->state.current).c_str());
+    return 0;
+  }
+  if (command == "current") {
+    if (!want_args(0)) return 2;
+    auto state = m.GetState();
+    if (!state.ok()) return Fail(state.status());
+    if (state->current.empty()) std::printf("base\n");
+    for (const std::string& id : state->current) {
+      const auto* script = graph.Find(id);
+      const bool head = script != nullptr && graph.Children(id).empty();
+      std::printf("%s%s%s\n", id.c_str(), head ? " (head)" : "",
+                  script == nullptr ? " (unknown to these scripts)" : "");
+    }
+    if (state->migration_in_progress) {
+      std::printf("migration in progress: %s\n",
+                  state->migration_target.c_str());
+    }
+    return 0;
+  }
+  if (command == "heads") {
+    if (!want_args(0)) return 2;
+    for (const std::string& id : graph.heads()) {
+      std::printf("%s (head) %s\n", id.c_str(),
+                  graph.Find(id)->description.c_str());
+    }
+    return 0;
+  }
+  if (command == "history") {
+    if (!want_args(0)) return 2;
+    auto state = m.GetState();
+    if (!state.ok()) return Fail(state.status());
+    const auto applied = graph.Closure(state->current);
+    const auto& order = graph.topological_order();
+    for (auto it = order.rbegin(); it != order.rend(); ++it) {
+      const auto* script = graph.Find(*it);
+      std::vector<std::string> marks;
+      if (graph.Children(*it).empty()) marks.push_back("head");
+      if (graph.Children(*it).size() > 1) marks.push_back("branchpoint");
+      if (script->down_revisions.size() > 1) marks.push_back("mergepoint");
+      if (std::find(state->current.begin(), state->current.end(), *it) !=
+          state->current.end()) {
+        marks.push_back("current");
+      } else if (applied.count(*it)) {
+        marks.push_back("applied");
+      }
+      if (script->breaking) marks.push_back("breaking");
+      std::printf("%s -> %s%s, %s\n",
+                  script->down_revisions.empty()
+                      ? "<base>"
+                      : absl::StrJoin(script->down_revisions, ", ").c_str(),
+                  it->c_str(),
+                  marks.empty()
+                      ? ""
+                      : absl::StrCat(" (", absl::StrJoin(marks, ", "), ")")
+                            .c_str(),
+                  script->description.c_str());
+    }
+    return 0;
+  }
+  if (command == "log") {
+    if (!want_args(0)) return 2;
+    auto history = m.History(1000);
+    if (!history.ok()) return Fail(history.status());
+    for (const auto& e : *history) {
+      std::printf("%s %-9s %s %.1f ms checksum %s\n", e.applied_at.c_str(),
+                  e.direction.c_str(), e.revision.c_str(), e.duration_ms,
+                  e.checksum.substr(0, 12).c_str());
+    }
+    return 0;
+  }
+  if (command == "validate") {
+    if (!want_args(0)) return 2;
+    auto problems = m.Validate();
+    if (!problems.ok()) return Fail(problems.status());
+    if (problems->empty()) {
+      std::printf("ok\n");
+      return 0;
+    }
+    for (const std::string& p : *problems) std::printf("%s\n", p.c_str());
+    std::fprintf(stderr, "pulse-schema: validate found %zu problem(s)\n",
+                 problems->size());
+    return 1;
+  }
+  if (command == "new" || command == "merge") {
+    if (!want_args(0)) return 2;
+    const std::string message = absl::GetFlag(FLAGS_message);
+    auto path = command == "new"
+                    ? pulse::migrate::WriteNewRevision(dir, graph, message)
+                    : pulse::migrate::WriteMergeRevision(dir, graph, message);
+    if (!path.ok()) return Fail(path.status());
+    std::printf("%s\n", path->c_str());
+    return 0;
+  }
+  std::fprintf(stderr, "pulse-schema: unknown command '%s'; see --help\n",
+               command.c_str());
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(kUsage);
+  std::vector<std::string> args = pulse::ParseFlagsWithEnv(
+      argc, argv,
+      {"db", "migrations", "listen", "admin_token", "upgrade_on_start",
+       "lock_timeout", "shutdown_grace"});
+  if (args.empty()) {
+    std::fprintf(stderr, "%s\n", kUsage);
+    return 2;
+  }
+  return RunCommand(args);
+}
