@@ -96,6 +96,10 @@ absl::Status ExecScript(SQLite::Database& db, absl::string_view sql) {
     int rc = sqlite3_prepare_v2(handle, start, -1, &stmt, &tail);
     absl::string_view statement(start, tail - start);
     if (rc != SQLITE_OK) {
+      // SQLite stops the tail at the error; show the statement up to its
+      // end instead.
+      absl::string_view rest(start);
+      statement = rest.substr(0, rest.find(';'));
       return FromSqliteError(
           sqlite3_extended_errcode(handle), sqlite3_errmsg(handle),
           absl::StrCat("statement ", index + 1, " `", Abbreviate(statement),
