@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "grpc/health/v1/health.pb.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "libs/common/log.h"
@@ -35,6 +36,9 @@ absl::Status Server::BuildAndStart(const Options& options) {
                              : absl::StrJoin(result->state.current, ", ")));
   }
 
+  // gRPC's built-in health service has no C++ descriptors; touching ours
+  // links them in, so reflection can describe grpc.health.v1.Health too.
+  grpc::health::v1::HealthCheckRequest::descriptor();
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 

@@ -1,11 +1,14 @@
 // Runs the real pulse-schema binary as the README does.
 
 #include <algorithm>
+#include <signal.h>
+
 #include <filesystem>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "libs/store/store.h"
+#include "tests/test_util/reflection_client.h"
 #include "tests/test_util/migrations.h"
 #include "tests/test_util/status_matchers.h"
 #include "tests/test_util/subprocess.h"
@@ -163,6 +166,54 @@ TEST_F(SchemaCliTest, NewWritesAScriptOnTheHead) {
   EXPECT_THAT(heads.out, HasSubstr("add a column"));
   RunResult history = Cli({"history"}, scripts);
   EXPECT_THAT(history.out, HasSubstr("first -> "));
+}
+
+TEST_F(SchemaCliTest, ServeAnswersReflectionHealthAndStopsOnSigterm) {
+  auto server = testing::Subprocess::Start(
+      {PULSE_SCHEMA_BIN, "serve", "--listen=127.0.0.1:0"}, dir_.path(),
+      {"PULSE_DB=" + db_path(),
+       "PULSE_MIGRATIONS=" + testing::ProjectMigrations(),
+       "PULSE_ADMIN_TOKEN=tok", "PULSE_UPGRADE_ON_START=head"});
+  ASSERT_OK(server);
+  std::optional<int> port =
+      testing::WaitForListeningPort(**server, absl::Seconds(20));
+  ASSERT_TRUE(port.has_value()) << (*server)->Stderr();
+
+  {
+  testing::ReflectionClient client(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", *port), grpc::InsecureChannelCredentials()));
+  auto services = client.ListServices();
+  ASSERT_OK(services);
+  EXPECT_THAT(*services, ::testing::IsSupersetOf(
+                             {"grpc.health.v1.Health",
+                              "grpc.reflection.v1alpha.ServerReflection",
+                              "pulse.schema.v1.SchemaService"}));
+  auto described = client.Describe("pulse.schema.v1.SchemaService");
+  ASSERT_OK(described);
+  EXPECT_THAT(*described, HasSubstr("rpc WatchRevision"));
+
+  grpc::ClientContext health_context;
+  auto health = client.Call("grpc.health.v1.Health/Check", "{}",
+                            &health_context);
+  ASSERT_OK(health);
+  EXPECT_THAT((*health)[0], HasSubstr("SERVING"));
+
+  grpc::ClientContext revision_context;
+  auto revision = client.Call("pulse.schema.v1.SchemaService/GetRevision",
+                              "{}", &revision_context);
+  ASSERT_OK(revision);
+  EXPECT_THAT((*revision)[0], HasSubstr("\"at_head\":true"));
+
+  grpc::ClientContext upgrade_context;
+  auto refused = client.Call("pulse.schema.v1.SchemaService/Downgrade",
+                             R"({"target": "base"})", &upgrade_context);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnauthenticated);
+  }
+
+  (*server)->Signal(SIGTERM);
+  EXPECT_EQ((*server)->Wait(absl::Seconds(20)), 0) << (*server)->Stderr();
+  EXPECT_THAT((*server)->Stderr(), HasSubstr("rpc method=GetRevision"));
+  EXPECT_THAT((*server)->Stderr(), ::testing::Not(HasSubstr("tok ")));
 }
 
 }  // namespace

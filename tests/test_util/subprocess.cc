@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "tests/test_util/temp_dir.h"
@@ -107,6 +108,29 @@ RunResult RunProcess(const std::vector<std::string>& argv,
   result.out = (*p)->Stdout();
   result.err = (*p)->Stderr();
   return result;
+}
+
+std::optional<int> WaitForListeningPort(Subprocess& process,
+                                        absl::Duration timeout) {
+  const std::string kMarker = " on port ";
+  std::optional<int> port;
+  WaitFor(
+      [&] {
+        const std::string err = process.Stderr();
+        const size_t at = err.find(kMarker);
+        if (at != std::string::npos) {
+          int n = 0;
+          const size_t start = at + kMarker.size();
+          const size_t end = err.find_first_not_of("0123456789", start);
+          if (absl::SimpleAtoi(err.substr(start, end - start), &n) && n > 0) {
+            port = n;
+            return true;
+          }
+        }
+        return process.Wait(absl::ZeroDuration()).has_value();
+      },
+      timeout);
+  return port;
 }
 
 }  // namespace pulse::testing

@@ -54,6 +54,12 @@ RunResult RunProcess(const std::vector<std::string>& argv,
               const std::vector<std::string>& env = {},
               absl::Duration timeout = absl::Seconds(60));
 
+// Waits until the process's stderr says "on port N" (the line both Pulse
+// servers log once listening) and returns N; nullopt if the process exits
+// or `timeout` passes first.
+std::optional<int> WaitForListeningPort(Subprocess& process,
+                                        absl::Duration timeout);
+
 }  // namespace pulse::testing
 
 #endif  // PULSE_TESTS_TEST_UTIL_SUBPROCESS_H_
