@@ -31,6 +31,12 @@ CREATE TABLE IF NOT EXISTS pulse_migration_history (
   applied_at TEXT NOT NULL,
   duration_ms REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS pulse_revision_graph (
+  revision TEXT PRIMARY KEY NOT NULL,
+  down_revisions TEXT NOT NULL,
+  breaking INTEGER NOT NULL,
+  description TEXT NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS pulse_migration_run (
   id INTEGER PRIMARY KEY CHECK (id = 1),
   pid INTEGER NOT NULL,
@@ -56,15 +62,21 @@ constexpr char kSelectAppliedChecksum[] =
     "WHERE revision = ? AND direction IN ('upgrade', 'stamp') "
     "ORDER BY id DESC LIMIT 1";
 constexpr char kSelectRun[] = "SELECT target FROM pulse_migration_run";
+constexpr char kSelectSequence[] =
+    "SELECT coalesce(max(id), 0) FROM pulse_migration_history";
 constexpr char kInsertRun[] =
     "INSERT OR REPLACE INTO pulse_migration_run (id, pid, target, started_at) "
     "VALUES (1, ?, ?, ?)";
 constexpr char kDeleteRun[] = "DELETE FROM pulse_migration_run";
+constexpr char kUpsertGraph[] =
+    "INSERT OR REPLACE INTO pulse_revision_graph "
+    "(revision, down_revisions, breaking, description) VALUES (?, ?, ?, ?)";
 // The user schema: everything but SQLite's own objects and ours.
 constexpr char kSelectUserSchema[] =
     "SELECT type, name, tbl_name, sql FROM sqlite_schema "
     "WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT IN "
-    "('pulse_version', 'pulse_migration_history', 'pulse_migration_run') "
+    "('pulse_version', 'pulse_migration_history', 'pulse_migration_run', "
+    "'pulse_revision_graph') "
     "ORDER BY name";
 
 std::string NowRfc3339() {
@@ -161,6 +173,11 @@ absl::StatusOr<RevisionState> ReadRevisionState(SQLite::Database& db) {
     if (!*has_version) return state;
     SQLite::Statement q(db, kSelectVersion);
     while (q.executeStep()) state.current.push_back(q.getColumn(0).getString());
+    auto has_history = store::TableExists(db, kHistoryTable);
+    if (!has_history.ok()) return has_history.status();
+    if (*has_history) {
+      state.history_sequence = db.execAndGet(kSelectSequence).getInt64();
+    }
     auto has_run = store::TableExists(db, kRunTable);
     if (!has_run.ok()) return has_run.status();
     if (*has_run) {
@@ -339,8 +356,21 @@ absl::StatusOr<MigrationResult> Migrator::Run(Direction direction,
       // of its revisions committed whole, so the state is consistent.
       try {
         db->exec(kDeleteRun);
+        // Readers (the org-data revision gate) learn the graph from the
+        // database itself, so they can judge revisions newer than their own
+        // scripts.
+        SQLite::Statement upsert(*db, kUpsertGraph);
+        for (const std::string& id : graph_.topological_order()) {
+          const Script* script = graph_.Find(id);
+          upsert.bind(1, id);
+          upsert.bind(2, absl::StrJoin(script->down_revisions, ","));
+          upsert.bind(3, script->breaking ? 1 : 0);
+          upsert.bind(4, script->description);
+          upsert.exec();
+          upsert.reset();
+        }
       } catch (const SQLite::Exception& e) {
-        return store::FromException(e, "clearing a stale migration marker");
+        return store::FromException(e, "preparing the bookkeeping tables");
       }
       if (auto s = (*txn)->Commit(); !s.ok()) return s;
     }

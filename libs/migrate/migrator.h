@@ -17,6 +17,9 @@ namespace pulse::migrate {
 inline constexpr char kVersionTable[] = "pulse_version";
 inline constexpr char kHistoryTable[] = "pulse_migration_history";
 inline constexpr char kRunTable[] = "pulse_migration_run";
+// Every revision the migrator has seen: id, comma-separated parents, the
+// breaking flag. Lets readers walk the graph without the scripts.
+inline constexpr char kGraphTable[] = "pulse_revision_graph";
 
 enum class Direction { kUpgrade, kDowngrade, kStamp };
 const char* DirectionName(Direction direction);
@@ -29,6 +32,9 @@ struct RevisionState {
   // last revision). Each revision still commits atomically.
   bool migration_in_progress = false;
   std::string migration_target;
+  // The newest history row's id: grows with every step, stamp included, so
+  // two reads of the same revisions tell whether anything ran in between.
+  int64_t history_sequence = 0;
 };
 
 // Reads the revision state through `db`, in whatever transaction is open

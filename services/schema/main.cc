@@ -8,11 +8,8 @@
 //
 // Every flag falls back to the environment variable PULSE_<FLAG>.
 
-#include <signal.h>
-
 #include <cstdio>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -22,6 +19,7 @@
 #include "absl/time/time.h"
 #include "libs/common/env_flags.h"
 #include "libs/common/log.h"
+#include "libs/common/signals.h"
 #include "libs/migrate/authoring.h"
 #include "libs/migrate/migrator.h"
 #include "services/schema/server.h"
@@ -81,14 +79,8 @@ std::string Describe(const std::vector<std::string>& revisions) {
 }
 
 int Serve() {
-  // Block the signals before any thread starts so that only the waiting
-  // thread below receives them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
+  // Before any thread starts (see ServeUntilSignal).
+  pulse::BlockTerminationSignals();
   pulse::schema::Server::Options options;
   options.listen_address = absl::GetFlag(FLAGS_listen);
   options.db_path = absl::GetFlag(FLAGS_db);
@@ -101,15 +93,9 @@ int Serve() {
   pulse::LogLine(absl::StrCat("pulse-schema serving ", options.db_path,
                               " on port ", server.port(), " (",
                               options.listen_address, ")"));
-  const absl::Duration grace = absl::GetFlag(FLAGS_shutdown_grace);
-  std::thread signal_thread([&] {
-    int sig = 0;
-    sigwait(&signals, &sig);
-    pulse::LogLine(absl::StrCat("received signal ", sig, ", shutting down"));
-    server.Shutdown(grace);
-  });
-  server.Wait();
-  signal_thread.join();
+  pulse::ServeUntilSignal([&](absl::Duration grace) { server.Shutdown(grace); },
+                          [&] { server.Wait(); },
+                          absl::GetFlag(FLAGS_shutdown_grace));
   pulse::LogLine("pulse-schema stopped");
   return 0;
 }

@@ -11,7 +11,8 @@ bool SameState(const absl::StatusOr<migrate::RevisionState>& a,
   if (!a.ok()) return a.status() == b.status();
   return a->current == b->current &&
          a->migration_in_progress == b->migration_in_progress &&
-         a->migration_target == b->migration_target;
+         a->migration_target == b->migration_target &&
+         a->history_sequence == b->history_sequence;
 }
 
 }  // namespace

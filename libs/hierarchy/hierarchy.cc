@@ -1,0 +1,278 @@
+#include "libs/hierarchy/hierarchy.h"
+
+#include <sqlite3.h>
+
+#include <limits>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+
+namespace pulse::hierarchy {
+namespace {
+
+constexpr char kEmployeeColumns[] =
+    "id, manager_id, full_name, title, email, department_id, hire_date";
+constexpr char kHasNotes[] =
+    "SELECT count(*) FROM pragma_table_info('employees') WHERE name = 'notes'";
+// How many SQLite VM steps run between two cancellation checks.
+constexpr int kProgressSteps = 20000;
+
+// Reads the columns of kEmployeeColumns (+ notes) starting at `first`.
+Employee ReadEmployee(SQLite::Statement& q, int first, bool notes) {
+  Employee e;
+  e.id = q.getColumn(first).getInt64();
+  if (!q.isColumnNull(first + 1)) e.manager_id = q.getColumn(first + 1).getInt64();
+  e.full_name = q.getColumn(first + 2).getString();
+  e.title = q.getColumn(first + 3).getString();
+  e.email = q.getColumn(first + 4).getString();
+  if (!q.isColumnNull(first + 5)) {
+    e.department_id = q.getColumn(first + 5).getInt64();
+  }
+  e.hire_date = q.getColumn(first + 6).getString();
+  if (notes && !q.isColumnNull(first + 7)) {
+    e.notes = q.getColumn(first + 7).getString();
+  }
+  return e;
+}
+
+std::string SelectEmployee(bool notes) {
+  return absl::StrCat("SELECT ", kEmployeeColumns, notes ? ", notes" : "",
+                      " FROM employees WHERE id = ?");
+}
+
+// The subtree walk. The recursive CTE's queue is the traversal frontier:
+// ordered by depth descending it is a stack (depth-first pre-order, siblings
+// by id); unordered it is a FIFO queue (breadth-first). The recursive step
+// finds children through the employees_manager_id index. Rows carry depth
+// and (with fields) the employee columns, so the outer SELECT reads the
+// queue in order without a join.
+std::string SubtreeSql(Order order, bool fields, bool notes) {
+  const std::string cols =
+      fields ? absl::StrCat(", e.manager_id, e.full_name, e.title, e.email, "
+                            "e.department_id, e.hire_date",
+                            notes ? ", e.notes" : "")
+             : ", e.manager_id";
+  const std::string names =
+      fields ? absl::StrCat(", manager_id, full_name, title, email, "
+                            "department_id, hire_date",
+                            notes ? ", notes" : "")
+             : ", manager_id";
+  return absl::StrCat(
+      "WITH RECURSIVE sub(id, depth", names, ") AS (",
+      "SELECT e.id, 0", cols, " FROM employees e WHERE e.id = ?1 ",
+      "UNION ALL ",
+      "SELECT e.id, sub.depth + 1", cols,
+      " FROM sub JOIN employees e ON e.manager_id = sub.id ",
+      // The root reappearing below itself means a cycle: stop there (the
+      // reader reports it) instead of looping.
+      "WHERE sub.depth < ?2 AND (sub.id <> ?1 OR sub.depth = 0) ",
+      order == Order::kDepthFirst ? "ORDER BY 2 DESC, 1 ASC" : "",
+      ") SELECT id, depth", names, " FROM sub");
+}
+
+int ProgressHandler(void* arg) {
+  const CancelFn* cancelled = static_cast<const CancelFn*>(arg);
+  return (*cancelled)() ? 1 : 0;
+}
+
+}  // namespace
+
+absl::Status ValidateSubtreeRequest(const SubtreeRequest& request) {
+  if (request.root_id <= 0) {
+    return absl::InvalidArgumentError("root_id must be a positive employee id");
+  }
+  if (request.max_depth < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_depth must be 0 (unlimited) or positive, not ", request.max_depth));
+  }
+  if (request.max_nodes < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_nodes must be 0 (unlimited) or positive, not ", request.max_nodes));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Snapshot>> Snapshot::Begin(
+    store::ConnectionPool::Lease lease) {
+  try {
+    lease->db().exec("BEGIN");
+  } catch (const SQLite::Exception& e) {
+    return store::FromException(e, "beginning a read");
+  }
+  return std::unique_ptr<Snapshot>(new Snapshot(std::move(lease)));
+}
+
+Snapshot::~Snapshot() {
+  lease_->ResetAll();
+  try {
+    lease_->db().exec("COMMIT");
+  } catch (const SQLite::Exception&) {
+    // A read-only transaction has nothing to lose; SQLite may already
+    // have ended it after an interrupt.
+  }
+}
+
+absl::StatusOr<bool> Snapshot::HasNotes() {
+  if (!has_notes_.has_value()) {
+    try {
+      SQLite::Statement& q = lease_->Prepare(kHasNotes);
+      has_notes_ = q.executeStep() && q.getColumn(0).getInt() > 0;
+      q.reset();
+    } catch (const SQLite::Exception& e) {
+      return store::FromException(e, "reading the employees schema");
+    }
+  }
+  return *has_notes_;
+}
+
+absl::StatusOr<Employee> Snapshot::GetEmployee(int64_t id) {
+  auto notes = HasNotes();
+  if (!notes.ok()) return notes.status();
+  try {
+    SQLite::Statement& q = lease_->Prepare(SelectEmployee(*notes));
+    q.bind(1, id);
+    if (!q.executeStep()) {
+      return absl::NotFoundError(absl::StrCat("no employee with id ", id));
+    }
+    Employee e = ReadEmployee(q, 0, *notes);
+    q.reset();
+    return e;
+  } catch (const SQLite::Exception& e) {
+    return store::FromException(e, absl::StrCat("reading employee ", id));
+  }
+}
+
+absl::StatusOr<std::vector<Employee>> Snapshot::ChainOfCommand(int64_t id) {
+  auto employee = GetEmployee(id);
+  if (!employee.ok()) return employee.status();
+  std::vector<Employee> chain;
+  std::set<int64_t> seen = {id};
+  std::optional<int64_t> next = employee->manager_id;
+  while (next.has_value()) {
+    if (!seen.insert(*next).second) {
+      return absl::DataLossError(absl::StrCat(
+          "the managers above employee ", id, " form a cycle through employee ",
+          *next, "; fix manager_id in the data"));
+    }
+    auto manager = GetEmployee(*next);
+    if (!manager.ok()) {
+      if (absl::IsNotFound(manager.status())) {
+        return absl::DataLossError(absl::StrCat(
+            "employee ", chain.empty() ? id : chain.back().id,
+            " has manager ", *next, ", who does not exist"));
+      }
+      return manager.status();
+    }
+    manager->depth = -static_cast<int32_t>(chain.size() + 1);
+    next = manager->manager_id;
+    chain.push_back(*std::move(manager));
+  }
+  return chain;
+}
+
+absl::Status Snapshot::Walk(const SubtreeRequest& request, bool with_fields,
+                            const NodeSink& sink, const CancelFn& cancelled,
+                            bool* truncated) {
+  if (absl::Status s = ValidateSubtreeRequest(request); !s.ok()) return s;
+  auto notes = HasNotes();
+  if (!notes.ok()) return notes.status();
+  const bool with_notes = with_fields && *notes;
+  sqlite3* handle = lease_->db().getHandle();
+  const CancelFn never = [] { return false; };
+  const CancelFn* check = cancelled ? &cancelled : &never;
+  sqlite3_progress_handler(handle, kProgressSteps, &ProgressHandler,
+                           const_cast<CancelFn*>(check));
+  struct ClearHandler {
+    sqlite3* h;
+    ~ClearHandler() { sqlite3_progress_handler(h, 0, nullptr, nullptr); }
+  } clear{handle};
+
+  if (truncated != nullptr) *truncated = false;
+  int64_t sent = 0;
+  try {
+    SQLite::Statement& q =
+        lease_->Prepare(SubtreeSql(request.order, with_fields, with_notes));
+    q.bind(1, request.root_id);
+    q.bind(2, request.max_depth == 0 ? std::numeric_limits<int32_t>::max()
+                                     : request.max_depth);
+    while (q.executeStep()) {
+      Employee e;
+      e.id = q.getColumn(0).getInt64();
+      e.depth = q.getColumn(1).getInt();
+      if (!q.isColumnNull(2)) e.manager_id = q.getColumn(2).getInt64();
+      if (e.depth > 0 && e.id == request.root_id) {
+        q.reset();
+        return absl::DataLossError(absl::StrCat(
+            "the manager links under employee ", request.root_id,
+            " loop back to it (a cycle through employee ",
+            e.manager_id.value_or(0), "); fix manager_id in the data"));
+      }
+      if (with_fields) {
+        e.full_name = q.getColumn(3).getString();
+        e.title = q.getColumn(4).getString();
+        e.email = q.getColumn(5).getString();
+        if (!q.isColumnNull(6)) e.department_id = q.getColumn(6).getInt64();
+        e.hire_date = q.getColumn(7).getString();
+        if (with_notes && !q.isColumnNull(8)) e.notes = q.getColumn(8).getString();
+      }
+      if (request.max_nodes > 0 && sent == request.max_nodes) {
+        if (truncated != nullptr) *truncated = true;
+        break;
+      }
+      ++sent;
+      if (!sink(e)) break;
+    }
+    q.reset();
+  } catch (const SQLite::Exception& e) {
+    if ((e.getErrorCode() & 0xff) == SQLITE_INTERRUPT) {
+      return absl::CancelledError("the read was cancelled");
+    }
+    return store::FromException(
+        e, absl::StrCat("reading the subtree of ", request.root_id));
+  }
+  if (sent == 0) {
+    return absl::NotFoundError(
+        absl::StrCat("no employee with id ", request.root_id));
+  }
+  if ((*check)()) return absl::CancelledError("the read was cancelled");
+  return absl::OkStatus();
+}
+
+absl::Status Snapshot::StreamSubtree(const SubtreeRequest& request,
+                                     const NodeSink& sink,
+                                     const CancelFn& cancelled,
+                                     bool* truncated) {
+  return Walk(request, /*with_fields=*/true, sink, cancelled, truncated);
+}
+
+absl::StatusOr<Summary> Snapshot::Summarize(int64_t root_id, int32_t max_depth,
+                                            const CancelFn& cancelled) {
+  // Breadth-first, children come grouped by parent, so the widest span is
+  // the longest run of one manager_id: one pass, constant memory.
+  Summary summary;
+  int64_t run_manager = 0, run_length = 0;
+  SubtreeRequest request;
+  request.root_id = root_id;
+  request.max_depth = max_depth;
+  request.order = Order::kBreadthFirst;
+  absl::Status s = Walk(
+      request, /*with_fields=*/false,
+      [&](const Employee& e) {
+        ++summary.headcount;
+        if (e.depth > summary.depth) summary.depth = e.depth;
+        if (e.depth == 0) return true;
+        const int64_t m = e.manager_id.value_or(0);
+        run_length = m == run_manager ? run_length + 1 : 1;
+        run_manager = m;
+        if (run_length > summary.widest_span) {
+          summary.widest_span = run_length;
+          summary.widest_span_manager_id = m;
+        }
+        return true;
+      },
+      cancelled, nullptr);
+  if (!s.ok()) return s;
+  return summary;
+}
+
+}  // namespace pulse::hierarchy

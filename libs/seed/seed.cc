@@ -1,0 +1,283 @@
+#include "libs/seed/seed.h"
+
+#include <algorithm>
+#include <array>
+#include <optional>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "libs/store/store.h"
+
+namespace pulse::seed {
+namespace {
+
+constexpr std::array<const char*, 100> kFirstNames = {
+    "Ada", "Alan", "Alice", "Amir", "Ana", "Andre", "Anya", "Arjun", "Ava",
+    "Ben", "Bianca", "Boris", "Carla", "Carlos", "Chen", "Chloe", "Chris",
+    "Dana", "Daniel", "Dara", "David", "Diego", "Elena", "Eli", "Emma", "Eric",
+    "Eva", "Farah", "Felix", "Fiona", "Gabriel", "Grace", "Hana", "Hannah",
+    "Hugo", "Ian", "Ines", "Isaac", "Ivy", "Jack", "Jade", "James", "Jana",
+    "Jonas", "Julia", "Kai", "Kamal", "Kara", "Kenji", "Lara", "Leo", "Lena",
+    "Liam", "Lina", "Lucas", "Luis", "Maya", "Mei", "Mia", "Milan", "Mira",
+    "Nadia", "Nia", "Nico", "Nina", "Noah", "Nora", "Omar", "Oscar", "Paula",
+    "Pedro", "Priya", "Quinn", "Rafael", "Rania", "Ravi", "Rosa", "Ruth",
+    "Sam", "Sara", "Sofia", "Sven", "Tara", "Theo", "Tomas", "Uma", "Vera",
+    "Victor", "Wei", "Yara", "Yusuf", "Zara", "Zoe", "Aiko", "Bruno", "Cyrus",
+    "Dmitri", "Esme", "Femi", "Greta"};
+constexpr std::array<const char*, 40> kLastPrefixes = {
+    "Ash",   "Black", "Bright", "Brook", "Cald",  "Clear", "Cross", "Dun",
+    "East",  "Fair",  "Fox",    "Green", "Hal",   "Hart",  "High",  "Holl",
+    "Kings", "Lang",  "Lock",   "Marsh", "Mill",  "Moor",  "North", "Oak",
+    "Pem",   "Red",   "Ring",   "Rock",  "Rose",  "Rush",  "Shel",  "Stan",
+    "Stone", "Sud",   "Thorn",  "Wake",  "West",  "White", "Wind",  "Wood"};
+constexpr std::array<const char*, 40> kLastSuffixes = {
+    "ard",  "bury",  "by",   "cliffe", "combe", "dale",  "den",   "don",
+    "field", "ford", "gate", "grove",  "ham",   "hart",  "hill",  "holm",
+    "hurst", "ing",  "ington", "land", "ley",   "low",   "man",   "mere",
+    "more", "ness",  "port", "ridge",  "shaw",  "stead", "stone", "ton",
+    "wall", "ward",  "well", "wick",   "win",   "wood",  "worth", "wright"};
+constexpr int64_t kNameSpace =
+    kFirstNames.size() * 26 * kLastPrefixes.size() * kLastSuffixes.size();
+// 1000003 is prime and does not divide kNameSpace, so
+// i -> i * kNameStride mod kNameSpace is a bijection: names never repeat.
+constexpr int64_t kNameStride = 1000003;
+
+constexpr std::array<const char*, 10> kDepartments = {
+    "Engineering", "Sales",   "Marketing", "Finance", "Operations",
+    "People",      "Product", "Support",   "Legal",   "Research"};
+constexpr std::array<const char*, 12> kTeams = {
+    "Platform", "Growth",   "Enterprise", "Core",    "Insights", "Mobile",
+    "Web",      "Partners", "Analytics",  "Infrastructure", "Quality",
+    "Strategy"};
+constexpr std::array<std::array<const char*, 3>, 10> kContributorTitles = {{
+    {"Software Engineer", "Senior Software Engineer", "Staff Engineer"},
+    {"Account Executive", "Sales Development Rep", "Solutions Consultant"},
+    {"Marketing Specialist", "Content Strategist", "Brand Designer"},
+    {"Financial Analyst", "Accountant", "Controller"},
+    {"Operations Analyst", "Program Coordinator", "Logistics Specialist"},
+    {"Recruiter", "People Partner", "Learning Specialist"},
+    {"Product Manager", "Product Designer", "UX Researcher"},
+    {"Support Engineer", "Customer Success Manager", "Support Specialist"},
+    {"Counsel", "Paralegal", "Compliance Analyst"},
+    {"Research Scientist", "Data Scientist", "Research Engineer"},
+}};
+
+// SplitMix64: tiny, fast and the same on every platform (unlike the
+// standard library's distributions).
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) : state_(seed) {}
+  uint64_t Next() {
+    uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+  // Uniform in [lo, hi].
+  int64_t Range(int64_t lo, int64_t hi) {
+    return lo + static_cast<int64_t>(Next() % static_cast<uint64_t>(hi - lo + 1));
+  }
+  double Unit() { return (Next() >> 11) * (1.0 / 9007199254740992.0); }
+
+ private:
+  uint64_t state_;
+};
+
+// How many direct reports a person at `depth` gets.
+int64_t Span(int32_t depth, Rng& rng) {
+  if (depth == 0) return rng.Range(6, 9);
+  if (depth == 1) return rng.Range(4, 8);
+  const double contributor = std::min(0.8, 0.3 + 0.08 * (depth - 2));
+  if (rng.Unit() < contributor) return 0;
+  return rng.Range(3, 12);
+}
+
+struct Person {
+  int64_t parent = -1;  // Index, -1 for the root.
+  int32_t depth = 0;
+  int64_t reports = 0;
+  int64_t department = 0;  // Department id.
+  int32_t division = 0;    // Index into kDepartments.
+};
+
+std::string DateFromDays(int64_t days_since_2005) {
+  // Civil-from-days (Howard Hinnant), from 2005-01-01.
+  int64_t z = days_since_2005 + 12784 + 719468;  // 12784: 1970 -> 2005.
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const int64_t doe = z - era * 146097;
+  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const int64_t mp = (5 * doy + 2) / 153;
+  const int64_t d = doy - (153 * mp + 2) / 5 + 1;
+  const int64_t m = mp < 10 ? mp + 3 : mp - 9;
+  const int64_t y = yoe + era * 400 + (m <= 2);
+  return absl::StrFormat("%04d-%02d-%02d", y, m, d);
+}
+
+}  // namespace
+
+absl::StatusOr<SeedStats> SeedOrganisation(const std::string& db_path,
+                                           const SeedOptions& options) {
+  if (options.employees < 1) {
+    return absl::InvalidArgumentError("--employees must be at least 1");
+  }
+  store::OpenOptions open;
+  open.create = false;
+  auto opened = store::Open(db_path, open);
+  if (!opened.ok()) return opened.status();
+  SQLite::Database& db = **opened;
+  const int64_t n = options.employees;
+  Rng rng(options.seed * 0x2545f4914f6cdd1dULL + 1);
+
+  // The shape: breadth-first, so a manager always precedes their reports.
+  std::vector<Person> people(1);
+  people.reserve(n);
+  for (size_t i = 0; i < people.size() && static_cast<int64_t>(people.size()) < n;
+       ++i) {
+    int64_t span = Span(people[i].depth, rng);
+    // Never run out of managers before everyone is placed.
+    if (span == 0 && i + 1 == people.size()) span = rng.Range(3, 12);
+    span = std::min(span, n - static_cast<int64_t>(people.size()));
+    people[i].reports = span;
+    for (int64_t k = 0; k < span; ++k) {
+      Person p;
+      p.parent = static_cast<int64_t>(i);
+      p.depth = people[i].depth + 1;
+      people.push_back(p);
+    }
+  }
+
+  // Ids: the chief executive is 1, everyone else a shuffled 2..n, as ids in
+  // a real HR system follow hiring, not the hierarchy.
+  std::vector<int64_t> ids(n);
+  for (int64_t i = 0; i < n; ++i) ids[i] = i + 1;
+  for (int64_t i = n - 1; i > 1; --i) std::swap(ids[i], ids[rng.Range(1, i)]);
+
+  SeedStats stats;
+  stats.employees = n;
+  const int64_t name_offset = static_cast<int64_t>(rng.Next() % kNameSpace);
+  try {
+    auto txn = store::WriteTransaction::Begin(db);
+    if (!txn.ok()) return txn.status();
+    if (!db.tableExists("employees") || !db.tableExists("departments")) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          db_path, " has no employees table: migrate it first "
+                   "(pulse-schema upgrade head)"));
+    }
+    const int64_t existing =
+        db.execAndGet("SELECT (SELECT count(*) FROM employees) + "
+                      "(SELECT count(*) FROM departments)")
+            .getInt64();
+    if (existing > 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          db_path, " already holds an organisation (", existing,
+          " employee and department rows); seed only an empty database"));
+    }
+    // Enough page cache that index inserts never spill mid-transaction.
+    db.exec("PRAGMA cache_size = -262144");
+
+    SQLite::Statement department(
+        db,
+        "INSERT INTO departments (id, name, parent_id, head_employee_id) "
+        "VALUES (?, ?, ?, ?)");
+    auto add_department = [&](const std::string& name,
+                              std::optional<int64_t> parent, int64_t head) {
+      const int64_t id = ++stats.departments;
+      department.bind(1, id);
+      department.bind(2, name);
+      if (parent) {
+        department.bind(3, *parent);
+      } else {
+        department.bind(3);
+      }
+      department.bind(4, head);
+      department.exec();
+      department.reset();
+      return id;
+    };
+    people[0].department = add_department("Pulse Inc.", std::nullopt, ids[0]);
+    int32_t next_division = 0;
+    for (int64_t i = 1; i < n; ++i) {
+      Person& p = people[i];
+      const Person& parent = people[p.parent];
+      p.department = parent.department;
+      p.division = parent.division;
+      if (p.depth == 1) {
+        p.division = next_division++ % static_cast<int32_t>(kDepartments.size());
+        p.department = add_department(kDepartments[p.division],
+                                      people[0].department, ids[i]);
+      } else if (p.depth == 2 && p.reports > 0) {
+        p.department = add_department(
+            absl::StrCat(kDepartments[p.division], " ",
+                         kTeams[rng.Range(0, kTeams.size() - 1)], " ",
+                         stats.departments),
+            parent.department, ids[i]);
+      }
+    }
+
+    SQLite::Statement employee(
+        db,
+        "INSERT INTO employees (id, manager_id, department_id, full_name, "
+        "title, email, hire_date) VALUES (?, ?, ?, ?, ?, ?, ?)");
+    for (int64_t i = 0; i < n; ++i) {
+      const Person& p = people[i];
+      stats.max_depth = std::max(stats.max_depth, p.depth);
+      int64_t k = (i * kNameStride + name_offset) % kNameSpace;
+      const char* first = kFirstNames[k % kFirstNames.size()];
+      k /= kFirstNames.size();
+      const char middle = static_cast<char>('A' + k % 26);
+      k /= 26;
+      const char* prefix = kLastPrefixes[k % kLastPrefixes.size()];
+      k /= kLastPrefixes.size();
+      const char* suffix = kLastSuffixes[k % kLastSuffixes.size()];
+      const std::string last = absl::StrCat(prefix, suffix);
+      const int64_t round = i / kNameSpace;  // > 0 only past 4 million.
+      std::string full_name = absl::StrCat(first, " ", std::string(1, middle),
+                                           ". ", last);
+      std::string email = absl::AsciiStrToLower(
+          absl::StrCat(first, ".", std::string(1, middle), ".", last));
+      if (round > 0) {
+        absl::StrAppend(&full_name, " ", round + 1);
+        absl::StrAppend(&email, round + 1);
+      }
+      absl::StrAppend(&email, "@pulse.example");
+
+      std::string title;
+      if (p.depth == 0) {
+        title = "Chief Executive Officer";
+      } else if (p.depth == 1) {
+        title = absl::StrCat("VP, ", kDepartments[p.division]);
+      } else if (p.reports > 0) {
+        title = p.depth == 2 ? "Director" : p.depth == 3 ? "Senior Manager"
+                                                         : "Manager";
+      } else {
+        title = kContributorTitles[p.division][rng.Range(0, 2)];
+      }
+      // Leaders joined earlier: the deeper, the more recent on average.
+      const int64_t latest = std::min<int64_t>(1500 + p.depth * 800, 7900);
+      const std::string hired = DateFromDays(rng.Range(0, latest));
+
+      employee.bind(1, ids[i]);
+      if (p.parent < 0) {
+        employee.bind(2);
+      } else {
+        employee.bind(2, ids[p.parent]);
+      }
+      employee.bind(3, p.department);
+      employee.bind(4, full_name);
+      employee.bind(5, title);
+      employee.bind(6, email);
+      employee.bind(7, hired);
+      employee.exec();
+      employee.reset();
+    }
+    if (absl::Status s = (*txn)->Commit(); !s.ok()) return s;
+  } catch (const SQLite::Exception& e) {
+    return store::FromException(e, absl::StrCat("seeding ", db_path));
+  }
+  return stats;
+}
+
+}  // namespace pulse::seed

@@ -1,0 +1,79 @@
+#ifndef PULSE_LIBS_STORE_POOL_H_
+#define PULSE_LIBS_STORE_POOL_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "SQLiteCpp/SQLiteCpp.h"
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "libs/store/store.h"
+
+namespace pulse::store {
+
+// A connection with the statements prepared on it, kept for reuse. One
+// thread at a time.
+class Connection {
+ public:
+  explicit Connection(std::unique_ptr<SQLite::Database> db)
+      : db_(std::move(db)) {}
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  SQLite::Database& db() { return *db_; }
+  // The statement for `sql`, prepared on first use and reset (bindings
+  // cleared) on every later one. Throws SQLite::Exception like SQLiteCpp.
+  SQLite::Statement& Prepare(const std::string& sql);
+  // Resets every statement, so none holds a read snapshot open.
+  void ResetAll();
+
+ private:
+  std::unique_ptr<SQLite::Database> db_;
+  std::map<std::string, std::unique_ptr<SQLite::Statement>> statements_;
+};
+
+// A bounded set of connections to one database file, opened lazily.
+// Thread-safe.
+class ConnectionPool {
+ public:
+  // Returns its connection to the pool when destroyed.
+  class Lease {
+   public:
+    Lease(ConnectionPool* pool, std::unique_ptr<Connection> c)
+        : pool_(pool), connection_(std::move(c)) {}
+    ~Lease();
+    Lease(Lease&&) = default;
+    Connection* operator->() { return connection_.get(); }
+    Connection& operator*() { return *connection_; }
+
+   private:
+    ConnectionPool* pool_;
+    std::unique_ptr<Connection> connection_;
+  };
+
+  ConnectionPool(std::string path, OpenOptions options, int max_idle);
+  ConnectionPool(const ConnectionPool&) = delete;
+  ConnectionPool& operator=(const ConnectionPool&) = delete;
+
+  // An idle connection, or a new one (Open's errors). Never blocks on
+  // other callers: the pool bounds only how many idle connections it keeps.
+  absl::StatusOr<Lease> Acquire();
+  // Drops idle connections (e.g. after the file was replaced).
+  void Clear();
+
+ private:
+  void Release(std::unique_ptr<Connection> c);
+
+  const std::string path_;
+  const OpenOptions options_;
+  const size_t max_idle_;
+  absl::Mutex mu_;
+  std::vector<std::unique_ptr<Connection>> idle_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace pulse::store
+
+#endif  // PULSE_LIBS_STORE_POOL_H_

@@ -1,0 +1,58 @@
+#ifndef PULSE_SERVICES_ORGDATA_GATE_MONITOR_H_
+#define PULSE_SERVICES_ORGDATA_GATE_MONITOR_H_
+
+#include <functional>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "libs/migrate/revision_gate.h"
+#include "libs/store/pool.h"
+
+namespace pulse::orgdata {
+
+// Keeps the service's verdict on the database current: re-checks the
+// revision gate against the database every poll interval and whenever
+// poked (the schema watcher pokes on every revision change), and reports
+// each change of verdict. Requests report what they find too (Observe), so
+// health follows the database even between checks.
+class GateMonitor {
+ public:
+  // `on_change(status)` runs whenever the verdict flips, on the thread that
+  // saw it; `pool` and `gate` must outlive the monitor.
+  GateMonitor(store::ConnectionPool* pool, const migrate::RevisionGate* gate,
+              absl::Duration poll_interval,
+              std::function<void(const absl::Status&)> on_change);
+  ~GateMonitor();
+  GateMonitor(const GateMonitor&) = delete;
+  GateMonitor& operator=(const GateMonitor&) = delete;
+
+  // Checks once synchronously, then starts the thread.
+  void Start();
+  void Stop();
+  void Poke();
+  // Records a verdict seen by a request.
+  void Observe(const absl::Status& verdict);
+  absl::Status last() const;
+
+ private:
+  void Loop();
+  absl::Status CheckNow();
+
+  store::ConnectionPool* pool_;
+  const migrate::RevisionGate* gate_;
+  const absl::Duration poll_interval_;
+  std::function<void(const absl::Status&)> on_change_;
+  mutable absl::Mutex mu_;
+  absl::Status last_ ABSL_GUARDED_BY(mu_) = absl::UnavailableError("unchecked");
+  bool have_verdict_ ABSL_GUARDED_BY(mu_) = false;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  bool poked_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+}  // namespace pulse::orgdata
+
+#endif  // PULSE_SERVICES_ORGDATA_GATE_MONITOR_H_

@@ -1,0 +1,67 @@
+#ifndef PULSE_SERVICES_ORGDATA_ORGDATA_SERVICE_H_
+#define PULSE_SERVICES_ORGDATA_ORGDATA_SERVICE_H_
+
+#include <atomic>
+#include <memory>
+
+#include "libs/hierarchy/hierarchy.h"
+#include "libs/migrate/revision_gate.h"
+#include "libs/store/pool.h"
+#include "pulse/orgdata/v1/orgdata.grpc.pb.h"
+#include "services/orgdata/gate_monitor.h"
+
+namespace pulse::orgdata {
+
+// The gRPC adapter of pulse.orgdata.v1.OrgDataService. Every call reads
+// from one snapshot (read transaction) whose first read is the revision
+// gate, so a migration committing between the check and the data cannot
+// slip through. Thread-safe.
+class OrgDataServiceImpl final : public v1::OrgDataService::Service {
+ public:
+  struct Options {
+    // Nodes in the first chunk: small, so the first nodes leave at once.
+    int first_chunk_nodes = 64;
+    // Nodes in every later chunk.
+    int chunk_nodes = 1024;
+  };
+
+  // Everything pointed to must outlive the service.
+  OrgDataServiceImpl(store::ConnectionPool* pool,
+                     const migrate::RevisionGate* gate, GateMonitor* monitor,
+                     Options options);
+
+  grpc::Status StreamSubtree(grpc::ServerContext* context,
+                             const v1::StreamSubtreeRequest* request,
+                             grpc::ServerWriter<v1::SubtreeChunk>* writer) override;
+  grpc::Status GetEmployee(grpc::ServerContext* context,
+                           const v1::GetEmployeeRequest* request,
+                           v1::Employee* response) override;
+  grpc::Status ListChainOfCommand(
+      grpc::ServerContext* context, const v1::ListChainOfCommandRequest* request,
+      v1::ListChainOfCommandResponse* response) override;
+  grpc::Status GetSubtreeSummary(grpc::ServerContext* context,
+                                 const v1::GetSubtreeSummaryRequest* request,
+                                 v1::SubtreeSummary* response) override;
+
+  // Streams running now, and nodes read for streams since start (both for
+  // metrics and tests).
+  int active_streams() const { return active_streams_.load(); }
+  int64_t nodes_read() const { return nodes_read_.load(); }
+
+ private:
+  // A snapshot whose revision passed the gate; the state read is returned
+  // through `state` when not null.
+  absl::StatusOr<std::unique_ptr<hierarchy::Snapshot>> OpenGated(
+      migrate::RevisionState* state);
+
+  store::ConnectionPool* pool_;
+  const migrate::RevisionGate* gate_;
+  GateMonitor* monitor_;
+  const Options options_;
+  std::atomic<int> active_streams_{0};
+  std::atomic<int64_t> nodes_read_{0};
+};
+
+}  // namespace pulse::orgdata
+
+#endif  // PULSE_SERVICES_ORGDATA_ORGDATA_SERVICE_H_

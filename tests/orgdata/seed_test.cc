@@ -1,0 +1,107 @@
+#include "libs/seed/seed.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "libs/migrate/migrator.h"
+#include "libs/store/store.h"
+#include "tests/test_util/migrations.h"
+#include "tests/test_util/org_reference.h"
+#include "tests/test_util/status_matchers.h"
+#include "tests/test_util/temp_dir.h"
+
+namespace pulse::seed {
+namespace {
+
+using ::testing::HasSubstr;
+
+class SeedTest : public ::testing::Test {
+ protected:
+  std::string Migrated(const std::string& name) {
+    const std::string path = dir_.Join(name);
+    migrate::MigratorOptions options;
+    options.db_path = path;
+    auto m = migrate::Migrator::Create(testing::ProjectMigrations(), options);
+    EXPECT_OK(m);
+    EXPECT_OK((*m)->Upgrade("head"));
+    return path;
+  }
+
+  static std::string Dump(const std::string& path) {
+    SQLite::Database db(path, SQLite::OPEN_READONLY);
+    std::string out;
+    for (const char* sql :
+         {"SELECT id, manager_id, department_id, full_name, title, email, "
+          "hire_date FROM employees ORDER BY id",
+          "SELECT id, name, parent_id, head_employee_id FROM departments "
+          "ORDER BY id"}) {
+      SQLite::Statement q(db, sql);
+      while (q.executeStep()) {
+        for (int i = 0; i < q.getColumnCount(); ++i) {
+          out += q.getColumn(i).getString();
+          out += '|';
+        }
+        out += '\n';
+      }
+    }
+    return out;
+  }
+
+  testing::TempDir dir_;
+};
+
+TEST_F(SeedTest, SameSeedSameOrganisation) {
+  const std::string a = Migrated("a.db"), b = Migrated("b.db"),
+                    c = Migrated("c.db");
+  ASSERT_OK(SeedOrganisation(a, {5000, 42}));
+  ASSERT_OK(SeedOrganisation(b, {5000, 42}));
+  ASSERT_OK(SeedOrganisation(c, {5000, 43}));
+  EXPECT_EQ(Dump(a), Dump(b));
+  EXPECT_NE(Dump(a), Dump(c));
+}
+
+TEST_F(SeedTest, RealisticShape) {
+  const std::string path = Migrated("org.db");
+  auto stats = SeedOrganisation(path, {20000, 1});
+  ASSERT_OK(stats);
+  EXPECT_EQ(stats->employees, 20000);
+  EXPECT_GT(stats->departments, 10);
+  EXPECT_GE(stats->max_depth, 5);
+  EXPECT_LE(stats->max_depth, 15);
+  const auto tree = testing::OrgTree::Load(path);
+  EXPECT_EQ(tree.manager.at(1), 0);  // Employee 1 is the top.
+  EXPECT_EQ(tree.Dfs(1, 0).size(), 20000u);  // One tree, no orphans.
+  SQLite::Database db(path, SQLite::OPEN_READONLY);
+  EXPECT_EQ(db.execAndGet("SELECT count(DISTINCT full_name) FROM employees")
+                .getInt64(),
+            20000);
+  SQLite::Statement fk(db, "PRAGMA foreign_key_check");
+  EXPECT_FALSE(fk.executeStep());
+  // Spans vary.
+  EXPECT_GT(db.execAndGet("SELECT count(DISTINCT n) FROM (SELECT count(*) n "
+                          "FROM employees GROUP BY manager_id)")
+                .getInt64(),
+            5);
+}
+
+TEST_F(SeedTest, RefusesUnmigratedOrFilledDatabasesWritingNothing) {
+  const std::string empty = dir_.Join("empty.db");
+  { SQLite::Database db(empty, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE); }
+  auto unmigrated = SeedOrganisation(empty, {10, 1});
+  EXPECT_EQ(unmigrated.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(unmigrated.status().message(), HasSubstr("migrate it first"));
+
+  EXPECT_EQ(SeedOrganisation(dir_.Join("missing.db"), {10, 1}).status().code(),
+            absl::StatusCode::kNotFound);
+
+  const std::string filled = Migrated("filled.db");
+  ASSERT_OK(SeedOrganisation(filled, {100, 1}));
+  const std::string before = Dump(filled);
+  auto again = SeedOrganisation(filled, {100, 2});
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Dump(filled), before);
+  EXPECT_EQ(SeedOrganisation(Migrated("zero.db"), {0, 1}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace pulse::seed
