@@ -22,6 +22,17 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 absl::Status CheckAdminToken(const grpc::ServerContext& context,
                              absl::string_view admin_token);
 
+// The channel settings both servers use, chosen rather than inherited:
+// requests are tiny, so inbound messages are capped at 64 KiB (and metadata
+// at 16 KiB); replies stay under the 4 MiB default (a subtree chunk is a
+// few hundred KiB). Keepalive pings every 30 s find dead peers of long
+// WatchRevision and StreamSubtree calls, and clients may ping every 10 s,
+// even with no call open.
+void ApplyServerDefaults(grpc::ServerBuilder* builder);
+
+// The client-side counterpart, for channels that hold long streams.
+grpc::ChannelArguments ClientChannelArguments();
+
 // Compares two strings in time that depends only on their lengths.
 bool ConstantTimeEquals(absl::string_view a, absl::string_view b);
 

@@ -46,7 +46,7 @@ std::string SelectEmployee(bool notes) {
 // finds children through the employees_manager_id index. Rows carry depth
 // and (with fields) the employee columns, so the outer SELECT reads the
 // queue in order without a join.
-std::string SubtreeSql(Order order, bool fields, bool notes) {
+std::string SubtreeSql(Order order, bool fields, bool notes, bool reports) {
   const std::string cols =
       fields ? absl::StrCat(", e.manager_id, e.full_name, e.title, e.email, "
                             "e.department_id, e.hire_date",
@@ -67,7 +67,12 @@ std::string SubtreeSql(Order order, bool fields, bool notes) {
       // reader reports it) instead of looping.
       "WHERE sub.depth < ?2 AND (sub.id <> ?1 OR sub.depth = 0) ",
       order == Order::kDepthFirst ? "ORDER BY 2 DESC, 1 ASC" : "",
-      ") SELECT id, depth", names, " FROM sub");
+      ") SELECT id, depth", names,
+      // A covering count on employees_manager_id.
+      reports ? ", (SELECT count(*) FROM employees c WHERE c.manager_id = "
+                "sub.id)"
+              : "",
+      " FROM sub");
 }
 
 int ProgressHandler(void* arg) {
@@ -191,7 +196,8 @@ absl::Status Snapshot::Walk(const SubtreeRequest& request, bool with_fields,
   int64_t sent = 0;
   try {
     SQLite::Statement& q =
-        lease_->Prepare(SubtreeSql(request.order, with_fields, with_notes));
+        lease_->Prepare(SubtreeSql(request.order, with_fields, with_notes,
+                                   request.with_direct_reports));
     q.bind(1, request.root_id);
     q.bind(2, request.max_depth == 0 ? std::numeric_limits<int32_t>::max()
                                      : request.max_depth);
@@ -214,6 +220,9 @@ absl::Status Snapshot::Walk(const SubtreeRequest& request, bool with_fields,
         if (!q.isColumnNull(6)) e.department_id = q.getColumn(6).getInt64();
         e.hire_date = q.getColumn(7).getString();
         if (with_notes && !q.isColumnNull(8)) e.notes = q.getColumn(8).getString();
+      }
+      if (request.with_direct_reports) {
+        e.direct_reports = q.getColumn(q.getColumnCount() - 1).getInt64();
       }
       if (request.max_nodes > 0 && sent == request.max_nodes) {
         if (truncated != nullptr) *truncated = true;

@@ -26,6 +26,8 @@ struct Employee {
   std::string hire_date;
   // Set only when the schema has employees.notes and the value is not NULL.
   std::optional<std::string> notes;
+  // Set only when asked for (SubtreeRequest::with_direct_reports).
+  std::optional<int64_t> direct_reports;
 };
 
 enum class Order {
@@ -43,6 +45,8 @@ struct SubtreeRequest {
   Order order = Order::kDepthFirst;
   // Most nodes to return; 0 means unlimited.
   int64_t max_nodes = 0;
+  // Count each node's direct reports.
+  bool with_direct_reports = false;
 };
 
 struct Summary {

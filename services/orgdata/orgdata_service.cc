@@ -16,6 +16,7 @@ void ToProto(const hierarchy::Employee& e, v1::Employee* out) {
   if (e.department_id) out->set_department_id(*e.department_id);
   out->set_hire_date(e.hire_date);
   if (e.notes) out->set_notes(*e.notes);
+  if (e.direct_reports) out->set_direct_reports(*e.direct_reports);
 }
 
 grpc::Status InvalidId(const char* field, int64_t value) {
@@ -68,6 +69,7 @@ grpc::Status OrgDataServiceImpl::StreamSubtree(
   query.max_depth = request->max_depth();
   query.order = FromProto(request->order());
   query.max_nodes = request->max_nodes();
+  query.with_direct_reports = request->include_direct_reports();
   if (absl::Status s = hierarchy::ValidateSubtreeRequest(query); !s.ok()) {
     return log.Finish(ToGrpcStatus(s));
   }

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "libs/common/grpc_util.h"
 #include "libs/common/log.h"
 #include "pulse/schema/v1/schema.grpc.pb.h"
 
@@ -32,8 +33,8 @@ bool SchemaWatcher::connected() const {
 }
 
 void SchemaWatcher::Loop() {
-  auto channel =
-      grpc::CreateChannel(options_.schema_address, options_.credentials);
+  auto channel = grpc::CreateCustomChannel(
+      options_.schema_address, options_.credentials, ClientChannelArguments());
   auto stub = pulse::schema::v1::SchemaService::NewStub(channel);
   absl::Duration backoff = options_.initial_backoff;
   bool ever_connected = false;

@@ -5,6 +5,7 @@
 #include "grpc/health/v1/health.pb.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "libs/common/grpc_util.h"
 #include "libs/common/log.h"
 #include "libs/migrate/script.h"
 
@@ -49,6 +50,7 @@ absl::Status Server::BuildAndStart(const Options& options) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  ApplyServerDefaults(&builder);
   builder.AddListeningPort(options.listen_address,
                            grpc::InsecureServerCredentials(), &port_);
   builder.RegisterService(service_.get());

@@ -6,6 +6,7 @@
 #include "grpc/health/v1/health.pb.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "libs/common/grpc_util.h"
 #include "libs/common/log.h"
 
 namespace pulse::schema {
@@ -60,6 +61,7 @@ absl::Status Server::BuildAndStart(const Options& options) {
       migrator_.get(), monitor_.get(), options.admin_token);
 
   grpc::ServerBuilder builder;
+  ApplyServerDefaults(&builder);
   builder.AddListeningPort(options.listen_address,
                            grpc::InsecureServerCredentials(), &port_);
   builder.RegisterService(service_.get());

@@ -1,0 +1,287 @@
+// pulse: the command-line client of the Pulse services.
+//
+//   pulse tree ID [--depth=N] [--format=text|dot|json]
+//   pulse employee ID | chain ID | summary ID
+//   pulse revision
+//   pulse health ADDR       (exit 0 only when SERVING: a container probe)
+//
+// Every flag falls back to the environment variable PULSE_<FLAG>.
+
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "libs/common/env_flags.h"
+#include "libs/common/grpc_util.h"
+#include "pulse/orgdata/v1/orgdata.grpc.pb.h"
+#include "pulse/schema/v1/schema.grpc.pb.h"
+#include "services/client/render.h"
+
+ABSL_FLAG(std::string, addr, "127.0.0.1:50052",
+          "The org-data service, host:port. Environment: PULSE_ADDR.");
+ABSL_FLAG(std::string, schema_addr, "127.0.0.1:50051",
+          "The schema service, host:port (for revision). Environment: "
+          "PULSE_SCHEMA_ADDR.");
+ABSL_FLAG(int, depth, 0,
+          "With tree: levels below the root to show; 0 shows all. "
+          "Environment: PULSE_DEPTH.");
+ABSL_FLAG(std::string, format, "text",
+          "With tree: text (a box-drawn tree), dot (Graphviz) or json (one "
+          "node per line). Environment: PULSE_FORMAT.");
+ABSL_FLAG(absl::Duration, timeout, absl::Seconds(30),
+          "How long a call may take. Environment: PULSE_TIMEOUT.");
+
+namespace {
+
+using pulse::orgdata::v1::OrgDataService;
+
+constexpr char kUsage[] =
+    "pulse COMMAND [ARGS] [FLAGS]\n\n"
+    "Commands:\n"
+    "  tree ID       draw the organisation under employee ID "
+    "(--depth, --format=text|dot|json)\n"
+    "  employee ID   show one employee\n"
+    "  chain ID      show an employee's chain of command up to the top\n"
+    "  summary ID    headcount, depth and widest span under employee ID\n"
+    "  revision      the database's schema revision (schema service)\n"
+    "  health ADDR   check a service's health; exit 0 only when SERVING";
+
+int Usage(const std::string& why) {
+  std::fprintf(stderr, "pulse: %s\n\n%s\n", why.c_str(), kUsage);
+  return 2;
+}
+
+// One plain sentence that says what went wrong and what to do.
+int Explain(const grpc::Status& status, const std::string& address,
+            const char* address_flag = "--addr") {
+  std::string text;
+  switch (status.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+      text = absl::StrCat("cannot reach the service at ", address, " (",
+                          status.error_message(),
+                          "): is it running? Start the stack with "
+                          "scripts/run.sh or point ", address_flag,
+                          " at it.");
+      break;
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      text = absl::StrCat("the service refuses to serve: ",
+                          status.error_message(), ".");
+      break;
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      text = absl::StrCat("no complete answer from ", address, " within ",
+                          absl::FormatDuration(absl::GetFlag(FLAGS_timeout)),
+                          ": try a smaller --depth or a longer --timeout.");
+      break;
+    case grpc::StatusCode::DATA_LOSS:
+      text = absl::StrCat("the organisation data is corrupt: ",
+                          status.error_message(), ".");
+      break;
+    case grpc::StatusCode::NOT_FOUND:
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      text = absl::StrCat(status.error_message(), ".");
+      break;
+    default:
+      text = absl::StrCat("the call failed (code ",
+                          static_cast<int>(status.error_code()),
+                          "): ", status.error_message(), ".");
+  }
+  std::fprintf(stderr, "pulse: %s\n", text.c_str());
+  return 1;
+}
+
+std::shared_ptr<grpc::Channel> Connect(const std::string& address) {
+  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
+                                   pulse::ClientChannelArguments());
+}
+
+void SetDeadline(grpc::ClientContext* context) {
+  context->set_deadline(
+      absl::ToChronoTime(absl::Now() + absl::GetFlag(FLAGS_timeout)));
+}
+
+bool ParseId(const std::string& text, int64_t* id) {
+  return absl::SimpleAtoi(text, id) && *id > 0;
+}
+
+void PrintEmployee(const pulse::orgdata::v1::Employee& e) {
+  std::printf("#%lld %s\n  title:      %s\n  email:      %s\n",
+              static_cast<long long>(e.id()), e.full_name().c_str(),
+              e.title().c_str(), e.email().c_str());
+  if (e.has_manager_id()) {
+    std::printf("  manager:    #%lld\n", static_cast<long long>(e.manager_id()));
+  }
+  if (e.has_department_id()) {
+    std::printf("  department: %lld\n",
+                static_cast<long long>(e.department_id()));
+  }
+  std::printf("  hired:      %s\n", e.hire_date().c_str());
+  if (e.has_notes()) std::printf("  notes:      %s\n", e.notes().c_str());
+}
+
+int Tree(int64_t id) {
+  auto format = pulse::client::ParseFormat(absl::GetFlag(FLAGS_format));
+  if (!format.ok()) return Usage(std::string(format.status().message()));
+  const int depth = absl::GetFlag(FLAGS_depth);
+  if (depth < 0) return Usage("--depth must be 0 (all) or positive");
+  const std::string address = absl::GetFlag(FLAGS_addr);
+  auto stub = OrgDataService::NewStub(Connect(address));
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  pulse::orgdata::v1::StreamSubtreeRequest request;
+  request.set_root_id(id);
+  request.set_max_depth(depth);
+  request.set_include_direct_reports(true);
+  auto reader = stub->StreamSubtree(&context, request);
+  pulse::client::TreeRenderer renderer(*format, &std::cout, depth);
+  pulse::orgdata::v1::SubtreeChunk chunk;
+  bool begun = false;
+  while (reader->Read(&chunk)) {
+    if (!begun) renderer.Begin();
+    begun = true;
+    for (const auto& node : chunk.nodes()) renderer.Add(node);
+  }
+  grpc::Status status = reader->Finish();
+  if (begun) renderer.End();
+  if (!status.ok()) return Explain(status, address);
+  return 0;
+}
+
+int Employee(int64_t id) {
+  const std::string address = absl::GetFlag(FLAGS_addr);
+  auto stub = OrgDataService::NewStub(Connect(address));
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  pulse::orgdata::v1::GetEmployeeRequest request;
+  request.set_id(id);
+  pulse::orgdata::v1::Employee e;
+  grpc::Status status = stub->GetEmployee(&context, request, &e);
+  if (!status.ok()) return Explain(status, address);
+  PrintEmployee(e);
+  return 0;
+}
+
+int Chain(int64_t id) {
+  const std::string address = absl::GetFlag(FLAGS_addr);
+  auto stub = OrgDataService::NewStub(Connect(address));
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  pulse::orgdata::v1::ListChainOfCommandRequest request;
+  request.set_id(id);
+  pulse::orgdata::v1::ListChainOfCommandResponse response;
+  grpc::Status status = stub->ListChainOfCommand(&context, request, &response);
+  if (!status.ok()) return Explain(status, address);
+  // From the top down to the employee, indented by level.
+  int level = 0;
+  for (int i = response.managers_size() - 1; i >= 0; --i, ++level) {
+    const auto& m = response.managers(i);
+    std::printf("%s%s — %s #%lld\n", std::string(level * 2, ' ').c_str(),
+                m.full_name().c_str(), m.title().c_str(),
+                static_cast<long long>(m.id()));
+  }
+  const auto& e = response.employee();
+  std::printf("%s%s — %s #%lld\n", std::string(level * 2, ' ').c_str(),
+              e.full_name().c_str(), e.title().c_str(),
+              static_cast<long long>(e.id()));
+  return 0;
+}
+
+int Summary(int64_t id) {
+  const std::string address = absl::GetFlag(FLAGS_addr);
+  auto stub = OrgDataService::NewStub(Connect(address));
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  pulse::orgdata::v1::GetSubtreeSummaryRequest request;
+  request.set_root_id(id);
+  request.set_max_depth(absl::GetFlag(FLAGS_depth));
+  pulse::orgdata::v1::SubtreeSummary s;
+  grpc::Status status = stub->GetSubtreeSummary(&context, request, &s);
+  if (!status.ok()) return Explain(status, address);
+  std::printf("headcount %lld, %d levels below #%lld, widest span %lld (under "
+              "#%lld)\n",
+              static_cast<long long>(s.headcount()), s.depth(),
+              static_cast<long long>(id),
+              static_cast<long long>(s.widest_span()),
+              static_cast<long long>(s.widest_span_manager_id()));
+  return 0;
+}
+
+int Revision() {
+  const std::string address = absl::GetFlag(FLAGS_schema_addr);
+  auto stub = pulse::schema::v1::SchemaService::NewStub(Connect(address));
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  pulse::schema::v1::RevisionState state;
+  grpc::Status status = stub->GetRevision(&context, {}, &state);
+  if (!status.ok()) return Explain(status, address, "--schema_addr");
+  std::printf("database at: %s\nscript heads: %s\n%s\n",
+              state.current().empty()
+                  ? "base"
+                  : absl::StrJoin(state.current(), ", ").c_str(),
+              absl::StrJoin(state.heads(), ", ").c_str(),
+              state.at_head() ? "up to date"
+                              : "behind the scripts: run 'pulse-schema "
+                                "upgrade head'");
+  if (state.migration_in_progress()) {
+    std::printf("migration in progress: %s\n", state.migration_target().c_str());
+  }
+  return 0;
+}
+
+int Health(const std::string& address) {
+  auto stub = grpc::health::v1::Health::NewStub(Connect(address));
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(
+      absl::Now() + std::min(absl::GetFlag(FLAGS_timeout), absl::Seconds(5))));
+  grpc::health::v1::HealthCheckRequest request;
+  grpc::health::v1::HealthCheckResponse response;
+  grpc::Status status = stub->Check(&context, request, &response);
+  if (!status.ok()) return Explain(status, address, "the address");
+  const bool serving =
+      response.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+  std::printf("%s\n",
+              grpc::health::v1::HealthCheckResponse::ServingStatus_Name(
+                  response.status())
+                  .c_str());
+  return serving ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(kUsage);
+  std::vector<std::string> args = pulse::ParseFlagsWithEnv(
+      argc, argv, {"addr", "schema_addr", "depth", "format", "timeout"});
+  if (args.empty()) return Usage("a command is required");
+  const std::string& command = args[0];
+  if (command == "revision") {
+    if (args.size() != 1) return Usage("revision takes no argument");
+    return Revision();
+  }
+  if (command == "health") {
+    if (args.size() != 2) return Usage("health takes an address, host:port");
+    return Health(args[1]);
+  }
+  if (command == "tree" || command == "employee" || command == "chain" ||
+      command == "summary") {
+    int64_t id = 0;
+    if (args.size() != 2 || !ParseId(args[1], &id)) {
+      return Usage(absl::StrCat(command, " takes one employee id (a positive "
+                                         "number)"));
+    }
+    if (command == "tree") return Tree(id);
+    if (command == "employee") return Employee(id);
+    if (command == "chain") return Chain(id);
+    return Summary(id);
+  }
+  return Usage(absl::StrCat("unknown command '", command, "'"));
+}

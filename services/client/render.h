@@ -1,0 +1,49 @@
+#ifndef PULSE_SERVICES_CLIENT_RENDER_H_
+#define PULSE_SERVICES_CLIENT_RENDER_H_
+
+#include <cstdint>
+#include <ostream>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "pulse/orgdata/v1/orgdata.pb.h"
+
+namespace pulse::client {
+
+enum class Format { kText, kDot, kJson };
+
+// "text", "dot" or "json"; INVALID_ARGUMENT otherwise.
+absl::StatusOr<Format> ParseFormat(absl::string_view name);
+
+// Writes a subtree as it streams in, node by node, in depth-first
+// pre-order: a box-drawn tree (nodes must carry direct_reports, so each
+// line knows whether more siblings follow), Graphviz DOT with departments
+// as colours, or one JSON object per line. Not thread-safe.
+class TreeRenderer {
+ public:
+  // `max_depth` is the depth the stream was cut at (0: none), to show how
+  // many reports lie below the cut.
+  TreeRenderer(Format format, std::ostream* out, int max_depth);
+  TreeRenderer(const TreeRenderer&) = delete;
+  TreeRenderer& operator=(const TreeRenderer&) = delete;
+
+  void Begin();
+  void Add(const pulse::orgdata::v1::Employee& node);
+  void End();
+
+ private:
+  void AddText(const pulse::orgdata::v1::Employee& node);
+  void AddDot(const pulse::orgdata::v1::Employee& node);
+
+  const Format format_;
+  std::ostream* out_;
+  const int max_depth_;
+  // remaining_[d]: siblings still to come at depth d.
+  std::vector<int64_t> remaining_;
+  int64_t root_id_ = 0;
+};
+
+}  // namespace pulse::client
+
+#endif  // PULSE_SERVICES_CLIENT_RENDER_H_

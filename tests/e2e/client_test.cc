@@ -1,0 +1,142 @@
+// Runs the real pulse client against a real pulse-orgdata on a small,
+// known organisation.
+
+#include <signal.h>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "libs/migrate/migrator.h"
+#include "libs/store/store.h"
+#include "tests/test_util/migrations.h"
+#include "tests/test_util/status_matchers.h"
+#include "tests/test_util/subprocess.h"
+#include "tests/test_util/temp_dir.h"
+
+namespace pulse {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::RunProcess;
+using testing::RunResult;
+
+class ClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    migrate::MigratorOptions options;
+    options.db_path = db_path();
+    auto m = migrate::Migrator::Create(testing::ProjectMigrations(), options);
+    ASSERT_OK(m);
+    migrator_ = *std::move(m);
+    ASSERT_OK(migrator_->Upgrade("head"));
+    auto db = store::Open(db_path(), store::OpenOptions());
+    ASSERT_OK(db);
+    (*db)->exec(
+        "BEGIN;"
+        "INSERT INTO departments (id, name, parent_id, head_employee_id) "
+        "VALUES (1, 'Company', NULL, 1), (2, 'Engineering', 1, 2);"
+        "INSERT INTO employees (id, manager_id, department_id, full_name, "
+        "title, email, hire_date) VALUES "
+        "(1, NULL, 1, 'Ada Chief', 'CEO', 'ada@x', '2010-01-01'),"
+        "(2, 1, 2, 'Bo Lead', 'VP Engineering', 'bo@x', '2011-01-01'),"
+        "(3, 2, 2, 'Cy Dev', 'Engineer', 'cy@x', '2012-01-01'),"
+        "(4, 2, 2, 'Di Dev', 'Engineer', 'di@x', '2013-01-01'),"
+        "(5, 1, 1, 'Ed Sales', 'VP Sales', 'ed@x', '2014-01-01'),"
+        "(6, 3, 2, 'Flo Intern', 'Intern', 'flo@x', '2020-01-01');"
+        "COMMIT;");
+    auto org = testing::Subprocess::Start(
+        {PULSE_ORGDATA_BIN, "serve", "--listen=127.0.0.1:0",
+         "--db=" + db_path(), "--poll_interval=50ms"},
+        dir_.path());
+    ASSERT_OK(org);
+    org_ = *std::move(org);
+    auto port = testing::WaitForListeningPort(*org_, absl::Seconds(20));
+    ASSERT_TRUE(port.has_value()) << org_->Stderr();
+    address_ = absl::StrCat("127.0.0.1:", *port);
+  }
+
+  void TearDown() override {
+    if (org_ == nullptr) return;
+    org_->Signal(SIGTERM);
+    EXPECT_EQ(org_->Wait(absl::Seconds(20)), 0) << org_->Stderr();
+  }
+
+  RunResult Pulse(std::vector<std::string> args) {
+    std::vector<std::string> argv = {PULSE_CLIENT_BIN};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunProcess(argv, dir_.path(), {"PULSE_ADDR=" + address_});
+  }
+
+  std::string db_path() const { return dir_.Join("pulse.db"); }
+
+  testing::TempDir dir_;
+  std::unique_ptr<migrate::Migrator> migrator_;
+  std::unique_ptr<testing::Subprocess> org_;
+  std::string address_;
+};
+
+TEST_F(ClientTest, TreeDrawsTheKnownOrganisation) {
+  ASSERT_TRUE(testing::WaitFor(
+      [&] { return Pulse({"health", address_}).exit_code == 0; }));
+  RunResult tree = Pulse({"tree", "1"});
+  ASSERT_EQ(tree.exit_code, 0) << tree.err;
+  EXPECT_EQ(tree.out,
+            "Ada Chief — CEO #1\n"
+            "├── Bo Lead — VP Engineering #2\n"
+            "│   ├── Cy Dev — Engineer #3\n"
+            "│   │   └── Flo Intern — Intern #6\n"
+            "│   └── Di Dev — Engineer #4\n"
+            "└── Ed Sales — VP Sales #5\n");
+
+  RunResult shallow = Pulse({"tree", "1", "--depth=1"});
+  EXPECT_EQ(shallow.out,
+            "Ada Chief — CEO #1\n"
+            "├── Bo Lead — VP Engineering #2  (+2 reports)\n"
+            "└── Ed Sales — VP Sales #5\n");
+
+  RunResult dot = Pulse({"tree", "2", "--format=dot"});
+  ASSERT_EQ(dot.exit_code, 0);
+  EXPECT_THAT(dot.out, ::testing::StartsWith("digraph org {"));
+  EXPECT_THAT(dot.out, HasSubstr("2 [label=\"Bo Lead\\nVP Engineering\""));
+  EXPECT_THAT(dot.out, HasSubstr("  3 -> 6;\n"));
+  EXPECT_THAT(dot.out, ::testing::Not(HasSubstr("1 -> 2")));
+  EXPECT_THAT(dot.out, ::testing::EndsWith("}\n"));
+
+  RunResult json = Pulse({"tree", "1", "--format=json"});
+  EXPECT_EQ(std::count(json.out.begin(), json.out.end(), '\n'), 6);
+  EXPECT_THAT(json.out, HasSubstr("{\"id\":\"6\",\"manager_id\":\"3\",\"depth\":3"));
+}
+
+TEST_F(ClientTest, EmployeeChainAndErrorsInPlainWords) {
+  RunResult chain = Pulse({"chain", "6"});
+  ASSERT_EQ(chain.exit_code, 0) << chain.err;
+  EXPECT_EQ(chain.out,
+            "Ada Chief — CEO #1\n"
+            "  Bo Lead — VP Engineering #2\n"
+            "    Cy Dev — Engineer #3\n"
+            "      Flo Intern — Intern #6\n");
+  RunResult employee = Pulse({"employee", "4"});
+  EXPECT_THAT(employee.out, HasSubstr("#4 Di Dev"));
+  EXPECT_THAT(employee.out, HasSubstr("manager:    #2"));
+
+  RunResult missing = Pulse({"tree", "77"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_EQ(missing.err, "pulse: no employee with id 77.\n");
+  EXPECT_EQ(Pulse({"tree", "abc"}).exit_code, 2);
+  EXPECT_EQ(Pulse({"tree", "1", "--format=png"}).exit_code, 2);
+
+  ASSERT_OK(migrator_->Downgrade("base"));
+  ASSERT_TRUE(testing::WaitFor(
+      [&] { return Pulse({"health", address_}).exit_code == 1; }));
+  RunResult refused = Pulse({"tree", "1"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_THAT(refused.err, HasSubstr("refuses to serve"));
+  EXPECT_THAT(refused.err, HasSubstr("a1c3f0d2b7e4"));
+  EXPECT_THAT(refused.err, HasSubstr("pulse-schema upgrade head"));
+
+  RunResult nobody = Pulse({"health", "127.0.0.1:1"});
+  EXPECT_EQ(nobody.exit_code, 1);
+  EXPECT_THAT(nobody.err, HasSubstr("cannot reach"));
+}
+
+}  // namespace
+}  // namespace pulse
