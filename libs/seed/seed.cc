@@ -28,7 +28,7 @@ constexpr std::array<const char*, 100> kFirstNames = {
     "Dmitri", "Esme", "Femi", "Greta"};
 constexpr std::array<const char*, 40> kLastPrefixes = {
     "Ash",   "Black", "Bright", "Brook", "Cald",  "Clear", "Cross", "Dun",
-    "East",  "Fair",  "Fox",    "Green", "Hal",   "Hart",  "High",  "Holl",
+    "East",  "Fair",  "Fox",    "Green", "Hal",   "Hart",  "High",  "Hol",
     "Kings", "Lang",  "Lock",   "Marsh", "Mill",  "Moor",  "North", "Oak",
     "Pem",   "Red",   "Ring",   "Rock",  "Rose",  "Rush",  "Shel",  "Stan",
     "Stone", "Sud",   "Thorn",  "Wake",  "West",  "White", "Wind",  "Wood"};
@@ -170,6 +170,7 @@ absl::StatusOr<SeedStats> SeedOrganisation(const std::string& db_path,
         db.execAndGet("SELECT (SELECT count(*) FROM employees) + "
                       "(SELECT count(*) FROM departments)")
             .getInt64();
+    if (existing > 0 && options.if_empty) return SeedStats{};
     if (existing > 0) {
       return absl::FailedPreconditionError(absl::StrCat(
           db_path, " already holds an organisation (", existing,
@@ -225,13 +226,20 @@ absl::StatusOr<SeedStats> SeedOrganisation(const std::string& db_path,
       const Person& p = people[i];
       stats.max_depth = std::max(stats.max_depth, p.depth);
       int64_t k = (i * kNameStride + name_offset) % kNameSpace;
-      const char* first = kFirstNames[k % kFirstNames.size()];
+      const size_t first_index = k % kFirstNames.size();
       k /= kFirstNames.size();
-      const char middle = static_cast<char>('A' + k % 26);
+      const int64_t middle_index = k % 26;
       k /= 26;
-      const char* prefix = kLastPrefixes[k % kLastPrefixes.size()];
+      const size_t prefix_index = k % kLastPrefixes.size();
       k /= kLastPrefixes.size();
+      const char* first = kFirstNames[first_index];
+      const char* prefix = kLastPrefixes[prefix_index];
       const char* suffix = kLastSuffixes[k % kLastSuffixes.size()];
+      // Shifting the initial by the other parts keeps names unique (a
+      // bijection for fixed first and last names) and breaks the pattern
+      // the stride would leave between initial and surname.
+      const char middle = static_cast<char>(
+          'A' + (middle_index + 7 * prefix_index + 3 * first_index) % 26);
       const std::string last = absl::StrCat(prefix, suffix);
       const int64_t round = i / kNameSpace;  // > 0 only past 4 million.
       std::string full_name = absl::StrCat(first, " ", std::string(1, middle),

@@ -11,6 +11,10 @@ namespace pulse::seed {
 struct SeedOptions {
   int64_t employees = 1000;
   uint64_t seed = 1;
+  // When the database already holds an organisation, succeed without
+  // writing (stats all zero) instead of FAILED_PRECONDITION, so start-up
+  // scripts can seed idempotently.
+  bool if_empty = false;
 };
 
 struct SeedStats {

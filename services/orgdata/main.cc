@@ -48,6 +48,9 @@ ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
 ABSL_FLAG(int64_t, employees, 1000,
           "With seed: how many employees the synthetic organisation has. "
           "Environment: PULSE_EMPLOYEES.");
+ABSL_FLAG(bool, if_empty, false,
+          "With seed: do nothing, successfully, when the database already "
+          "holds an organisation. Environment: PULSE_IF_EMPTY.");
 ABSL_FLAG(uint64_t, seed, 1,
           "With seed: the random seed; the same seed gives the same "
           "organisation. Environment: PULSE_SEED.");
@@ -92,9 +95,14 @@ int Seed() {
   pulse::seed::SeedOptions options;
   options.employees = absl::GetFlag(FLAGS_employees);
   options.seed = absl::GetFlag(FLAGS_seed);
+  options.if_empty = absl::GetFlag(FLAGS_if_empty);
   const absl::Time start = absl::Now();
   auto stats = pulse::seed::SeedOrganisation(absl::GetFlag(FLAGS_db), options);
   if (!stats.ok()) return Fail(stats.status());
+  if (stats->employees == 0) {
+    std::printf("the database already holds an organisation; not seeding\n");
+    return 0;
+  }
   std::printf("seeded %lld employees in %lld departments, %d levels deep, in "
               "%.2f s\n",
               static_cast<long long>(stats->employees),
@@ -110,7 +118,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> args = pulse::ParseFlagsWithEnv(
       argc, argv,
       {"db", "migrations", "listen", "schema_addr", "required_revision",
-       "poll_interval", "shutdown_grace", "employees", "seed"});
+       "poll_interval", "shutdown_grace", "employees", "seed", "if_empty"});
   if (args.size() != 1) {
     std::fprintf(stderr, "%s\n", kUsage);
     return 2;

@@ -100,6 +100,13 @@ TEST_F(ClientTest, TreeDrawsTheKnownOrganisation) {
   EXPECT_THAT(dot.out, HasSubstr("  3 -> 6;\n"));
   EXPECT_THAT(dot.out, ::testing::Not(HasSubstr("1 -> 2")));
   EXPECT_THAT(dot.out, ::testing::EndsWith("}\n"));
+  // Graphviz draws it.
+  testing::WriteFile(dir_.Join("org.dot"), dot.out);
+  RunResult svg = RunProcess(
+      {"/usr/bin/dot", "-Tsvg", dir_.Join("org.dot"), "-o", dir_.Join("org.svg")},
+      dir_.path());
+  EXPECT_EQ(svg.exit_code, 0) << svg.err;
+  EXPECT_THAT(testing::ReadFile(dir_.Join("org.svg")), HasSubstr("Flo Intern"));
 
   RunResult json = Pulse({"tree", "1", "--format=json"});
   EXPECT_EQ(std::count(json.out.begin(), json.out.end(), '\n'), 6);

@@ -99,6 +99,12 @@ TEST_F(SeedTest, RefusesUnmigratedOrFilledDatabasesWritingNothing) {
   auto again = SeedOrganisation(filled, {100, 2});
   EXPECT_EQ(again.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(Dump(filled), before);
+  SeedOptions if_empty{100, 2};
+  if_empty.if_empty = true;
+  auto skipped = SeedOrganisation(filled, if_empty);
+  ASSERT_OK(skipped);
+  EXPECT_EQ(skipped->employees, 0);
+  EXPECT_EQ(Dump(filled), before);
   EXPECT_EQ(SeedOrganisation(Migrated("zero.db"), {0, 1}).status().code(),
             absl::StatusCode::kInvalidArgument);
 }
