@@ -14,6 +14,14 @@ constexpr char kEmployeeColumns[] =
     "id, manager_id, full_name, title, email, department_id, hire_date";
 constexpr char kHasNotes[] =
     "SELECT count(*) FROM pragma_table_info('employees') WHERE name = 'notes'";
+constexpr char kHasPath[] =
+    "SELECT count(*) FROM pragma_table_info('employees') "
+    "WHERE name = 'org_path'";
+constexpr char kSelectPathAndManager[] =
+    "SELECT org_path, manager_id FROM employees WHERE id = ?";
+constexpr char kSelectManager[] = "SELECT manager_id FROM employees WHERE id = ?";
+// Characters per path component (an id as 8 hex digits).
+constexpr size_t kComponent = 8;
 // How many SQLite VM steps run between two cancellation checks.
 constexpr int kProgressSteps = 20000;
 
@@ -75,6 +83,37 @@ std::string SubtreeSql(Order order, bool fields, bool notes, bool reports) {
       " FROM sub");
 }
 
+// The subtree as one range of the covering index employees_org_path:
+// depth-first pre-order, siblings by ascending id, no table access.
+std::string PathSubtreeSql(bool fields, bool notes, bool reports) {
+  return absl::StrCat(
+      "SELECT id, org_path, manager_id",
+      fields ? ", full_name, title, email, department_id, hire_date" : "",
+      fields && notes ? ", notes" : "",
+      reports ? ", (SELECT count(*) FROM employees c WHERE c.manager_id = "
+                "employees.id)"
+              : "",
+      " FROM employees INDEXED BY employees_org_path "
+      "WHERE org_path >= ?1 AND org_path < ?1 || 'g' ORDER BY org_path");
+}
+
+// The id in the component of `path` that ends `from_end` components before
+// its end (1: the last); -1 when the text is not hex.
+int64_t ComponentId(absl::string_view path, size_t from_end) {
+  if (path.size() < kComponent * from_end) return -1;
+  absl::string_view c =
+      path.substr(path.size() - kComponent * from_end, kComponent);
+  int64_t v = 0;
+  for (char ch : c) {
+    int d = ch >= '0' && ch <= '9' ? ch - '0'
+            : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+                                     : -1;
+    if (d < 0) return -1;
+    v = v * 16 + d;
+  }
+  return v;
+}
+
 int ProgressHandler(void* arg) {
   const CancelFn* cancelled = static_cast<const CancelFn*>(arg);
   return (*cancelled)() ? 1 : 0;
@@ -130,6 +169,65 @@ absl::StatusOr<bool> Snapshot::HasNotes() {
   return *has_notes_;
 }
 
+absl::StatusOr<bool> Snapshot::HasPathIndex() {
+  if (!has_path_.has_value()) {
+    try {
+      SQLite::Statement& q = lease_->Prepare(kHasPath);
+      has_path_ = q.executeStep() && q.getColumn(0).getInt() > 0;
+      q.reset();
+    } catch (const SQLite::Exception& e) {
+      return store::FromException(e, "reading the employees schema");
+    }
+  }
+  return *has_path_;
+}
+
+absl::StatusOr<std::string> Snapshot::RootPath(int64_t root_id) {
+  auto corrupt = [root_id](absl::string_view why) {
+    return absl::DataLossError(absl::StrCat(
+        "the organisation above employee ", root_id, " is inconsistent (", why,
+        "): a manager cycle or a stale subtree index; fix manager_id in the "
+        "data"));
+  };
+  try {
+    SQLite::Statement& q = lease_->Prepare(kSelectPathAndManager);
+    q.bind(1, root_id);
+    if (!q.executeStep()) {
+      return absl::NotFoundError(absl::StrCat("no employee with id ", root_id));
+    }
+    if (q.isColumnNull(0)) {
+      q.reset();
+      return corrupt("it has no subtree path");
+    }
+    std::string path = q.getColumn(0).getString();
+    std::optional<int64_t> manager;
+    if (!q.isColumnNull(1)) manager = q.getColumn(1).getInt64();
+    q.reset();
+    const size_t levels = path.size() / kComponent;
+    if (path.size() % kComponent != 0 || ComponentId(path, 1) != root_id) {
+      return corrupt("its path does not end in its id");
+    }
+    // Every manager above the root must be the next component up, and the
+    // top one must have no manager: that rules out a cycle through the root.
+    SQLite::Statement& up = lease_->Prepare(kSelectManager);
+    for (size_t k = 2; k <= levels; ++k) {
+      if (!manager.has_value() || *manager != ComponentId(path, k)) {
+        return corrupt("its managers do not match its path");
+      }
+      up.reset();
+      up.bind(1, *manager);
+      if (!up.executeStep()) return corrupt("a manager does not exist");
+      manager = up.isColumnNull(0) ? std::nullopt
+                                   : std::optional<int64_t>(up.getColumn(0).getInt64());
+    }
+    up.reset();
+    if (manager.has_value()) return corrupt("its managers do not match its path");
+    return path;
+  } catch (const SQLite::Exception& e) {
+    return store::FromException(e, absl::StrCat("reading employee ", root_id));
+  }
+}
+
 absl::StatusOr<Employee> Snapshot::GetEmployee(int64_t id) {
   auto notes = HasNotes();
   if (!notes.ok()) return notes.status();
@@ -181,7 +279,14 @@ absl::Status Snapshot::Walk(const SubtreeRequest& request, bool with_fields,
   if (absl::Status s = ValidateSubtreeRequest(request); !s.ok()) return s;
   auto notes = HasNotes();
   if (!notes.ok()) return notes.status();
+  auto has_path = HasPathIndex();
+  if (!has_path.ok()) return has_path.status();
   const bool with_notes = with_fields && *notes;
+  // The index range holds every level below the root, so it serves
+  // unlimited depth; a depth-limited walk expands only the levels asked
+  // for, and breadth-first order comes from the walk's FIFO queue.
+  const bool by_path = *has_path && request.order == Order::kDepthFirst &&
+                       request.max_depth == 0;
   sqlite3* handle = lease_->db().getHandle();
   const CancelFn never = [] { return false; };
   const CancelFn* check = cancelled ? &cancelled : &never;
@@ -195,23 +300,50 @@ absl::Status Snapshot::Walk(const SubtreeRequest& request, bool with_fields,
   if (truncated != nullptr) *truncated = false;
   int64_t sent = 0;
   try {
-    SQLite::Statement& q =
-        lease_->Prepare(SubtreeSql(request.order, with_fields, with_notes,
-                                   request.with_direct_reports));
-    q.bind(1, request.root_id);
-    q.bind(2, request.max_depth == 0 ? std::numeric_limits<int32_t>::max()
-                                     : request.max_depth);
+    std::string root_path;
+    if (by_path) {
+      auto path = RootPath(request.root_id);
+      if (!path.ok()) return path.status();
+      root_path = *std::move(path);
+    }
+    SQLite::Statement& q = lease_->Prepare(
+        by_path ? PathSubtreeSql(with_fields, with_notes,
+                                 request.with_direct_reports)
+                : SubtreeSql(request.order, with_fields, with_notes,
+                             request.with_direct_reports));
+    if (by_path) {
+      q.bind(1, root_path);
+    } else {
+      q.bind(1, request.root_id);
+      q.bind(2, request.max_depth == 0 ? std::numeric_limits<int32_t>::max()
+                                       : request.max_depth);
+    }
     while (q.executeStep()) {
       Employee e;
       e.id = q.getColumn(0).getInt64();
-      e.depth = q.getColumn(1).getInt();
       if (!q.isColumnNull(2)) e.manager_id = q.getColumn(2).getInt64();
-      if (e.depth > 0 && e.id == request.root_id) {
-        q.reset();
-        return absl::DataLossError(absl::StrCat(
-            "the manager links under employee ", request.root_id,
-            " loop back to it (a cycle through employee ",
-            e.manager_id.value_or(0), "); fix manager_id in the data"));
+      if (by_path) {
+        const SQLite::Column path = q.getColumn(1);
+        absl::string_view p(path.getText(), path.getBytes());
+        e.depth = static_cast<int32_t>((p.size() - root_path.size()) / kComponent);
+        // The index must agree with manager_id: a row's manager is the
+        // component above it.
+        if (e.depth > 0 && (ComponentId(p, 1) != e.id ||
+                            ComponentId(p, 2) != e.manager_id.value_or(-1))) {
+          q.reset();
+          return absl::DataLossError(absl::StrCat(
+              "the subtree index disagrees with manager_id at employee ", e.id,
+              "; run 'pulse-schema validate' and rebuild the index"));
+        }
+      } else {
+        e.depth = q.getColumn(1).getInt();
+        if (e.depth > 0 && e.id == request.root_id) {
+          q.reset();
+          return absl::DataLossError(absl::StrCat(
+              "the manager links under employee ", request.root_id,
+              " loop back to it (a cycle through employee ",
+              e.manager_id.value_or(0), "); fix manager_id in the data"));
+        }
       }
       if (with_fields) {
         e.full_name = q.getColumn(3).getString();

@@ -80,6 +80,9 @@ class Snapshot {
   SQLite::Database& db() { return (*lease_).db(); }
   // Whether employees.notes exists in this snapshot's schema.
   absl::StatusOr<bool> HasNotes();
+  // Whether the subtree index (employees.org_path, revision 3c9e1f7a2b50)
+  // exists in this snapshot's schema.
+  absl::StatusOr<bool> HasPathIndex();
 
   // NOT_FOUND when there is no such employee.
   absl::StatusOr<Employee> GetEmployee(int64_t id);
@@ -105,9 +108,13 @@ class Snapshot {
   absl::Status Walk(const SubtreeRequest& request, bool with_fields,
                     const NodeSink& sink, const CancelFn& cancelled,
                     bool* truncated);
+  // The root's path, after checking it against the manager links above
+  // the root: NOT_FOUND, or DATA_LOSS for a cycle or a stale index.
+  absl::StatusOr<std::string> RootPath(int64_t root_id);
 
   store::ConnectionPool::Lease lease_;
   std::optional<bool> has_notes_;
+  std::optional<bool> has_path_;
 };
 
 }  // namespace pulse::hierarchy

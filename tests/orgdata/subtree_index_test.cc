@@ -1,0 +1,155 @@
+// The subtree index (employees.org_path and its triggers) stays right as
+// the organisation changes, and subtree reads through it match a plain
+// walk of manager_id.
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "libs/hierarchy/hierarchy.h"
+#include "libs/migrate/migrator.h"
+#include "libs/seed/seed.h"
+#include "libs/store/pool.h"
+#include "tests/test_util/migrations.h"
+#include "tests/test_util/org_reference.h"
+#include "tests/test_util/status_matchers.h"
+#include "tests/test_util/temp_dir.h"
+
+namespace pulse::hierarchy {
+namespace {
+
+using ::testing::HasSubstr;
+
+class SubtreeIndexTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    migrate::MigratorOptions options;
+    options.db_path = db_path();
+    auto m = migrate::Migrator::Create(testing::ProjectMigrations(), options);
+    ASSERT_OK(m);
+    ASSERT_OK((*m)->Upgrade("head"));
+    ASSERT_OK(seed::SeedOrganisation(db_path(), {2000, 5}));
+    auto db = store::Open(db_path(), store::OpenOptions());
+    ASSERT_OK(db);
+    db_ = *std::move(db);
+    store::OpenOptions read_only;
+    read_only.read_only = true;
+    pool_ = std::make_unique<store::ConnectionPool>(db_path(), read_only, 2);
+  }
+
+  std::string db_path() const { return dir_.Join("pulse.db"); }
+
+  // Rows whose path is not their manager's path plus their own id.
+  int64_t Inconsistent() {
+    return db_
+        ->execAndGet(
+            "SELECT count(*) FROM employees e LEFT JOIN employees m ON m.id = "
+            "e.manager_id WHERE e.org_path IS NOT coalesce(m.org_path, '') || "
+            "printf('%08x', e.id)")
+        .getInt64();
+  }
+
+  std::vector<std::pair<int64_t, int>> Stream(int64_t root) {
+    auto lease = pool_->Acquire();
+    EXPECT_OK(lease);
+    auto snapshot = Snapshot::Begin(*std::move(lease));
+    EXPECT_OK(snapshot);
+    auto by_path = (*snapshot)->HasPathIndex();
+    EXPECT_TRUE(by_path.ok() && *by_path);
+    std::vector<std::pair<int64_t, int>> out;
+    SubtreeRequest request;
+    request.root_id = root;
+    EXPECT_OK((*snapshot)->StreamSubtree(
+        request,
+        [&](const Employee& e) {
+          out.emplace_back(e.id, e.depth);
+          return true;
+        },
+        {}, nullptr));
+    return out;
+  }
+
+  void ExpectMatchesReference() {
+    EXPECT_EQ(Inconsistent(), 0);
+    const auto tree = testing::OrgTree::Load(db_path());
+    EXPECT_EQ(Stream(1), tree.Dfs(1, 0));
+    const int64_t vp = tree.children.at(1).back();
+    EXPECT_EQ(Stream(vp), tree.Dfs(vp, 0));
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<SQLite::Database> db_;
+  std::unique_ptr<store::ConnectionPool> pool_;
+};
+
+TEST_F(SubtreeIndexTest, SeededPathsAreConsistent) { ExpectMatchesReference(); }
+
+TEST_F(SubtreeIndexTest, MovingAManagerMovesTheirSubtree) {
+  const auto tree = testing::OrgTree::Load(db_path());
+  const int64_t from_vp = tree.children.at(1).front();
+  const int64_t to_vp = tree.children.at(1).back();
+  const int64_t director = tree.children.at(from_vp).front();
+  const size_t moved = tree.Dfs(director, 0).size();
+  db_->exec(absl::StrCat("UPDATE employees SET manager_id = ", to_vp,
+                         " WHERE id = ", director));
+  ExpectMatchesReference();
+  EXPECT_EQ(Stream(to_vp).size(), tree.Dfs(to_vp, 0).size() + moved);
+}
+
+TEST_F(SubtreeIndexTest, MoveUnderOwnReportIsRefusedAndChangesNothing) {
+  const auto tree = testing::OrgTree::Load(db_path());
+  const int64_t vp = tree.children.at(1).front();
+  const int64_t report = tree.Dfs(vp, 0).back().first;
+  try {
+    db_->exec(absl::StrCat("UPDATE employees SET manager_id = ", report,
+                           " WHERE id = ", vp));
+    ADD_FAILURE() << "the move was accepted";
+  } catch (const SQLite::Exception& e) {
+    EXPECT_THAT(e.what(), HasSubstr("own subtree"));
+  }
+  EXPECT_EQ(testing::OrgTree::Load(db_path()).manager, tree.manager);
+  ExpectMatchesReference();
+}
+
+TEST_F(SubtreeIndexTest, InsertsAndDeletesKeepTheIndexRight) {
+  const auto tree = testing::OrgTree::Load(db_path());
+  const int64_t leaf = tree.Dfs(1, 0).back().first;
+  db_->exec(absl::StrCat(
+      "INSERT INTO employees (id, manager_id, full_name, email, hire_date) "
+      "VALUES (900001, ",
+      leaf, ", 'New Hire', 'new@x', '2026-11-24')"));
+  ExpectMatchesReference();
+  EXPECT_EQ(Stream(leaf).size(), 2u);
+
+  // A leaf leaves; then a manager leaves after their reports move up.
+  db_->exec("DELETE FROM employees WHERE id = 900001");
+  const int64_t vp = tree.children.at(1).front();
+  const int64_t director = tree.children.at(vp).front();
+  db_->exec(absl::StrCat(
+      "BEGIN; UPDATE departments SET head_employee_id = NULL WHERE "
+      "head_employee_id = ", director, "; UPDATE employees SET manager_id = ",
+      vp, " WHERE manager_id = ", director, "; DELETE FROM employees WHERE id = ",
+      director, "; COMMIT;"));
+  ExpectMatchesReference();
+}
+
+TEST_F(SubtreeIndexTest, ReportsInsertedBeforeTheirManagerAreAdopted) {
+  db_->exec(
+      "BEGIN;"
+      "INSERT INTO employees (id, manager_id, full_name, email, hire_date) "
+      "VALUES (900003, 900002, 'Grandchild', 'g@x', '2026-01-01'),"
+      "(900002, 900001, 'Child', 'c@x', '2026-01-01'),"
+      "(900001, 1, 'Parent', 'p@x', '2026-01-01');"
+      "COMMIT;");
+  ExpectMatchesReference();
+  EXPECT_EQ(Stream(900001),
+            (std::vector<std::pair<int64_t, int>>{
+                {900001, 0}, {900002, 1}, {900003, 2}}));
+}
+
+TEST_F(SubtreeIndexTest, IdsCannotChange) {
+  EXPECT_THROW(db_->exec("UPDATE employees SET id = 999999 WHERE id = 1"),
+               SQLite::Exception);
+  ExpectMatchesReference();
+}
+
+}  // namespace
+}  // namespace pulse::hierarchy
