@@ -78,6 +78,7 @@ class Snapshot {
 
   // The connection, for reads that must share the snapshot (the gate).
   SQLite::Database& db() { return (*lease_).db(); }
+  store::Connection& connection() { return *lease_; }
   // Whether employees.notes exists in this snapshot's schema.
   absl::StatusOr<bool> HasNotes();
   // Whether the subtree index (employees.org_path, revision 3c9e1f7a2b50)

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <utility>
 
@@ -14,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "libs/migrate/file_lock.h"
+#include "libs/store/pool.h"
 #include "libs/store/store.h"
 
 namespace pulse::migrate {
@@ -165,32 +167,65 @@ const char* DirectionName(Direction direction) {
   return "unknown";
 }
 
-absl::StatusOr<RevisionState> ReadRevisionState(SQLite::Database& db) {
+namespace {
+
+constexpr char kSelectBookkeepingTables[] =
+    "SELECT name FROM sqlite_schema WHERE type = 'table' AND name IN "
+    "('pulse_version', 'pulse_migration_history', 'pulse_migration_run')";
+
+// Reads the state with statements from `prepare`, which may cache them.
+absl::StatusOr<RevisionState> ReadState(
+    const std::function<SQLite::Statement&(const char*)>& prepare) {
   RevisionState state;
   try {
-    auto has_version = store::TableExists(db, kVersionTable);
-    if (!has_version.ok()) return has_version.status();
-    if (!*has_version) return state;
-    SQLite::Statement q(db, kSelectVersion);
-    while (q.executeStep()) state.current.push_back(q.getColumn(0).getString());
-    auto has_history = store::TableExists(db, kHistoryTable);
-    if (!has_history.ok()) return has_history.status();
-    if (*has_history) {
-      state.history_sequence = db.execAndGet(kSelectSequence).getInt64();
+    bool has_version = false, has_history = false, has_run = false;
+    SQLite::Statement& tables = prepare(kSelectBookkeepingTables);
+    while (tables.executeStep()) {
+      const std::string name = tables.getColumn(0).getString();
+      has_version |= name == kVersionTable;
+      has_history |= name == kHistoryTable;
+      has_run |= name == kRunTable;
     }
-    auto has_run = store::TableExists(db, kRunTable);
-    if (!has_run.ok()) return has_run.status();
-    if (*has_run) {
-      SQLite::Statement run(db, kSelectRun);
+    tables.reset();
+    if (!has_version) return state;
+    SQLite::Statement& version = prepare(kSelectVersion);
+    while (version.executeStep()) {
+      state.current.push_back(version.getColumn(0).getString());
+    }
+    version.reset();
+    if (has_history) {
+      SQLite::Statement& sequence = prepare(kSelectSequence);
+      if (sequence.executeStep()) state.history_sequence = sequence.getColumn(0).getInt64();
+      sequence.reset();
+    }
+    if (has_run) {
+      SQLite::Statement& run = prepare(kSelectRun);
       if (run.executeStep()) {
         state.migration_in_progress = true;
         state.migration_target = run.getColumn(0).getString();
       }
+      run.reset();
     }
     return state;
   } catch (const SQLite::Exception& e) {
     return store::FromException(e, "reading the revision state");
   }
+}
+
+}  // namespace
+
+absl::StatusOr<RevisionState> ReadRevisionState(SQLite::Database& db) {
+  std::vector<std::unique_ptr<SQLite::Statement>> statements;
+  return ReadState([&](const char* sql) -> SQLite::Statement& {
+    statements.push_back(std::make_unique<SQLite::Statement>(db, sql));
+    return *statements.back();
+  });
+}
+
+absl::StatusOr<RevisionState> ReadRevisionState(store::Connection& connection) {
+  return ReadState([&](const char* sql) -> SQLite::Statement& {
+    return connection.Prepare(sql);
+  });
 }
 
 absl::StatusOr<std::unique_ptr<Migrator>> Migrator::Create(

@@ -10,6 +10,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "libs/migrate/graph.h"
+#include "libs/store/pool.h"
 
 namespace pulse::migrate {
 
@@ -41,6 +42,9 @@ struct RevisionState {
 // (so a caller can read it in the same snapshot as its data). A database
 // with no bookkeeping tables is at base.
 absl::StatusOr<RevisionState> ReadRevisionState(SQLite::Database& db);
+// The same through a pooled connection, reusing its prepared statements
+// (the org-data service reads it on every request).
+absl::StatusOr<RevisionState> ReadRevisionState(store::Connection& connection);
 
 struct StepResult {
   std::string revision;

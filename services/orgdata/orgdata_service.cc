@@ -48,7 +48,7 @@ OrgDataServiceImpl::OpenGated(migrate::RevisionState* state) {
   }
   auto snapshot = hierarchy::Snapshot::Begin(*std::move(lease));
   if (!snapshot.ok()) return snapshot.status();
-  auto read = migrate::ReadRevisionState((*snapshot)->db());
+  auto read = migrate::ReadRevisionState((*snapshot)->connection());
   if (!read.ok()) {
     monitor_->Observe(read.status());
     return read.status();

@@ -39,8 +39,9 @@ class Server {
     // from the schema service.
     absl::Duration poll_interval = absl::Seconds(1);
     OrgDataServiceImpl::Options service;
-    // Idle read connections kept open.
-    int pool_size = 8;
+    // Idle read connections kept open: enough for every stream running at
+    // once, so no request pays for opening one.
+    int pool_size = 64;
   };
 
   Server() = default;

@@ -1,0 +1,450 @@
+// The Pulse benchmark: one run measures, on a freshly seeded organisation,
+//   - pulse-schema upgrade head on a new file, and seeding N employees;
+//   - the whole organisation streamed end-to-end from a real pulse-orgdata
+//     over loopback (wall time, nodes/s, first chunk, server RSS growth);
+//   - the floor: the same subtree read in-process through libs/hierarchy;
+//   - the naive reference: sqlite3's CLI running a plain WITH RECURSIVE;
+//   - a ~10,000-node subtree: p50/p99 over repeated calls;
+//   - load: concurrent clients streaming depth-2 subtrees of random managers
+//     against the real server and against a trivial in-process gRPC handler
+//     (the gRPC floor);
+// then prints a table, the targets with PASS/FAIL, and one JSON line.
+// Figures are measurements, never assertions: the exit status is 0 unless
+// the benchmark itself could not run.
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "absl/synchronization/mutex.h"
+#include "grpcpp/grpcpp.h"
+#include "libs/hierarchy/hierarchy.h"
+#include "libs/store/pool.h"
+#include "pulse/orgdata/v1/orgdata.grpc.pb.h"
+
+ABSL_FLAG(std::string, bin_dir, "build/services",
+          "Directory holding schema/pulse-schema and orgdata/pulse-orgdata.");
+ABSL_FLAG(std::string, migrations, "migrations", "Migration scripts.");
+ABSL_FLAG(std::string, work_dir, "/tmp/pulse-bench",
+          "Scratch directory for the database and logs (recreated).");
+ABSL_FLAG(int64_t, employees, 1000000, "Organisation size.");
+ABSL_FLAG(int, repeats, 3, "Runs of each whole-organisation measurement.");
+ABSL_FLAG(int, latency_calls, 200, "Calls for the mid-level latency figure.");
+ABSL_FLAG(int, clients, 32, "Concurrent clients in the load test.");
+ABSL_FLAG(double, load_seconds, 10, "Length of each load test.");
+
+namespace {
+
+using pulse::orgdata::v1::OrgDataService;
+using pulse::orgdata::v1::StreamSubtreeRequest;
+using pulse::orgdata::v1::SubtreeChunk;
+
+[[noreturn]] void Die(const std::string& why) {
+  std::fprintf(stderr, "pulse_bench: %s\n", why.c_str());
+  std::exit(1);
+}
+
+// Runs argv with stdout/stderr to files; returns the pid.
+pid_t Spawn(const std::vector<std::string>& argv, const std::string& out,
+            const std::string& err) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, out.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  if (posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ) != 0) {
+    Die("cannot run " + argv[0]);
+  }
+  posix_spawn_file_actions_destroy(&actions);
+  return pid;
+}
+
+// Runs argv to completion; returns its wall time, dying on failure.
+absl::Duration Run(const std::vector<std::string>& argv, const std::string& dir,
+                   const std::string& name) {
+  const absl::Time start = absl::Now();
+  pid_t pid = Spawn(argv, dir + "/" + name + ".out", dir + "/" + name + ".err");
+  int status = 0;
+  waitpid(pid, &status, 0);
+  const absl::Duration took = absl::Now() - start;
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    Die(absl::StrCat(name, " failed; see ", dir, "/", name, ".err"));
+  }
+  return took;
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+int64_t RssKiB(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) {
+      int64_t kib = 0;
+      std::istringstream(line.substr(6)) >> kib;
+      return kib;
+    }
+  }
+  return 0;
+}
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t i = static_cast<size_t>(p * (v.size() - 1) + 0.5);
+  return v[std::min(i, v.size() - 1)];
+}
+
+struct StreamFigures {
+  double seconds = 0;
+  double first_chunk_ms = 0;
+  int64_t nodes = 0;
+};
+
+StreamFigures StreamOnce(OrgDataService::Stub* stub,
+                         const StreamSubtreeRequest& request) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(5));
+  StreamFigures f;
+  const absl::Time start = absl::Now();
+  auto reader = stub->StreamSubtree(&context, request);
+  SubtreeChunk chunk;
+  bool first = true;
+  while (reader->Read(&chunk)) {
+    if (first) {
+      f.first_chunk_ms = absl::ToDoubleMilliseconds(absl::Now() - start);
+      first = false;
+    }
+    f.nodes += chunk.nodes_size();
+  }
+  grpc::Status status = reader->Finish();
+  f.seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  if (!status.ok()) Die("StreamSubtree failed: " + status.error_message());
+  return f;
+}
+
+// The gRPC floor: a streaming handler that sends one ready-made chunk.
+class TrivialService final : public OrgDataService::Service {
+ public:
+  explicit TrivialService(SubtreeChunk chunk) : chunk_(std::move(chunk)) {}
+  grpc::Status StreamSubtree(grpc::ServerContext*, const StreamSubtreeRequest*,
+                             grpc::ServerWriter<SubtreeChunk>* writer) override {
+    writer->Write(chunk_);
+    return grpc::Status::OK;
+  }
+
+ private:
+  const SubtreeChunk chunk_;
+};
+
+struct LoadFigures {
+  double streams_per_second = 0;
+  double p50_ms = 0;
+  double p99_ms = 0;
+};
+
+LoadFigures Load(const std::string& address, const std::vector<int64_t>& roots,
+                 int clients, absl::Duration length) {
+  std::vector<std::vector<double>> latencies(clients);
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  // A few channels, as a real client fleet would not share one connection.
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  for (int i = 0; i < 4; ++i) {
+    grpc::ChannelArguments args;
+    args.SetInt("grpc.channel_id", i);  // Distinct channels, not one shared.
+    channels.push_back(grpc::CreateCustomChannel(
+        address, grpc::InsecureChannelCredentials(), args));
+  }
+  const absl::Time start = absl::Now();
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([&, c] {
+      auto stub = OrgDataService::NewStub(channels[c % channels.size()]);
+      std::mt19937_64 rng(c + 1);
+      StreamSubtreeRequest request;
+      request.set_max_depth(2);
+      while (!stop.load(std::memory_order_relaxed)) {
+        request.set_root_id(roots[rng() % roots.size()]);
+        StreamFigures f = StreamOnce(stub.get(), request);
+        latencies[c].push_back(f.seconds * 1000);
+      }
+    });
+  }
+  absl::SleepFor(length);
+  stop = true;
+  for (auto& t : threads) t.join();
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  std::vector<double> all;
+  for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
+  LoadFigures f;
+  f.streams_per_second = all.size() / seconds;
+  f.p50_ms = Percentile(all, 0.50);
+  f.p99_ms = Percentile(all, 0.99);
+  return f;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  absl::ParseCommandLine(argc, argv);
+  const std::string bin = absl::GetFlag(FLAGS_bin_dir);
+  const std::string dir = absl::GetFlag(FLAGS_work_dir);
+  const std::string db = dir + "/bench.db";
+  const int64_t employees = absl::GetFlag(FLAGS_employees);
+  const int repeats = std::max(1, absl::GetFlag(FLAGS_repeats));
+  std::system(("rm -rf '" + dir + "' && mkdir -p '" + dir + "'").c_str());
+
+  // 1. Migrate a new file, then seed.
+  const absl::Duration upgrade =
+      Run({bin + "/schema/pulse-schema", "upgrade", "head", "--db=" + db,
+           "--migrations=" + absl::GetFlag(FLAGS_migrations)},
+          dir, "upgrade");
+  const absl::Duration seed =
+      Run({bin + "/orgdata/pulse-orgdata", "seed", "--db=" + db,
+           absl::StrCat("--employees=", employees)},
+          dir, "seed");
+
+  // 2. The real server.
+  pid_t server = Spawn({bin + "/orgdata/pulse-orgdata", "serve", "--db=" + db,
+                        "--listen=127.0.0.1:0"},
+                       dir + "/server.out", dir + "/server.err");
+  int port = 0;
+  for (int i = 0; i < 2000 && port == 0; ++i) {
+    const std::string log = Slurp(dir + "/server.err");
+    const size_t at = log.find(" on port ");
+    if (at != std::string::npos) {
+      absl::SimpleAtoi(log.substr(at + 9, log.find(' ', at + 9) - at - 9), &port);
+    }
+    if (port == 0) absl::SleepFor(absl::Milliseconds(10));
+  }
+  if (port == 0) Die("pulse-orgdata did not start; see " + dir + "/server.err");
+  const std::string address = absl::StrCat("127.0.0.1:", port);
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 * 1024 * 1024);
+  auto channel =
+      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  auto stub = OrgDataService::NewStub(channel);
+  if (!channel->WaitForConnected(std::chrono::system_clock::now() +
+                                 std::chrono::seconds(10))) {
+    Die("cannot connect to pulse-orgdata");
+  }
+
+  // 3. Whole organisation, end to end, with the server's RSS sampled.
+  StreamSubtreeRequest whole;
+  whole.set_root_id(1);
+  StreamOnce(stub.get(), whole);  // Warm the page cache and the pool.
+  double e2e_best = 1e9, first_chunk_root = 0;
+  int64_t nodes = 0, rss_growth_kib = 0;
+  for (int r = 0; r < repeats; ++r) {
+    const int64_t idle = RssKiB(server);
+    std::atomic<bool> done{false};
+    std::atomic<int64_t> peak{idle};
+    std::thread sampler([&] {
+      while (!done) {
+        peak = std::max<int64_t>(peak, RssKiB(server));
+        absl::SleepFor(absl::Milliseconds(5));
+      }
+    });
+    StreamFigures f = StreamOnce(stub.get(), whole);
+    done = true;
+    sampler.join();
+    if (f.seconds < e2e_best) {
+      e2e_best = f.seconds;
+      first_chunk_root = f.first_chunk_ms;
+    }
+    nodes = f.nodes;
+    rss_growth_kib = std::max<int64_t>(rss_growth_kib, peak - idle);
+  }
+  if (nodes != employees) Die(absl::StrCat("streamed ", nodes, " nodes"));
+
+  // 4. The in-process floor through the project's own query.
+  pulse::store::OpenOptions ro;
+  ro.read_only = true;
+  pulse::store::ConnectionPool pool(db, ro, 1);
+  double floor_best = 1e9;
+  std::vector<std::pair<int64_t, int64_t>> links;  // (id, manager)
+  for (int r = 0; r < repeats; ++r) {
+    auto lease = pool.Acquire();
+    auto snapshot = pulse::hierarchy::Snapshot::Begin(*std::move(lease));
+    if (!snapshot.ok()) Die(std::string(snapshot.status().message()));
+    pulse::hierarchy::SubtreeRequest request;
+    request.root_id = 1;
+    int64_t bytes = 0;
+    const absl::Time start = absl::Now();
+    absl::Status s = (*snapshot)->StreamSubtree(
+        request,
+        [&](const pulse::hierarchy::Employee& e) {
+          bytes += e.full_name.size() + e.email.size() + e.title.size();
+          if (r == 0) links.emplace_back(e.id, e.manager_id.value_or(0));
+          return true;
+        },
+        {}, nullptr);
+    floor_best = std::min(floor_best, absl::ToDoubleSeconds(absl::Now() - start));
+    if (!s.ok() || bytes == 0) Die("in-process read failed");
+  }
+
+  // 5. The naive reference: sqlite3's own recursive walk over manager_id.
+  double reference_best = 1e9;
+  const std::string reference_sql =
+      "WITH RECURSIVE sub(id, depth) AS (SELECT 1, 0 UNION ALL SELECT e.id, "
+      "sub.depth + 1 FROM employees e JOIN sub ON e.manager_id = sub.id) "
+      "SELECT e.id, e.manager_id, sub.depth, e.full_name, e.title, e.email, "
+      "e.department_id, e.hire_date, e.notes FROM sub JOIN employees e ON "
+      "e.id = sub.id;";
+  for (int r = 0; r < std::min(repeats, 2); ++r) {
+    reference_best = std::min(
+        reference_best,
+        absl::ToDoubleSeconds(Run({"/usr/bin/sqlite3", "-readonly", db,
+                                   reference_sql},
+                                  dir, "reference")));
+  }
+
+  // Subtree sizes, to pick a mid-level root and the managers for the load.
+  std::map<int64_t, int64_t> manager_of(links.begin(), links.end());
+  std::map<int64_t, int64_t> size;
+  for (auto it = links.rbegin(); it != links.rend(); ++it) {  // Post-order.
+    size[it->first] += 1;
+    if (it->second != 0) size[it->second] += size[it->first];
+  }
+  int64_t mid_root = 1, best_gap = INT64_MAX;
+  std::vector<int64_t> managers;
+  for (const auto& [id, n] : size) {
+    if (std::llabs(n - 10000) < best_gap) best_gap = std::llabs(n - 10000), mid_root = id;
+    if (n > 1) managers.push_back(id);
+  }
+
+  // 6. Mid-level subtree latency; first chunk for other roots.
+  StreamSubtreeRequest mid;
+  mid.set_root_id(mid_root);
+  std::vector<double> mid_ms;
+  double first_chunk_max = first_chunk_root;
+  for (int i = 0; i < absl::GetFlag(FLAGS_latency_calls); ++i) {
+    StreamFigures f = StreamOnce(stub.get(), mid);
+    mid_ms.push_back(f.seconds * 1000);
+    first_chunk_max = std::max(first_chunk_max, f.first_chunk_ms);
+  }
+  std::mt19937_64 rng(7);
+  for (int i = 0; i < 50; ++i) {
+    StreamSubtreeRequest any;
+    any.set_root_id(managers[rng() % managers.size()]);
+    first_chunk_max = std::max(first_chunk_max, StreamOnce(stub.get(), any).first_chunk_ms);
+  }
+
+  // 7. Load against the real server, then against the gRPC floor.
+  const absl::Duration length = absl::Seconds(absl::GetFlag(FLAGS_load_seconds));
+  const int clients = absl::GetFlag(FLAGS_clients);
+  LoadFigures real = Load(address, managers, clients, length);
+  kill(server, SIGTERM);
+  waitpid(server, nullptr, 0);
+
+  SubtreeChunk ready;
+  {
+    // A representative chunk: a depth-2 subtree's worth of nodes.
+    for (int i = 0; i < 10; ++i) {
+      auto* n = ready.add_nodes();
+      n->set_id(100000 + i);
+      n->set_manager_id(1);
+      n->set_depth(1);
+      n->set_full_name("Nora W. Stonedon");
+      n->set_title("Software Engineer");
+      n->set_email("nora.w.stonedon@pulse.example");
+      n->set_department_id(7);
+      n->set_hire_date("2019-05-22");
+    }
+  }
+  TrivialService trivial(ready);
+  grpc::ServerBuilder builder;
+  int floor_port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                           &floor_port);
+  builder.RegisterService(&trivial);
+  auto floor_server = builder.BuildAndStart();
+  LoadFigures grpc_floor =
+      Load(absl::StrCat("127.0.0.1:", floor_port), managers, clients, length);
+  floor_server->Shutdown(std::chrono::system_clock::now());
+
+  // Report.
+  const double e2e_rate = nodes / e2e_best;
+  const double ratio_floor = e2e_best / floor_best;
+  const double ratio_reference = e2e_best / reference_best;
+  const double load_ratio = real.streams_per_second / grpc_floor.streams_per_second;
+  const double rss_mib = rss_growth_kib / 1024.0;
+  const double upgrade_ms = absl::ToDoubleMilliseconds(upgrade);
+  const double seed_s = absl::ToDoubleSeconds(seed);
+  auto verdict = [](bool ok) { return ok ? "PASS" : "FAIL"; };
+  std::printf("\nPulse benchmark: %lld employees, %d repeats, %d clients x %.0f s\n\n",
+              static_cast<long long>(employees), repeats, clients,
+              absl::GetFlag(FLAGS_load_seconds));
+  std::printf("| measurement | figure |\n| --- | --- |\n");
+  std::printf("| pulse-schema upgrade head, new file | %.1f ms |\n", upgrade_ms);
+  std::printf("| seed %lld employees | %.2f s |\n", static_cast<long long>(employees), seed_s);
+  std::printf("| whole org end-to-end (gRPC, loopback) | %.3f s, %.0f nodes/s |\n", e2e_best, e2e_rate);
+  std::printf("| whole org in-process floor (libs/hierarchy) | %.3f s |\n", floor_best);
+  std::printf("| whole org sqlite3 WITH RECURSIVE reference | %.3f s |\n", reference_best);
+  std::printf("| first chunk, root 1 / worst of %d roots | %.2f ms / %.2f ms |\n",
+              absl::GetFlag(FLAGS_latency_calls) + 51, first_chunk_root, first_chunk_max);
+  std::printf("| server RSS growth while streaming | %.1f MiB |\n", rss_mib);
+  std::printf("| mid-level subtree (%lld nodes) p50 / p99 | %.2f / %.2f ms |\n",
+              static_cast<long long>(size[mid_root]), Percentile(mid_ms, 0.5),
+              Percentile(mid_ms, 0.99));
+  std::printf("| load: depth-2 streams/s, p50 / p99 | %.0f/s, %.2f / %.2f ms |\n",
+              real.streams_per_second, real.p50_ms, real.p99_ms);
+  std::printf("| gRPC floor: trivial handler streams/s, p50 / p99 | %.0f/s, %.2f / %.2f ms |\n",
+              grpc_floor.streams_per_second, grpc_floor.p50_ms, grpc_floor.p99_ms);
+  std::printf("\n| target | figure | verdict |\n| --- | --- | --- |\n");
+  std::printf("| end-to-end <= 1.3 x in-process floor | %.2f x | %s |\n", ratio_floor, verdict(ratio_floor <= 1.3));
+  std::printf("| end-to-end <= 0.3 x sqlite3 reference | %.2f x | %s |\n", ratio_reference, verdict(ratio_reference <= 0.3));
+  std::printf("| first chunk <= 5 ms for any root | %.2f ms | %s |\n", first_chunk_max, verdict(first_chunk_max <= 5));
+  std::printf("| server RSS growth <= 64 MiB | %.1f MiB | %s |\n", rss_mib, verdict(rss_mib <= 64));
+  std::printf("| load >= 0.7 x gRPC floor streams/s | %.2f x | %s |\n", load_ratio, verdict(load_ratio >= 0.7));
+  std::printf("| load p99 <= 5 ms | %.2f ms | %s |\n", real.p99_ms, verdict(real.p99_ms <= 5));
+  std::printf("| upgrade head <= 50 ms | %.1f ms | %s |\n", upgrade_ms, verdict(upgrade_ms <= 50));
+  std::printf("| seed 1,000,000 <= 5 s | %.2f s | %s |\n", seed_s,
+              employees == 1000000 ? verdict(seed_s <= 5) : "n/a (other size)");
+  std::printf(
+      "\n{\"employees\":%lld,\"upgrade_ms\":%.1f,\"seed_s\":%.3f,"
+      "\"e2e_s\":%.4f,\"e2e_nodes_per_s\":%.0f,\"floor_s\":%.4f,"
+      "\"reference_s\":%.4f,\"e2e_over_floor\":%.3f,\"e2e_over_reference\":%.3f,"
+      "\"first_chunk_root_ms\":%.3f,\"first_chunk_max_ms\":%.3f,"
+      "\"rss_growth_mib\":%.1f,\"mid_nodes\":%lld,\"mid_p50_ms\":%.3f,"
+      "\"mid_p99_ms\":%.3f,\"load_streams_per_s\":%.0f,\"load_p50_ms\":%.3f,"
+      "\"load_p99_ms\":%.3f,\"grpc_floor_streams_per_s\":%.0f,"
+      "\"load_over_grpc_floor\":%.3f}\n",
+      static_cast<long long>(employees), upgrade_ms, seed_s, e2e_best, e2e_rate,
+      floor_best, reference_best, ratio_floor, ratio_reference, first_chunk_root,
+      first_chunk_max, rss_mib, static_cast<long long>(size[mid_root]),
+      Percentile(mid_ms, 0.5), Percentile(mid_ms, 0.99), real.streams_per_second,
+      real.p50_ms, real.p99_ms, grpc_floor.streams_per_second, load_ratio);
+  return 0;
+}
