@@ -1,6 +1,8 @@
 #include "libs/common/grpc_util.h"
 
 #include <algorithm>
+#include <fstream>
+#include <sstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -39,6 +41,46 @@ grpc::ChannelArguments ClientChannelArguments() {
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   args.SetMaxReceiveMessageSize(16 * 1024 * 1024);
   return args;
+}
+
+namespace {
+
+absl::StatusOr<std::string> ReadPem(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
+    const std::string& cert_path, const std::string& key_path) {
+  if (cert_path.empty() && key_path.empty()) {
+    return grpc::InsecureServerCredentials();
+  }
+  if (cert_path.empty() || key_path.empty()) {
+    return absl::InvalidArgumentError(
+        "TLS needs both a certificate (--tls_cert) and its key (--tls_key)");
+  }
+  auto cert = ReadPem(cert_path);
+  if (!cert.ok()) return cert.status();
+  auto key = ReadPem(key_path);
+  if (!key.ok()) return key.status();
+  grpc::SslServerCredentialsOptions options;
+  options.pem_key_cert_pairs.push_back({*key, *cert});
+  return grpc::SslServerCredentials(options);
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(
+    const std::string& ca_path) {
+  if (ca_path.empty()) return grpc::InsecureChannelCredentials();
+  auto ca = ReadPem(ca_path);
+  if (!ca.ok()) return ca.status();
+  grpc::SslCredentialsOptions options;
+  options.pem_root_certs = *ca;
+  return grpc::SslCredentials(options);
 }
 
 bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {

@@ -2,9 +2,11 @@
 #define PULSE_LIBS_COMMON_GRPC_UTIL_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "grpcpp/grpcpp.h"
@@ -32,6 +34,17 @@ void ApplyServerDefaults(grpc::ServerBuilder* builder);
 
 // The client-side counterpart, for channels that hold long streams.
 grpc::ChannelArguments ClientChannelArguments();
+
+// Server credentials: TLS from PEM files when both paths are set,
+// plaintext when both are empty. INVALID_ARGUMENT when only one is set,
+// NOT_FOUND when a file cannot be read.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
+    const std::string& cert_path, const std::string& key_path);
+
+// Client credentials: TLS trusting the PEM certificates in `ca_path` when
+// set, plaintext otherwise. NOT_FOUND when the file cannot be read.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(
+    const std::string& ca_path);
 
 // Compares two strings in time that depends only on their lengths.
 bool ConstantTimeEquals(absl::string_view a, absl::string_view b);

@@ -38,6 +38,9 @@ ABSL_FLAG(int, depth, 0,
 ABSL_FLAG(std::string, format, "text",
           "With tree: text (a box-drawn tree), dot (Graphviz) or json (one "
           "node per line). Environment: PULSE_FORMAT.");
+ABSL_FLAG(std::string, tls_ca, "",
+          "PEM certificates to trust: talk TLS to the services. Empty means "
+          "plaintext. Environment: PULSE_TLS_CA.");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(30),
           "How long a call may take. Environment: PULSE_TIMEOUT.");
 
@@ -100,7 +103,13 @@ int Explain(const grpc::Status& status, const std::string& address,
 }
 
 std::shared_ptr<grpc::Channel> Connect(const std::string& address) {
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
+  auto credentials = pulse::MakeChannelCredentials(absl::GetFlag(FLAGS_tls_ca));
+  if (!credentials.ok()) {
+    std::fprintf(stderr, "pulse: %s\n",
+                 std::string(credentials.status().message()).c_str());
+    std::exit(2);
+  }
+  return grpc::CreateCustomChannel(address, *credentials,
                                    pulse::ClientChannelArguments());
 }
 
@@ -260,7 +269,8 @@ int Health(const std::string& address) {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(kUsage);
   std::vector<std::string> args = pulse::ParseFlagsWithEnv(
-      argc, argv, {"addr", "schema_addr", "depth", "format", "timeout"});
+      argc, argv,
+      {"addr", "schema_addr", "depth", "format", "timeout", "tls_ca"});
   if (args.empty()) return Usage("a command is required");
   const std::string& command = args[0];
   if (command == "revision") {

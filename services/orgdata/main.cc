@@ -17,6 +17,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "libs/common/env_flags.h"
+#include "libs/common/grpc_util.h"
 #include "libs/common/log.h"
 #include "libs/common/signals.h"
 #include "libs/seed/seed.h"
@@ -46,6 +47,18 @@ ABSL_FLAG(absl::Duration, poll_interval, absl::Seconds(1),
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
           "On SIGTERM or SIGINT, how long in-flight streams may run before "
           "they are cancelled. Environment: PULSE_SHUTDOWN_GRACE.");
+ABSL_FLAG(std::string, tls_cert, "",
+          "With serve: PEM certificate chain; with --tls_key, serve TLS only. "
+          "Environment: PULSE_TLS_CERT.");
+ABSL_FLAG(std::string, tls_key, "",
+          "With serve: PEM private key of --tls_cert. Environment: "
+          "PULSE_TLS_KEY.");
+ABSL_FLAG(std::string, schema_ca, "",
+          "With serve: PEM certificates to trust for a TLS schema service; "
+          "empty means plaintext. Environment: PULSE_SCHEMA_CA.");
+ABSL_FLAG(int, max_streams, 256,
+          "Subtree streams served at once; more get RESOURCE_EXHAUSTED. "
+          "Environment: PULSE_MAX_STREAMS.");
 ABSL_FLAG(int64_t, employees, 1000,
           "With seed: how many employees the synthetic organisation has. "
           "Environment: PULSE_EMPLOYEES.");
@@ -79,6 +92,15 @@ int Serve() {
   options.schema_address = absl::GetFlag(FLAGS_schema_addr);
   options.required_revision = absl::GetFlag(FLAGS_required_revision);
   options.poll_interval = absl::GetFlag(FLAGS_poll_interval);
+  options.service.max_streams = absl::GetFlag(FLAGS_max_streams);
+  auto credentials = pulse::MakeServerCredentials(absl::GetFlag(FLAGS_tls_cert),
+                                                  absl::GetFlag(FLAGS_tls_key));
+  if (!credentials.ok()) return Fail(credentials.status());
+  options.credentials = *credentials;
+  auto schema_credentials =
+      pulse::MakeChannelCredentials(absl::GetFlag(FLAGS_schema_ca));
+  if (!schema_credentials.ok()) return Fail(schema_credentials.status());
+  options.schema_credentials = *schema_credentials;
   pulse::orgdata::Server server;
   if (absl::Status s = server.BuildAndStart(options); !s.ok()) return Fail(s);
   pulse::LogLine(absl::StrCat("pulse-orgdata serving ", options.db_path,
@@ -122,7 +144,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> args = pulse::ParseFlagsWithEnv(
       argc, argv,
       {"db", "migrations", "listen", "schema_addr", "required_revision",
-       "poll_interval", "shutdown_grace", "employees", "seed", "if_empty"});
+       "poll_interval", "shutdown_grace", "max_streams", "tls_cert", "tls_key",
+       "schema_ca", "employees", "seed", "if_empty"});
   if (args.size() != 1) {
     std::fprintf(stderr, "%s\n", kUsage);
     return 2;

@@ -80,7 +80,13 @@ grpc::Status OrgDataServiceImpl::StreamSubtree(
         grpc::StatusCode::INVALID_ARGUMENT,
         absl::StrCat("unknown order ", static_cast<int>(request->order()))));
   }
-  ++active_streams_;
+  if (active_streams_.fetch_add(1) >= options_.max_streams) {
+    --active_streams_;
+    return log.Finish(grpc::Status(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        absl::StrCat("the server is already streaming ", options_.max_streams,
+                     " subtrees; retry with backoff")));
+  }
   struct Done {
     std::atomic<int>* n;
     ~Done() { --*n; }

@@ -23,6 +23,9 @@ class OrgDataServiceImpl final : public v1::OrgDataService::Service {
     int first_chunk_nodes = 64;
     // Nodes in every later chunk.
     int chunk_nodes = 1024;
+    // Streams allowed at once; more get RESOURCE_EXHAUSTED. Each holds a
+    // read snapshot and a connection while its client reads.
+    int max_streams = 256;
   };
 
   // Everything pointed to must outlive the service.

@@ -51,8 +51,7 @@ absl::Status Server::BuildAndStart(const Options& options) {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   ApplyServerDefaults(&builder);
-  builder.AddListeningPort(options.listen_address,
-                           grpc::InsecureServerCredentials(), &port_);
+  builder.AddListeningPort(options.listen_address, options.credentials, &port_);
   builder.RegisterService(service_.get());
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port_ == 0) {
@@ -65,6 +64,7 @@ absl::Status Server::BuildAndStart(const Options& options) {
   if (!options.schema_address.empty()) {
     SchemaWatcher::Options watch;
     watch.schema_address = options.schema_address;
+    watch.credentials = options.schema_credentials;
     watcher_ = std::make_unique<SchemaWatcher>(
         watch, [this] { monitor_->Poke(); });
     watcher_->Start();

@@ -39,6 +39,12 @@ class Server {
     // from the schema service.
     absl::Duration poll_interval = absl::Seconds(1);
     OrgDataServiceImpl::Options service;
+    // Plaintext unless set (see MakeServerCredentials).
+    std::shared_ptr<grpc::ServerCredentials> credentials =
+        grpc::InsecureServerCredentials();
+    // For the watch on the schema service.
+    std::shared_ptr<grpc::ChannelCredentials> schema_credentials =
+        grpc::InsecureChannelCredentials();
     // Idle read connections kept open: enough for every stream running at
     // once, so no request pays for opening one.
     int pool_size = 64;
@@ -58,6 +64,8 @@ class Server {
   void Wait();
   // The current verdict of the gate (for tests and logs).
   absl::Status gate_status() const;
+  // True while the watch on the schema service is established.
+  bool watching_schema() const { return watcher_ && watcher_->connected(); }
   // See OrgDataServiceImpl.
   int active_streams() const { return service_ ? service_->active_streams() : 0; }
   int64_t nodes_read() const { return service_ ? service_->nodes_read() : 0; }

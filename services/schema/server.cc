@@ -62,8 +62,7 @@ absl::Status Server::BuildAndStart(const Options& options) {
 
   grpc::ServerBuilder builder;
   ApplyServerDefaults(&builder);
-  builder.AddListeningPort(options.listen_address,
-                           grpc::InsecureServerCredentials(), &port_);
+  builder.AddListeningPort(options.listen_address, options.credentials, &port_);
   builder.RegisterService(service_.get());
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port_ == 0) {

@@ -29,6 +29,9 @@ class Server {
     std::string upgrade_on_start;
     absl::Duration lock_timeout = absl::Seconds(30);
     absl::Duration poll_interval = absl::Milliseconds(100);
+    // Plaintext unless set (see MakeServerCredentials).
+    std::shared_ptr<grpc::ServerCredentials> credentials =
+        grpc::InsecureServerCredentials();
   };
 
   Server() = default;

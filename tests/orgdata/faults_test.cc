@@ -1,0 +1,237 @@
+// The org-data service under faults and bad input: missing, corrupt or
+// busy databases, too many streams, extreme values, oversized metadata, a
+// schema service that goes away and comes back.
+
+#include <limits>
+
+#include "gmock/gmock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "libs/migrate/migrator.h"
+#include "libs/seed/seed.h"
+#include "libs/store/store.h"
+#include "pulse/orgdata/v1/orgdata.grpc.pb.h"
+#include "services/orgdata/server.h"
+#include "services/schema/server.h"
+#include "tests/test_util/migrations.h"
+#include "tests/test_util/status_matchers.h"
+#include "tests/test_util/temp_dir.h"
+
+namespace pulse::orgdata {
+namespace {
+
+using ::grpc::health::v1::HealthCheckResponse;
+using ::testing::AnyOf;
+using ::testing::HasSubstr;
+
+class FaultsTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    if (org_) {
+      org_->Shutdown(absl::Seconds(1));
+      org_->Wait();
+    }
+    if (schema_) {
+      schema_->Shutdown(absl::Seconds(1));
+      schema_->Wait();
+    }
+  }
+
+  void MigrateAndSeed(int64_t employees) {
+    migrate::MigratorOptions options;
+    options.db_path = db_path();
+    auto m = migrate::Migrator::Create(testing::ProjectMigrations(), options);
+    ASSERT_OK(m);
+    ASSERT_OK((*m)->Upgrade("head"));
+    ASSERT_OK(seed::SeedOrganisation(db_path(), {employees, 3}));
+  }
+
+  void StartOrgData(int max_streams = 256, const std::string& schema = "") {
+    Server::Options options;
+    options.listen_address = "127.0.0.1:0";
+    options.db_path = db_path();
+    options.poll_interval = absl::Milliseconds(50);
+    options.service.max_streams = max_streams;
+    options.schema_address = schema;
+    org_ = std::make_unique<Server>();
+    ASSERT_OK(org_->BuildAndStart(options));
+    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", org_->port()),
+                                   grpc::InsecureChannelCredentials());
+    stub_ = v1::OrgDataService::NewStub(channel_);
+  }
+
+  HealthCheckResponse::ServingStatus Health() {
+    auto health = grpc::health::v1::Health::NewStub(channel_);
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    grpc::health::v1::HealthCheckRequest request;
+    HealthCheckResponse response;
+    if (!health->Check(&context, request, &response).ok()) {
+      return HealthCheckResponse::UNKNOWN;
+    }
+    return response.status();
+  }
+
+  grpc::Status Stream(int64_t root, int32_t depth = 0, int64_t budget = 0,
+                      int64_t* nodes = nullptr) {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+    v1::StreamSubtreeRequest request;
+    request.set_root_id(root);
+    request.set_max_depth(depth);
+    request.set_max_nodes(budget);
+    auto reader = stub_->StreamSubtree(&context, request);
+    v1::SubtreeChunk chunk;
+    int64_t n = 0;
+    while (reader->Read(&chunk)) n += chunk.nodes_size();
+    if (nodes != nullptr) *nodes = n;
+    return reader->Finish();
+  }
+
+  std::string db_path() const { return dir_.Join("pulse.db"); }
+
+  testing::TempDir dir_;
+  std::unique_ptr<Server> org_;
+  std::unique_ptr<schema::Server> schema_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::OrgDataService::Stub> stub_;
+};
+
+TEST_F(FaultsTest, MissingDatabaseIsNotServingUntilItAppears) {
+  StartOrgData();
+  EXPECT_TRUE(testing::WaitFor(
+      [&] { return Health() == HealthCheckResponse::NOT_SERVING; }));
+  grpc::Status status = Stream(1);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(status.error_message(), HasSubstr("does not exist"));
+  MigrateAndSeed(100);
+  EXPECT_TRUE(testing::WaitFor(
+      [&] { return Health() == HealthCheckResponse::SERVING; }));
+  EXPECT_TRUE(Stream(1).ok());
+}
+
+TEST_F(FaultsTest, CorruptDatabaseIsAClearErrorNotACrash) {
+  testing::WriteFile(db_path(), std::string(64 * 1024, 'x'));
+  StartOrgData();
+  EXPECT_TRUE(testing::WaitFor(
+      [&] { return Health() == HealthCheckResponse::NOT_SERVING; }));
+  grpc::Status status = Stream(1);
+  EXPECT_THAT(status.error_code(),
+              AnyOf(grpc::StatusCode::UNAVAILABLE, grpc::StatusCode::DATA_LOSS,
+                    grpc::StatusCode::FAILED_PRECONDITION));
+  EXPECT_THAT(status.error_message(), HasSubstr("not a database"));
+  // Still answering.
+  EXPECT_EQ(Health(), HealthCheckResponse::NOT_SERVING);
+}
+
+TEST_F(FaultsTest, LongWriterDoesNotBlockReads) {
+  MigrateAndSeed(2000);
+  StartOrgData();
+  auto writer = store::Open(db_path(), store::OpenOptions());
+  ASSERT_OK(writer);
+  (*writer)->exec("BEGIN IMMEDIATE");
+  (*writer)->exec("UPDATE employees SET title = 'Busy' WHERE id = 1");
+  int64_t nodes = 0;
+  EXPECT_TRUE(Stream(1, 0, 0, &nodes).ok());
+  EXPECT_EQ(nodes, 2000);
+  (*writer)->exec("ROLLBACK");
+}
+
+TEST_F(FaultsTest, OrgDataConnectionsCannotWrite) {
+  MigrateAndSeed(10);
+  store::OpenOptions read_only;
+  read_only.read_only = true;
+  auto db = store::Open(db_path(), read_only);
+  ASSERT_OK(db);
+  EXPECT_THROW((*db)->exec("DELETE FROM employees"), SQLite::Exception);
+}
+
+TEST_F(FaultsTest, StreamsPastTheLimitGetResourceExhausted) {
+  MigrateAndSeed(20000);
+  StartOrgData(/*max_streams=*/3);
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<std::unique_ptr<grpc::ClientReader<v1::SubtreeChunk>>> slow;
+  v1::StreamSubtreeRequest whole;
+  whole.set_root_id(1);
+  for (int i = 0; i < 3; ++i) {
+    contexts.push_back(std::make_unique<grpc::ClientContext>());
+    slow.push_back(stub_->StreamSubtree(contexts.back().get(), whole));
+    v1::SubtreeChunk chunk;
+    ASSERT_TRUE(slow.back()->Read(&chunk));  // Then stop reading.
+  }
+  grpc::Status refused = Stream(1);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  // Other calls are not starved by the stuck streams.
+  grpc::ClientContext context;
+  v1::GetEmployeeRequest request;
+  request.set_id(1);
+  v1::Employee e;
+  EXPECT_TRUE(stub_->GetEmployee(&context, request, &e).ok());
+  for (auto& c : contexts) c->TryCancel();
+  for (auto& r : slow) r->Finish();
+  ASSERT_TRUE(testing::WaitFor([&] { return org_->active_streams() == 0; }));
+  EXPECT_TRUE(Stream(1).ok());
+}
+
+TEST_F(FaultsTest, ExtremeValuesAreHandled) {
+  MigrateAndSeed(300);
+  StartOrgData();
+  constexpr int64_t kMax64 = std::numeric_limits<int64_t>::max();
+  constexpr int32_t kMax32 = std::numeric_limits<int32_t>::max();
+  EXPECT_EQ(Stream(kMax64).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Stream(std::numeric_limits<int64_t>::min()).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  int64_t nodes = 0;
+  EXPECT_TRUE(Stream(1, kMax32, kMax64, &nodes).ok());
+  EXPECT_EQ(nodes, 300);
+  EXPECT_EQ(Stream(1, std::numeric_limits<int32_t>::min()).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Stream(1, 0, std::numeric_limits<int64_t>::min()).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(Stream(1, 0, 1, &nodes).ok());
+  EXPECT_EQ(nodes, 1);
+}
+
+TEST_F(FaultsTest, OversizedMetadataIsRefusedAndTheServerCarriesOn) {
+  MigrateAndSeed(50);
+  StartOrgData();
+  grpc::ClientContext context;
+  context.AddMetadata("x-padding", std::string(64 * 1024, 'a'));
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  v1::GetEmployeeRequest request;
+  request.set_id(1);
+  v1::Employee e;
+  EXPECT_FALSE(stub_->GetEmployee(&context, request, &e).ok());
+  // The server drops that connection; the channel reconnects and the next
+  // calls are served.
+  EXPECT_TRUE(testing::WaitFor([&] { return Stream(1).ok(); }));
+}
+
+TEST_F(FaultsTest, WatchReconnectsWhenTheSchemaServiceComesBack) {
+  MigrateAndSeed(50);
+  schema::Server::Options options;
+  options.listen_address = "127.0.0.1:0";
+  options.db_path = db_path();
+  options.migrations_dir = testing::ProjectMigrations();
+  schema_ = std::make_unique<schema::Server>();
+  ASSERT_OK(schema_->BuildAndStart(options));
+  const int port = schema_->port();
+  StartOrgData(256, absl::StrCat("127.0.0.1:", port));
+  ASSERT_TRUE(testing::WaitFor([&] { return org_->watching_schema(); }));
+
+  schema_->Shutdown(absl::ZeroDuration());
+  schema_->Wait();
+  schema_.reset();
+  ASSERT_TRUE(testing::WaitFor([&] { return !org_->watching_schema(); }));
+  EXPECT_TRUE(Stream(1).ok());  // Reads that pass the database check go on.
+
+  options.listen_address = absl::StrCat("127.0.0.1:", port);
+  schema_ = std::make_unique<schema::Server>();
+  ASSERT_OK(schema_->BuildAndStart(options));
+  EXPECT_TRUE(testing::WaitFor([&] { return org_->watching_schema(); },
+                               absl::Seconds(20)));
+}
+
+}  // namespace
+}  // namespace pulse::orgdata
