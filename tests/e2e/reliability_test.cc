@@ -1,0 +1,160 @@
+// Real processes under faults: a migration killed with SIGKILL, and the
+// whole stack over TLS with a certificate made at test time.
+
+#include <signal.h>
+
+#include <filesystem>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "libs/store/store.h"
+#include "tests/test_util/migrations.h"
+#include "tests/test_util/status_matchers.h"
+#include "tests/test_util/subprocess.h"
+#include "tests/test_util/temp_dir.h"
+
+namespace pulse {
+namespace {
+
+using ::testing::AnyOf;
+using ::testing::HasSubstr;
+using testing::RunProcess;
+using testing::RunResult;
+
+class ReliabilityTest : public ::testing::Test {
+ protected:
+  std::string db_path() const { return dir_.Join("pulse.db"); }
+
+  // Opens read-only, so probing never takes a write lock.
+  std::unique_ptr<SQLite::Database> Reader() {
+    store::OpenOptions options;
+    options.read_only = true;
+    auto db = store::Open(db_path(), options);
+    return db.ok() ? *std::move(db) : nullptr;
+  }
+
+  testing::TempDir dir_;
+};
+
+TEST_F(ReliabilityTest, SigkillDuringAMigrationLeavesAWholeRevision) {
+  const std::string scripts = dir_.Join("scripts");
+  std::filesystem::create_directory(scripts);
+  testing::AddScript(scripts, "r1", "none", "CREATE TABLE small (x);",
+                     "DROP TABLE small;");
+  // Slow enough (seconds) to be killed in the middle.
+  testing::AddScript(
+      scripts, "r2", "r1",
+      "CREATE TABLE big AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT "
+      "x + 1 FROM c WHERE x < 4000000) SELECT x, randomblob(16) AS b FROM c;"
+      "CREATE INDEX big_b ON big (b);",
+      "DROP TABLE big;");
+  testing::AddScript(scripts, "r3", "r2", "CREATE TABLE after (x);",
+                     "DROP TABLE after;");
+  const std::vector<std::string> flags = {"--db=" + db_path(),
+                                          "--migrations=" + scripts};
+  std::vector<std::string> upgrade = {PULSE_SCHEMA_BIN, "upgrade", "head"};
+  upgrade.insert(upgrade.end(), flags.begin(), flags.end());
+  auto run = testing::Subprocess::Start(upgrade, dir_.path());
+  ASSERT_OK(run);
+  // Wait until r1 is committed and the run is inside r2.
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        auto db = Reader();
+        if (db == nullptr || !db->tableExists("pulse_migration_run")) return false;
+        SQLite::Statement q(*db,
+                            "SELECT (SELECT count(*) FROM pulse_migration_run), "
+                            "(SELECT group_concat(revision) FROM pulse_version)");
+        return q.executeStep() && q.getColumn(0).getInt() == 1 &&
+               q.getColumn(1).getString() == "r1";
+      },
+      absl::Seconds(30)));
+  (*run)->Signal(SIGKILL);
+  ASSERT_EQ((*run)->Wait(absl::Seconds(10)), 128 + SIGKILL);
+
+  RunResult current = RunProcess(
+      {PULSE_SCHEMA_BIN, "current", flags[0], flags[1]}, dir_.path());
+  ASSERT_EQ(current.exit_code, 0) << current.err;
+  EXPECT_THAT(current.out, AnyOf(HasSubstr("r1"), HasSubstr("r2")));
+  {
+    auto db = Reader();
+    ASSERT_NE(db, nullptr);
+    EXPECT_EQ(db->execAndGet("PRAGMA integrity_check").getString(), "ok");
+    // Never in between: r2's table exists exactly when r2 is recorded.
+    const bool at_r2 = current.out.find("r2") != std::string::npos;
+    EXPECT_EQ(db->tableExists("big"), at_r2);
+  }
+  // The service starts again cleanly and the migration can finish.
+  std::vector<std::string> serve = {PULSE_SCHEMA_BIN, "serve",
+                                    "--listen=127.0.0.1:0"};
+  serve.insert(serve.end(), flags.begin(), flags.end());
+  auto server = testing::Subprocess::Start(serve, dir_.path());
+  ASSERT_OK(server);
+  ASSERT_TRUE(testing::WaitForListeningPort(**server, absl::Seconds(20)));
+  (*server)->Signal(SIGTERM);
+  EXPECT_EQ((*server)->Wait(absl::Seconds(20)), 0);
+  upgrade.push_back("--lock_timeout=10s");
+  RunResult finished = RunProcess(upgrade, dir_.path(), {}, absl::Seconds(120));
+  EXPECT_EQ(finished.exit_code, 0) << finished.err;
+  EXPECT_THAT(finished.out, HasSubstr("now at r3"));
+  auto db = Reader();
+  EXPECT_EQ(db->execAndGet("SELECT count(*) FROM pulse_migration_run").getInt(), 0);
+}
+
+TEST_F(ReliabilityTest, StackRunsOverTls) {
+  const std::string cert = dir_.Join("cert.pem"), key = dir_.Join("key.pem");
+  RunResult made = RunProcess(
+      {"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+       "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=localhost",
+       "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"},
+      dir_.path());
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  const std::vector<std::string> env = {
+      "PULSE_DB=" + db_path(), "PULSE_MIGRATIONS=" + testing::ProjectMigrations(),
+      "PULSE_TLS_CERT=" + cert, "PULSE_TLS_KEY=" + key};
+  ASSERT_EQ(RunProcess({PULSE_SCHEMA_BIN, "upgrade", "head"}, dir_.path(), env)
+                .exit_code,
+            0);
+  ASSERT_EQ(RunProcess({PULSE_ORGDATA_BIN, "seed", "--employees=30"},
+                       dir_.path(), env)
+                .exit_code,
+            0);
+  auto schema = testing::Subprocess::Start(
+      {PULSE_SCHEMA_BIN, "serve", "--listen=127.0.0.1:0"}, dir_.path(), env);
+  ASSERT_OK(schema);
+  auto schema_port = testing::WaitForListeningPort(**schema, absl::Seconds(20));
+  ASSERT_TRUE(schema_port.has_value());
+  auto org = testing::Subprocess::Start(
+      {PULSE_ORGDATA_BIN, "serve", "--listen=127.0.0.1:0",
+       absl::StrCat("--schema_addr=127.0.0.1:", *schema_port),
+       "--schema_ca=" + cert},
+      dir_.path(), env);
+  ASSERT_OK(org);
+  auto org_port = testing::WaitForListeningPort(**org, absl::Seconds(20));
+  ASSERT_TRUE(org_port.has_value());
+  const std::string org_addr = absl::StrCat("127.0.0.1:", *org_port);
+
+  auto pulse = [&](std::vector<std::string> args, bool tls) {
+    std::vector<std::string> argv = {PULSE_CLIENT_BIN};
+    argv.insert(argv.end(), args.begin(), args.end());
+    if (tls) argv.push_back("--tls_ca=" + cert);
+    return RunProcess(argv, dir_.path(), {"PULSE_ADDR=" + org_addr});
+  };
+  ASSERT_TRUE(testing::WaitFor(
+      [&] { return pulse({"health", org_addr}, true).exit_code == 0; }));
+  RunResult tree = pulse({"tree", "1", "--format=json"}, true);
+  EXPECT_EQ(tree.exit_code, 0) << tree.err;
+  EXPECT_EQ(std::count(tree.out.begin(), tree.out.end(), '\n'), 30);
+  // Plaintext is refused.
+  EXPECT_NE(pulse({"tree", "1"}, false).exit_code, 0);
+  // The org-data service's watch on the schema service runs over TLS too.
+  EXPECT_TRUE(testing::WaitFor([&] {
+    return (*org)->Stderr().find("watching schema service") != std::string::npos;
+  }));
+  for (auto* p : {org->get(), schema->get()}) {
+    p->Signal(SIGTERM);
+    EXPECT_EQ(p->Wait(absl::Seconds(20)), 0);
+  }
+}
+
+}  // namespace
+}  // namespace pulse
