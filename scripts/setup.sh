@@ -8,7 +8,7 @@ PACKAGES=(
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libsqlitecpp-dev libsqlite3-dev sqlite3 libabsl-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  docker-compose graphviz
+  docker-compose graphviz openssl clang libclang-rt-14-dev
 )
 
 missing=()
