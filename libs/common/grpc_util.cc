@@ -32,6 +32,11 @@ void ApplyServerDefaults(grpc::ServerBuilder* builder) {
   builder->AddChannelArgument(
       GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
   builder->AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
+  // The sync server retires worker threads beyond its poller limit after
+  // each call; under concurrent load it would create and destroy a thread
+  // per call. Keep enough of them.
+  builder->SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 2);
+  builder->SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 64);
 }
 
 grpc::ChannelArguments ClientChannelArguments() {

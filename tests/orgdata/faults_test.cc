@@ -2,7 +2,9 @@
 // busy databases, too many streams, extreme values, oversized metadata, a
 // schema service that goes away and comes back.
 
+#include <atomic>
 #include <limits>
+#include <thread>
 
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -172,6 +174,45 @@ TEST_F(FaultsTest, StreamsPastTheLimitGetResourceExhausted) {
   for (auto& r : slow) r->Finish();
   ASSERT_TRUE(testing::WaitFor([&] { return org_->active_streams() == 0; }));
   EXPECT_TRUE(Stream(1).ok());
+}
+
+TEST_F(FaultsTest, StuckClientsDoNotStarveFastOnes) {
+  MigrateAndSeed(20000);
+  StartOrgData(/*max_streams=*/256);
+  // 150 clients that read one chunk of the whole organisation and stop.
+  // Their flow-control window stays at its initial 64 KiB (no BDP probing),
+  // so the server is held back by flow control, not buffering ahead.
+  constexpr int kStuck = 150;
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  auto stuck_stub = v1::OrgDataService::NewStub(grpc::CreateCustomChannel(
+      absl::StrCat("127.0.0.1:", org_->port()),
+      grpc::InsecureChannelCredentials(), args));
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<std::unique_ptr<grpc::ClientReader<v1::SubtreeChunk>>> stuck;
+  v1::StreamSubtreeRequest whole;
+  whole.set_root_id(1);
+  for (int i = 0; i < kStuck; ++i) {
+    contexts.push_back(std::make_unique<grpc::ClientContext>());
+    stuck.push_back(stuck_stub->StreamSubtree(contexts.back().get(), whole));
+    v1::SubtreeChunk chunk;
+    ASSERT_TRUE(stuck.back()->Read(&chunk)) << i;
+  }
+  ASSERT_TRUE(testing::WaitFor([&] { return org_->active_streams() == kStuck; }));
+  // 50 fast clients, at the same time, each get their whole stream.
+  std::vector<std::thread> fast;
+  std::atomic<int> complete{0};
+  for (int i = 0; i < 50; ++i) {
+    fast.emplace_back([&] {
+      int64_t nodes = 0;
+      if (Stream(1, 0, 0, &nodes).ok() && nodes == 20000) ++complete;
+    });
+  }
+  for (auto& t : fast) t.join();
+  EXPECT_EQ(complete.load(), 50);
+  for (auto& c : contexts) c->TryCancel();
+  for (auto& r : stuck) r->Finish();
+  EXPECT_TRUE(testing::WaitFor([&] { return org_->active_streams() == 0; }));
 }
 
 TEST_F(FaultsTest, ExtremeValuesAreHandled) {
