@@ -372,15 +372,17 @@ absl::StatusOr<MigrationResult> Migrator::Run(Direction direction,
       return absl::NotFoundError(absl::StrCat(
           "database file ", options_.db_path, " does not exist"));
     }
+    // The lock first: two runners racing to create the file would
+    // otherwise race to switch it to WAL as well.
+    auto acquired = FileLock::Acquire(options_.db_path + ".migrate.lock",
+                                      options_.lock_timeout);
+    if (!acquired.ok()) return acquired.status();
+    lock = *std::move(acquired);
     store::OpenOptions open;
     open.busy_timeout = options_.busy_timeout;
     auto opened = store::Open(options_.db_path, open);
     if (!opened.ok()) return opened.status();
     db = *std::move(opened);
-    auto acquired = FileLock::Acquire(options_.db_path + ".migrate.lock",
-                                      options_.lock_timeout);
-    if (!acquired.ok()) return acquired.status();
-    lock = *std::move(acquired);
     {
       auto txn = store::WriteTransaction::Begin(*db);
       if (!txn.ok()) return txn.status();

@@ -5,6 +5,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 
 namespace pulse::store {
 namespace {
@@ -70,7 +71,21 @@ absl::StatusOr<std::unique_ptr<SQLite::Database>> Open(
     if (!options.read_only) {
       // WAL lets the read-only org-data service read while a migration
       // writes. Reading the journal mode also proves the file is a database.
-      db->exec("PRAGMA journal_mode = WAL");
+      // Switching to WAL needs a moment of exclusive access, and SQLite
+      // does not wait for it on its own: retry within the busy timeout.
+      const absl::Time deadline = absl::Now() + options.busy_timeout;
+      while (true) {
+        try {
+          db->exec("PRAGMA journal_mode = WAL");
+          break;
+        } catch (const SQLite::Exception& e) {
+          if ((e.getErrorCode() & 0xff) != SQLITE_BUSY ||
+              absl::Now() >= deadline) {
+            throw;
+          }
+          absl::SleepFor(absl::Milliseconds(10));
+        }
+      }
       db->exec("PRAGMA synchronous = NORMAL");
     } else {
       db->exec("SELECT count(*) FROM sqlite_schema");
