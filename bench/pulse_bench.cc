@@ -304,7 +304,7 @@ int main(int argc, char** argv) {
     const absl::Time start = absl::Now();
     absl::Status s = (*snapshot)->StreamSubtree(
         request,
-        [&](const pulse::hierarchy::Employee& e) {
+        [&](pulse::hierarchy::Employee& e) {
           bytes += e.full_name.size() + e.email.size() + e.title.size();
           if (r == 0) links.emplace_back(e.id, e.manager_id.value_or(0));
           return true;

@@ -59,7 +59,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   bool truncated = false;
   absl::Status s = (*snapshot)->StreamSubtree(
       request,
-      [&](const pulse::hierarchy::Employee& e) {
+      [&](pulse::hierarchy::Employee& e) {
         if (!seen.insert(e.id).second || e.depth < 0) std::abort();
         if (request.max_depth > 0 && e.depth > request.max_depth) std::abort();
         ++count;

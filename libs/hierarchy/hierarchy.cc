@@ -398,7 +398,7 @@ absl::StatusOr<Summary> Snapshot::Summarize(int64_t root_id, int32_t max_depth,
   request.order = Order::kBreadthFirst;
   absl::Status s = Walk(
       request, /*with_fields=*/false,
-      [&](const Employee& e) {
+      [&](Employee& e) {
         ++summary.headcount;
         if (e.depth > summary.depth) summary.depth = e.depth;
         if (e.depth == 0) return true;

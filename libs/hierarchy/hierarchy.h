@@ -61,8 +61,9 @@ absl::Status ValidateSubtreeRequest(const SubtreeRequest& request);
 
 // Called often while a read runs; returning true stops it with CANCELLED.
 using CancelFn = std::function<bool()>;
-// Receives each node in order; returning false stops the read (OK status).
-using NodeSink = std::function<bool(const Employee&)>;
+// Receives each node in order (it may move the strings out); returning
+// false stops the read (OK status).
+using NodeSink = std::function<bool(Employee&)>;
 
 // One read transaction on a pooled connection: every read through it sees
 // the same snapshot of the database, including its revision state. Not

@@ -56,6 +56,9 @@ ABSL_FLAG(std::string, tls_key, "",
 ABSL_FLAG(std::string, schema_ca, "",
           "With serve: PEM certificates to trust for a TLS schema service; "
           "empty means plaintext. Environment: PULSE_SCHEMA_CA.");
+ABSL_FLAG(int, chunk_nodes, 1024,
+          "Nodes per subtree message after the first (which has 64). "
+          "Environment: PULSE_CHUNK_NODES.");
 ABSL_FLAG(int, max_streams, 256,
           "Subtree streams served at once; more get RESOURCE_EXHAUSTED. "
           "Environment: PULSE_MAX_STREAMS.");
@@ -93,6 +96,11 @@ int Serve() {
   options.required_revision = absl::GetFlag(FLAGS_required_revision);
   options.poll_interval = absl::GetFlag(FLAGS_poll_interval);
   options.service.max_streams = absl::GetFlag(FLAGS_max_streams);
+  options.service.chunk_nodes = absl::GetFlag(FLAGS_chunk_nodes);
+  if (options.service.chunk_nodes < 1 || options.service.chunk_nodes > 16384) {
+    return Fail(absl::InvalidArgumentError(
+        "--chunk_nodes must be between 1 and 16384"));
+  }
   auto credentials = pulse::MakeServerCredentials(absl::GetFlag(FLAGS_tls_cert),
                                                   absl::GetFlag(FLAGS_tls_key));
   if (!credentials.ok()) return Fail(credentials.status());
@@ -144,7 +152,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> args = pulse::ParseFlagsWithEnv(
       argc, argv,
       {"db", "migrations", "listen", "schema_addr", "required_revision",
-       "poll_interval", "shutdown_grace", "max_streams", "tls_cert", "tls_key",
+       "poll_interval", "shutdown_grace", "max_streams", "chunk_nodes", "tls_cert", "tls_key",
        "schema_ca", "employees", "seed", "if_empty"});
   if (args.size() != 1) {
     std::fprintf(stderr, "%s\n", kUsage);

@@ -6,16 +6,17 @@
 namespace pulse::orgdata {
 namespace {
 
-void ToProto(const hierarchy::Employee& e, v1::Employee* out) {
+// Moves the strings out of `e`.
+void ToProto(hierarchy::Employee& e, v1::Employee* out) {
   out->set_id(e.id);
   if (e.manager_id) out->set_manager_id(*e.manager_id);
   out->set_depth(e.depth);
-  out->set_full_name(e.full_name);
-  out->set_title(e.title);
-  out->set_email(e.email);
+  out->set_full_name(std::move(e.full_name));
+  out->set_title(std::move(e.title));
+  out->set_email(std::move(e.email));
   if (e.department_id) out->set_department_id(*e.department_id);
-  out->set_hire_date(e.hire_date);
-  if (e.notes) out->set_notes(*e.notes);
+  out->set_hire_date(std::move(e.hire_date));
+  if (e.notes) out->set_notes(std::move(*e.notes));
   if (e.direct_reports) out->set_direct_reports(*e.direct_reports);
 }
 
@@ -112,7 +113,7 @@ grpc::Status OrgDataServiceImpl::StreamSubtree(
   bool truncated = false;
   absl::Status status = (*snapshot)->StreamSubtree(
       query,
-      [&](const hierarchy::Employee& e) {
+      [&](hierarchy::Employee& e) {
         ToProto(e, chunk.add_nodes());
         ++sent;
         nodes_read_.fetch_add(1, std::memory_order_relaxed);
@@ -156,7 +157,7 @@ grpc::Status OrgDataServiceImpl::ListChainOfCommand(
   auto chain = (*snapshot)->ChainOfCommand(request->id());
   if (!chain.ok()) return log.Finish(ToGrpcStatus(chain.status()));
   ToProto(*employee, response->mutable_employee());
-  for (const hierarchy::Employee& m : *chain) ToProto(m, response->add_managers());
+  for (hierarchy::Employee& m : *chain) ToProto(m, response->add_managers());
   log.set_items_sent(response->managers_size() + 1);
   return log.Finish(grpc::Status::OK);
 }

@@ -59,7 +59,7 @@ class SubtreeIndexTest : public ::testing::Test {
     request.root_id = root;
     EXPECT_OK((*snapshot)->StreamSubtree(
         request,
-        [&](const Employee& e) {
+        [&](Employee& e) {
           out.emplace_back(e.id, e.depth);
           return true;
         },
