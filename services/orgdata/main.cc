@@ -18,6 +18,7 @@
 #include "absl/time/time.h"
 #include "libs/common/env_flags.h"
 #include "libs/common/grpc_util.h"
+#include "libs/common/server_flags.h"
 #include "libs/common/log.h"
 #include "libs/common/signals.h"
 #include "libs/seed/seed.h"
@@ -44,15 +45,6 @@ ABSL_FLAG(absl::Duration, poll_interval, absl::Seconds(1),
           "How often the revision gate is re-checked against the database "
           "without news from the schema service. Environment: "
           "PULSE_POLL_INTERVAL.");
-ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
-          "On SIGTERM or SIGINT, how long in-flight streams may run before "
-          "they are cancelled. Environment: PULSE_SHUTDOWN_GRACE.");
-ABSL_FLAG(std::string, tls_cert, "",
-          "With serve: PEM certificate chain; with --tls_key, serve TLS only. "
-          "Environment: PULSE_TLS_CERT.");
-ABSL_FLAG(std::string, tls_key, "",
-          "With serve: PEM private key of --tls_cert. Environment: "
-          "PULSE_TLS_KEY.");
 ABSL_FLAG(std::string, schema_ca, "",
           "With serve: PEM certificates to trust for a TLS schema service; "
           "empty means plaintext. Environment: PULSE_SCHEMA_CA.");
@@ -101,8 +93,7 @@ int Serve() {
     return Fail(absl::InvalidArgumentError(
         "--chunk_nodes must be between 1 and 16384"));
   }
-  auto credentials = pulse::MakeServerCredentials(absl::GetFlag(FLAGS_tls_cert),
-                                                  absl::GetFlag(FLAGS_tls_key));
+  auto credentials = pulse::ServerCredentialsFromFlags();
   if (!credentials.ok()) return Fail(credentials.status());
   options.credentials = *credentials;
   auto schema_credentials =
@@ -149,11 +140,14 @@ int main(int argc, char** argv) {
   // a few locks per request.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   absl::SetProgramUsageMessage(kUsage);
-  std::vector<std::string> args = pulse::ParseFlagsWithEnv(
-      argc, argv,
-      {"db", "migrations", "listen", "schema_addr", "required_revision",
-       "poll_interval", "shutdown_grace", "max_streams", "chunk_nodes", "tls_cert", "tls_key",
-       "schema_ca", "employees", "seed", "if_empty"});
+  std::vector<absl::string_view> env_flags = pulse::ServerFlagNames();
+  for (absl::string_view f :
+       {"db", "migrations", "listen", "schema_addr", "required_revision",
+        "poll_interval", "max_streams", "chunk_nodes", "schema_ca", "employees",
+        "seed", "if_empty"}) {
+    env_flags.push_back(f);
+  }
+  std::vector<std::string> args = pulse::ParseFlagsWithEnv(argc, argv, env_flags);
   if (args.size() != 1) {
     std::fprintf(stderr, "%s\n", kUsage);
     return 2;

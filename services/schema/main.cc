@@ -20,6 +20,7 @@
 #include "absl/time/time.h"
 #include "libs/common/env_flags.h"
 #include "libs/common/grpc_util.h"
+#include "libs/common/server_flags.h"
 #include "libs/common/log.h"
 #include "libs/common/signals.h"
 #include "libs/migrate/authoring.h"
@@ -43,15 +44,6 @@ ABSL_FLAG(std::string, upgrade_on_start, "",
 ABSL_FLAG(absl::Duration, lock_timeout, absl::Seconds(30),
           "How long a migration waits for another one to finish before "
           "giving up. Environment: PULSE_LOCK_TIMEOUT.");
-ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
-          "On SIGTERM or SIGINT, how long in-flight calls may run before they "
-          "are cancelled. Environment: PULSE_SHUTDOWN_GRACE.");
-ABSL_FLAG(std::string, tls_cert, "",
-          "With serve: PEM certificate chain; with --tls_key, serve TLS only. "
-          "Environment: PULSE_TLS_CERT.");
-ABSL_FLAG(std::string, tls_key, "",
-          "With serve: PEM private key of --tls_cert. Environment: "
-          "PULSE_TLS_KEY.");
 ABSL_FLAG(bool, sql, false,
           "With upgrade or downgrade: print the SQL that would run and change "
           "nothing (offline mode).");
@@ -96,8 +88,7 @@ int Serve() {
   options.admin_token = absl::GetFlag(FLAGS_admin_token);
   options.upgrade_on_start = absl::GetFlag(FLAGS_upgrade_on_start);
   options.lock_timeout = absl::GetFlag(FLAGS_lock_timeout);
-  auto credentials = pulse::MakeServerCredentials(absl::GetFlag(FLAGS_tls_cert),
-                                                  absl::GetFlag(FLAGS_tls_key));
+  auto credentials = pulse::ServerCredentialsFromFlags();
   if (!credentials.ok()) return Fail(credentials.status());
   options.credentials = *credentials;
   pulse::schema::Server server;
@@ -264,10 +255,12 @@ int main(int argc, char** argv) {
   // a few locks per request.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   absl::SetProgramUsageMessage(kUsage);
-  std::vector<std::string> args = pulse::ParseFlagsWithEnv(
-      argc, argv,
-      {"db", "migrations", "listen", "admin_token", "upgrade_on_start",
-       "lock_timeout", "shutdown_grace", "tls_cert", "tls_key"});
+  std::vector<absl::string_view> env_flags = pulse::ServerFlagNames();
+  for (absl::string_view f : {"db", "migrations", "listen", "admin_token",
+                              "upgrade_on_start", "lock_timeout"}) {
+    env_flags.push_back(f);
+  }
+  std::vector<std::string> args = pulse::ParseFlagsWithEnv(argc, argv, env_flags);
   if (args.empty()) {
     std::fprintf(stderr, "%s\n", kUsage);
     return 2;
