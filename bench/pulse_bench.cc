@@ -34,9 +34,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "absl/synchronization/mutex.h"
 #include "grpcpp/grpcpp.h"
 #include "libs/hierarchy/hierarchy.h"
 #include "libs/store/pool.h"
@@ -77,7 +77,8 @@ pid_t Spawn(const std::vector<std::string>& argv, const std::string& out,
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   pid_t pid = 0;
-  if (posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ) != 0) {
+  if (posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ) !=
+      0) {
     Die("cannot run " + argv[0]);
   }
   posix_spawn_file_actions_destroy(&actions);
@@ -134,7 +135,8 @@ struct StreamFigures {
 StreamFigures StreamOnce(OrgDataService::Stub* stub,
                          const StreamSubtreeRequest& request) {
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(5));
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::minutes(5));
   StreamFigures f;
   const absl::Time start = absl::Now();
   auto reader = stub->StreamSubtree(&context, request);
@@ -157,8 +159,9 @@ StreamFigures StreamOnce(OrgDataService::Stub* stub,
 class TrivialService final : public OrgDataService::Service {
  public:
   explicit TrivialService(SubtreeChunk chunk) : chunk_(std::move(chunk)) {}
-  grpc::Status StreamSubtree(grpc::ServerContext*, const StreamSubtreeRequest*,
-                             grpc::ServerWriter<SubtreeChunk>* writer) override {
+  grpc::Status StreamSubtree(
+      grpc::ServerContext*, const StreamSubtreeRequest*,
+      grpc::ServerWriter<SubtreeChunk>* writer) override {
     writer->Write(chunk_);
     return grpc::Status::OK;
   }
@@ -244,7 +247,8 @@ int main(int argc, char** argv) {
     const std::string log = Slurp(dir + "/server.err");
     const size_t at = log.find(" on port ");
     if (at != std::string::npos) {
-      absl::SimpleAtoi(log.substr(at + 9, log.find(' ', at + 9) - at - 9), &port);
+      absl::SimpleAtoi(log.substr(at + 9, log.find(' ', at + 9) - at - 9),
+                       &port);
     }
     if (port == 0) absl::SleepFor(absl::Milliseconds(10));
   }
@@ -252,8 +256,8 @@ int main(int argc, char** argv) {
   const std::string address = absl::StrCat("127.0.0.1:", port);
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 * 1024 * 1024);
-  auto channel =
-      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  auto channel = grpc::CreateCustomChannel(
+      address, grpc::InsecureChannelCredentials(), args);
   auto stub = OrgDataService::NewStub(channel);
   if (!channel->WaitForConnected(std::chrono::system_clock::now() +
                                  std::chrono::seconds(10))) {
@@ -310,7 +314,8 @@ int main(int argc, char** argv) {
           return true;
         },
         {}, nullptr);
-    floor_best = std::min(floor_best, absl::ToDoubleSeconds(absl::Now() - start));
+    floor_best =
+        std::min(floor_best, absl::ToDoubleSeconds(absl::Now() - start));
     if (!s.ok() || bytes == 0) Die("in-process read failed");
   }
 
@@ -323,11 +328,11 @@ int main(int argc, char** argv) {
       "e.department_id, e.hire_date, e.notes FROM sub JOIN employees e ON "
       "e.id = sub.id;";
   for (int r = 0; r < std::min(repeats, 2); ++r) {
-    reference_best = std::min(
-        reference_best,
-        absl::ToDoubleSeconds(Run({"/usr/bin/sqlite3", "-readonly", db,
-                                   reference_sql},
-                                  dir, "reference")));
+    reference_best =
+        std::min(reference_best,
+                 absl::ToDoubleSeconds(
+                     Run({"/usr/bin/sqlite3", "-readonly", db, reference_sql},
+                         dir, "reference")));
   }
 
   // Subtree sizes, to pick a mid-level root and the managers for the load.
@@ -340,7 +345,8 @@ int main(int argc, char** argv) {
   int64_t mid_root = 1, best_gap = INT64_MAX;
   std::vector<int64_t> managers;
   for (const auto& [id, n] : size) {
-    if (std::llabs(n - 10000) < best_gap) best_gap = std::llabs(n - 10000), mid_root = id;
+    if (std::llabs(n - 10000) < best_gap)
+      best_gap = std::llabs(n - 10000), mid_root = id;
     if (n > 1) managers.push_back(id);
   }
 
@@ -358,11 +364,13 @@ int main(int argc, char** argv) {
   for (int i = 0; i < 50; ++i) {
     StreamSubtreeRequest any;
     any.set_root_id(managers[rng() % managers.size()]);
-    first_chunk_max = std::max(first_chunk_max, StreamOnce(stub.get(), any).first_chunk_ms);
+    first_chunk_max =
+        std::max(first_chunk_max, StreamOnce(stub.get(), any).first_chunk_ms);
   }
 
   // 7. Load against the real server, then against the gRPC floor.
-  const absl::Duration length = absl::Seconds(absl::GetFlag(FLAGS_load_seconds));
+  const absl::Duration length =
+      absl::Seconds(absl::GetFlag(FLAGS_load_seconds));
   const int clients = absl::GetFlag(FLAGS_clients);
   LoadFigures real = Load(address, managers, clients, length);
   kill(server, SIGTERM);
@@ -398,53 +406,75 @@ int main(int argc, char** argv) {
   const double e2e_rate = nodes / e2e_best;
   const double ratio_floor = e2e_best / floor_best;
   const double ratio_reference = e2e_best / reference_best;
-  const double load_ratio = real.streams_per_second / grpc_floor.streams_per_second;
+  const double load_ratio =
+      real.streams_per_second / grpc_floor.streams_per_second;
   const double rss_mib = rss_growth_kib / 1024.0;
   const double upgrade_ms = absl::ToDoubleMilliseconds(upgrade);
   const double seed_s = absl::ToDoubleSeconds(seed);
   auto verdict = [](bool ok) { return ok ? "PASS" : "FAIL"; };
-  std::printf("\nPulse benchmark: %lld employees, %d repeats, %d clients x %.0f s\n\n",
-              static_cast<long long>(employees), repeats, clients,
-              absl::GetFlag(FLAGS_load_seconds));
+  std::printf(
+      "\nPulse benchmark: %lld employees, %d repeats, %d clients x %.0f s\n\n",
+      static_cast<long long>(employees), repeats, clients,
+      absl::GetFlag(FLAGS_load_seconds));
   std::printf("| measurement | figure |\n| --- | --- |\n");
-  std::printf("| pulse-schema upgrade head, new file | %.1f ms |\n", upgrade_ms);
-  std::printf("| seed %lld employees | %.2f s |\n", static_cast<long long>(employees), seed_s);
-  std::printf("| whole org end-to-end (gRPC, loopback) | %.3f s, %.0f nodes/s |\n", e2e_best, e2e_rate);
-  std::printf("| whole org in-process floor (libs/hierarchy) | %.3f s |\n", floor_best);
-  std::printf("| whole org sqlite3 WITH RECURSIVE reference | %.3f s |\n", reference_best);
-  std::printf("| first chunk, root 1 / worst of %d roots | %.2f ms / %.2f ms |\n",
-              absl::GetFlag(FLAGS_latency_calls) + 51, first_chunk_root, first_chunk_max);
+  std::printf("| pulse-schema upgrade head, new file | %.1f ms |\n",
+              upgrade_ms);
+  std::printf("| seed %lld employees | %.2f s |\n",
+              static_cast<long long>(employees), seed_s);
+  std::printf(
+      "| whole org end-to-end (gRPC, loopback) | %.3f s, %.0f nodes/s |\n",
+      e2e_best, e2e_rate);
+  std::printf("| whole org in-process floor (libs/hierarchy) | %.3f s |\n",
+              floor_best);
+  std::printf("| whole org sqlite3 WITH RECURSIVE reference | %.3f s |\n",
+              reference_best);
+  std::printf(
+      "| first chunk, root 1 / worst of %d roots | %.2f ms / %.2f ms |\n",
+      absl::GetFlag(FLAGS_latency_calls) + 51, first_chunk_root,
+      first_chunk_max);
   std::printf("| server RSS growth while streaming | %.1f MiB |\n", rss_mib);
   std::printf("| mid-level subtree (%lld nodes) p50 / p99 | %.2f / %.2f ms |\n",
               static_cast<long long>(size[mid_root]), Percentile(mid_ms, 0.5),
               Percentile(mid_ms, 0.99));
-  std::printf("| load: depth-2 streams/s, p50 / p99 | %.0f/s, %.2f / %.2f ms |\n",
-              real.streams_per_second, real.p50_ms, real.p99_ms);
-  std::printf("| gRPC floor: trivial handler streams/s, p50 / p99 | %.0f/s, %.2f / %.2f ms |\n",
-              grpc_floor.streams_per_second, grpc_floor.p50_ms, grpc_floor.p99_ms);
+  std::printf(
+      "| load: depth-2 streams/s, p50 / p99 | %.0f/s, %.2f / %.2f ms |\n",
+      real.streams_per_second, real.p50_ms, real.p99_ms);
+  std::printf(
+      "| gRPC floor: trivial handler streams/s, p50 / p99 | %.0f/s, %.2f / "
+      "%.2f ms |\n",
+      grpc_floor.streams_per_second, grpc_floor.p50_ms, grpc_floor.p99_ms);
   std::printf("\n| target | figure | verdict |\n| --- | --- | --- |\n");
-  std::printf("| end-to-end <= 1.3 x in-process floor | %.2f x | %s |\n", ratio_floor, verdict(ratio_floor <= 1.3));
-  std::printf("| end-to-end <= 0.3 x sqlite3 reference | %.2f x | %s |\n", ratio_reference, verdict(ratio_reference <= 0.3));
-  std::printf("| first chunk <= 5 ms for any root | %.2f ms | %s |\n", first_chunk_max, verdict(first_chunk_max <= 5));
-  std::printf("| server RSS growth <= 64 MiB | %.1f MiB | %s |\n", rss_mib, verdict(rss_mib <= 64));
-  std::printf("| load >= 0.7 x gRPC floor streams/s | %.2f x | %s |\n", load_ratio, verdict(load_ratio >= 0.7));
-  std::printf("| load p99 <= 5 ms | %.2f ms | %s |\n", real.p99_ms, verdict(real.p99_ms <= 5));
-  std::printf("| upgrade head <= 50 ms | %.1f ms | %s |\n", upgrade_ms, verdict(upgrade_ms <= 50));
+  std::printf("| end-to-end <= 1.3 x in-process floor | %.2f x | %s |\n",
+              ratio_floor, verdict(ratio_floor <= 1.3));
+  std::printf("| end-to-end <= 0.3 x sqlite3 reference | %.2f x | %s |\n",
+              ratio_reference, verdict(ratio_reference <= 0.3));
+  std::printf("| first chunk <= 5 ms for any root | %.2f ms | %s |\n",
+              first_chunk_max, verdict(first_chunk_max <= 5));
+  std::printf("| server RSS growth <= 64 MiB | %.1f MiB | %s |\n", rss_mib,
+              verdict(rss_mib <= 64));
+  std::printf("| load >= 0.7 x gRPC floor streams/s | %.2f x | %s |\n",
+              load_ratio, verdict(load_ratio >= 0.7));
+  std::printf("| load p99 <= 5 ms | %.2f ms | %s |\n", real.p99_ms,
+              verdict(real.p99_ms <= 5));
+  std::printf("| upgrade head <= 50 ms | %.1f ms | %s |\n", upgrade_ms,
+              verdict(upgrade_ms <= 50));
   std::printf("| seed 1,000,000 <= 5 s | %.2f s | %s |\n", seed_s,
               employees == 1000000 ? verdict(seed_s <= 5) : "n/a (other size)");
   std::printf(
       "\n{\"employees\":%lld,\"upgrade_ms\":%.1f,\"seed_s\":%.3f,"
       "\"e2e_s\":%.4f,\"e2e_nodes_per_s\":%.0f,\"floor_s\":%.4f,"
-      "\"reference_s\":%.4f,\"e2e_over_floor\":%.3f,\"e2e_over_reference\":%.3f,"
+      "\"reference_s\":%.4f,\"e2e_over_floor\":%.3f,\"e2e_over_reference\":%."
+      "3f,"
       "\"first_chunk_root_ms\":%.3f,\"first_chunk_max_ms\":%.3f,"
       "\"rss_growth_mib\":%.1f,\"mid_nodes\":%lld,\"mid_p50_ms\":%.3f,"
       "\"mid_p99_ms\":%.3f,\"load_streams_per_s\":%.0f,\"load_p50_ms\":%.3f,"
       "\"load_p99_ms\":%.3f,\"grpc_floor_streams_per_s\":%.0f,"
       "\"load_over_grpc_floor\":%.3f}\n",
       static_cast<long long>(employees), upgrade_ms, seed_s, e2e_best, e2e_rate,
-      floor_best, reference_best, ratio_floor, ratio_reference, first_chunk_root,
-      first_chunk_max, rss_mib, static_cast<long long>(size[mid_root]),
-      Percentile(mid_ms, 0.5), Percentile(mid_ms, 0.99), real.streams_per_second,
-      real.p50_ms, real.p99_ms, grpc_floor.streams_per_second, load_ratio);
+      floor_best, reference_best, ratio_floor, ratio_reference,
+      first_chunk_root, first_chunk_max, rss_mib,
+      static_cast<long long>(size[mid_root]), Percentile(mid_ms, 0.5),
+      Percentile(mid_ms, 0.99), real.streams_per_second, real.p50_ms,
+      real.p99_ms, grpc_floor.streams_per_second, load_ratio);
   return 0;
 }

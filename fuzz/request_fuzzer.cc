@@ -66,7 +66,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         return true;
       },
       {}, &truncated);
-  if (s.ok() && request.max_nodes > 0 && count > request.max_nodes) std::abort();
+  if (s.ok() && request.max_nodes > 0 && count > request.max_nodes)
+    std::abort();
   if (!s.ok() && !absl::IsInvalidArgument(s) && !absl::IsNotFound(s)) {
     std::abort();
   }

@@ -16,8 +16,9 @@ std::string EnvVarForFlag(absl::string_view flag_name);
 // `flag_names` from its environment variable, if set; the command line wins.
 // Rewrites "-m" to "--message" so `new -m "text"` reads as in Alembic, and
 // treats "-N" (a relative revision target) as a positional argument, placed
-// after the others. Returns the positional arguments without argv[0]. Exits with status 2 and
-// one line on stderr when a flag or an environment value does not parse.
+// after the others. Returns the positional arguments without argv[0]. Exits
+// with status 2 and one line on stderr when a flag or an environment value does
+// not parse.
 std::vector<std::string> ParseFlagsWithEnv(
     int argc, char** argv, const std::vector<absl::string_view>& flag_names);
 

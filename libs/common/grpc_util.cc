@@ -35,8 +35,10 @@ void ApplyServerDefaults(grpc::ServerBuilder* builder) {
   // The sync server retires worker threads beyond its poller limit after
   // each call; under concurrent load it would create and destroy a thread
   // per call. Keep enough of them.
-  builder->SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 2);
-  builder->SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 64);
+  builder->SetSyncServerOption(
+      grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 2);
+  builder->SetSyncServerOption(
+      grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 64);
 }
 
 grpc::ChannelArguments ClientChannelArguments() {
@@ -78,8 +80,8 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
   return grpc::SslServerCredentials(options);
 }
 
-absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(
-    const std::string& ca_path) {
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>>
+MakeChannelCredentials(const std::string& ca_path) {
   if (ca_path.empty()) return grpc::InsecureChannelCredentials();
   auto ca = ReadPem(ca_path);
   if (!ca.ok()) return ca.status();
@@ -136,11 +138,10 @@ grpc::Status RequestLog::Finish(grpc::Status status) {
 }
 
 RequestLog::~RequestLog() {
-  std::string line =
-      absl::StrCat("rpc method=", method_, " peer=", peer_,
-                   " status=", static_cast<int>(status_.error_code()),
-                   " duration_ms=",
-                   absl::ToDoubleMilliseconds(absl::Now() - start_));
+  std::string line = absl::StrCat(
+      "rpc method=", method_, " peer=", peer_,
+      " status=", static_cast<int>(status_.error_code()),
+      " duration_ms=", absl::ToDoubleMilliseconds(absl::Now() - start_));
   if (items_sent_ >= 0) absl::StrAppend(&line, " sent=", items_sent_);
   if (!status_.ok()) {
     absl::StrAppend(&line, " error=\"", status_.error_message(), "\"");

@@ -19,7 +19,8 @@ constexpr char kHasPath[] =
     "WHERE name = 'org_path'";
 constexpr char kSelectPathAndManager[] =
     "SELECT org_path, manager_id FROM employees WHERE id = ?";
-constexpr char kSelectManager[] = "SELECT manager_id FROM employees WHERE id = ?";
+constexpr char kSelectManager[] =
+    "SELECT manager_id FROM employees WHERE id = ?";
 // Characters per path component (an id as 8 hex digits).
 constexpr size_t kComponent = 8;
 // How many SQLite VM steps run between two cancellation checks.
@@ -29,7 +30,8 @@ constexpr int kProgressSteps = 20000;
 Employee ReadEmployee(SQLite::Statement& q, int first, bool notes) {
   Employee e;
   e.id = q.getColumn(first).getInt64();
-  if (!q.isColumnNull(first + 1)) e.manager_id = q.getColumn(first + 1).getInt64();
+  if (!q.isColumnNull(first + 1))
+    e.manager_id = q.getColumn(first + 1).getInt64();
   e.full_name = q.getColumn(first + 2).getString();
   e.title = q.getColumn(first + 3).getString();
   e.email = q.getColumn(first + 4).getString();
@@ -56,19 +58,20 @@ std::string SelectEmployee(bool notes) {
 // queue in order without a join.
 std::string SubtreeSql(Order order, bool fields, bool notes, bool reports) {
   const std::string cols =
-      fields ? absl::StrCat(", e.manager_id, e.full_name, e.title, e.email, "
-                            "e.department_id, e.hire_date",
-                            notes ? ", e.notes" : "")
+      fields ? absl::StrCat(
+                   ", e.manager_id, e.full_name, e.title, e.email, "
+                   "e.department_id, e.hire_date",
+                   notes ? ", e.notes" : "")
              : ", e.manager_id";
-  const std::string names =
-      fields ? absl::StrCat(", manager_id, full_name, title, email, "
-                            "department_id, hire_date",
-                            notes ? ", notes" : "")
-             : ", manager_id";
+  const std::string names = fields
+                                ? absl::StrCat(
+                                      ", manager_id, full_name, title, email, "
+                                      "department_id, hire_date",
+                                      notes ? ", notes" : "")
+                                : ", manager_id";
   return absl::StrCat(
-      "WITH RECURSIVE sub(id, depth", names, ") AS (",
-      "SELECT e.id, 0", cols, " FROM employees e WHERE e.id = ?1 ",
-      "UNION ALL ",
+      "WITH RECURSIVE sub(id, depth", names, ") AS (", "SELECT e.id, 0", cols,
+      " FROM employees e WHERE e.id = ?1 ", "UNION ALL ",
       "SELECT e.id, sub.depth + 1", cols,
       " FROM sub JOIN employees e ON e.manager_id = sub.id ",
       // The root reappearing below itself means a cycle: stop there (the
@@ -105,7 +108,7 @@ int64_t ComponentId(absl::string_view path, size_t from_end) {
       path.substr(path.size() - kComponent * from_end, kComponent);
   int64_t v = 0;
   for (char ch : c) {
-    int d = ch >= '0' && ch <= '9' ? ch - '0'
+    int d = ch >= '0' && ch <= '9'   ? ch - '0'
             : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
                                      : -1;
     if (d < 0) return -1;
@@ -126,12 +129,14 @@ absl::Status ValidateSubtreeRequest(const SubtreeRequest& request) {
     return absl::InvalidArgumentError("root_id must be a positive employee id");
   }
   if (request.max_depth < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "max_depth must be 0 (unlimited) or positive, not ", request.max_depth));
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_depth must be 0 (unlimited) or positive, not ",
+                     request.max_depth));
   }
   if (request.max_nodes < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "max_nodes must be 0 (unlimited) or positive, not ", request.max_nodes));
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_nodes must be 0 (unlimited) or positive, not ",
+                     request.max_nodes));
   }
   return absl::OkStatus();
 }
@@ -217,11 +222,13 @@ absl::StatusOr<std::string> Snapshot::RootPath(int64_t root_id) {
       up.reset();
       up.bind(1, *manager);
       if (!up.executeStep()) return corrupt("a manager does not exist");
-      manager = up.isColumnNull(0) ? std::nullopt
-                                   : std::optional<int64_t>(up.getColumn(0).getInt64());
+      manager = up.isColumnNull(0)
+                    ? std::nullopt
+                    : std::optional<int64_t>(up.getColumn(0).getInt64());
     }
     up.reset();
-    if (manager.has_value()) return corrupt("its managers do not match its path");
+    if (manager.has_value())
+      return corrupt("its managers do not match its path");
     return path;
   } catch (const SQLite::Exception& e) {
     return store::FromException(e, absl::StrCat("reading employee ", root_id));
@@ -260,9 +267,9 @@ absl::StatusOr<std::vector<Employee>> Snapshot::ChainOfCommand(int64_t id) {
     auto manager = GetEmployee(*next);
     if (!manager.ok()) {
       if (absl::IsNotFound(manager.status())) {
-        return absl::DataLossError(absl::StrCat(
-            "employee ", chain.empty() ? id : chain.back().id,
-            " has manager ", *next, ", who does not exist"));
+        return absl::DataLossError(
+            absl::StrCat("employee ", chain.empty() ? id : chain.back().id,
+                         " has manager ", *next, ", who does not exist"));
       }
       return manager.status();
     }
@@ -325,7 +332,8 @@ absl::Status Snapshot::Walk(const SubtreeRequest& request, bool with_fields,
       if (by_path) {
         const SQLite::Column path = q.getColumn(1);
         absl::string_view p(path.getText(), path.getBytes());
-        e.depth = static_cast<int32_t>((p.size() - root_path.size()) / kComponent);
+        e.depth =
+            static_cast<int32_t>((p.size() - root_path.size()) / kComponent);
         // The index must agree with manager_id: a row's manager is the
         // component above it.
         if (e.depth > 0 && (ComponentId(p, 1) != e.id ||
@@ -351,7 +359,8 @@ absl::Status Snapshot::Walk(const SubtreeRequest& request, bool with_fields,
         e.email = q.getColumn(5).getString();
         if (!q.isColumnNull(6)) e.department_id = q.getColumn(6).getInt64();
         e.hire_date = q.getColumn(7).getString();
-        if (with_notes && !q.isColumnNull(8)) e.notes = q.getColumn(8).getString();
+        if (with_notes && !q.isColumnNull(8))
+          e.notes = q.getColumn(8).getString();
       }
       if (request.with_direct_reports) {
         e.direct_reports = q.getColumn(q.getColumnCount() - 1).getInt64();

@@ -44,8 +44,7 @@ absl::StatusOr<std::string> Write(const std::string& dir,
                                   absl::string_view message,
                                   const std::vector<std::string>& parents) {
   std::string description(absl::StripAsciiWhitespace(message));
-  if (description.empty() ||
-      description.find('\n') != std::string::npos) {
+  if (description.empty() || description.find('\n') != std::string::npos) {
     return absl::InvalidArgumentError(
         "a one-line message is required: -m \"what the revision does\"");
   }

@@ -26,9 +26,9 @@ absl::StatusOr<RevisionGraph> RevisionGraph::Build(
     graph.children_[id];
     for (const std::string& parent : script.down_revisions) {
       if (graph.scripts_.find(parent) == graph.scripts_.end()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            script.file, ": down_revision ", parent,
-            " of revision ", id, " names no migration script"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(script.file, ": down_revision ", parent,
+                         " of revision ", id, " names no migration script"));
       }
       graph.children_[parent].push_back(id);
     }
@@ -61,9 +61,9 @@ absl::StatusOr<RevisionGraph> RevisionGraph::Build(
     for (const auto& [id, count] : pending_parents) {
       if (count > 0) in_cycle.push_back(id);
     }
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the down_revision links form a cycle through revisions ",
-        absl::StrJoin(in_cycle, ", ")));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the down_revision links form a cycle through revisions ",
+                     absl::StrJoin(in_cycle, ", ")));
   }
   return graph;
 }
@@ -90,9 +90,9 @@ absl::StatusOr<std::string> RevisionGraph::Resolve(
         "no revision matches '", id_or_prefix,
         "' (use head, heads, base, +N, -N, a revision id or its prefix)"));
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("'", id_or_prefix, "' is ambiguous: it matches ",
-                   absl::StrJoin(matches, ", ")));
+  return absl::InvalidArgumentError(absl::StrCat("'", id_or_prefix,
+                                                 "' is ambiguous: it matches ",
+                                                 absl::StrJoin(matches, ", ")));
 }
 
 std::vector<std::string> RevisionGraph::BranchPoints() const {

@@ -96,14 +96,14 @@ std::string DescribeRevisions(const std::vector<std::string>& revisions) {
 }
 
 std::string Collapse(absl::string_view sql) {
-  return absl::StrJoin(absl::StrSplit(sql, absl::ByAnyChar(" \t\r\n"),
-                                      absl::SkipEmpty()),
-                       " ");
+  return absl::StrJoin(
+      absl::StrSplit(sql, absl::ByAnyChar(" \t\r\n"), absl::SkipEmpty()), " ");
 }
 
 // Replaces the version rows with `current` and records one history row,
 // inside the caller's transaction.
-void RecordRevision(SQLite::Database& db, const std::vector<std::string>& current,
+void RecordRevision(SQLite::Database& db,
+                    const std::vector<std::string>& current,
                     const Script& script, Direction direction,
                     double duration_ms) {
   db.exec(kDeleteVersion);
@@ -145,10 +145,9 @@ absl::StatusOr<std::map<std::string, std::string>> UserSchema(
   std::map<std::string, std::string> out;
   SQLite::Statement q(db, kSelectUserSchema);
   while (q.executeStep()) {
-    out[q.getColumn(1).getString()] =
-        absl::StrCat(q.getColumn(0).getString(), " on ",
-                     q.getColumn(2).getString(), ": ",
-                     Collapse(q.getColumn(3).getString()));
+    out[q.getColumn(1).getString()] = absl::StrCat(
+        q.getColumn(0).getString(), " on ", q.getColumn(2).getString(), ": ",
+        Collapse(q.getColumn(3).getString()));
   }
   return out;
 }
@@ -195,7 +194,8 @@ absl::StatusOr<RevisionState> ReadState(
     version.reset();
     if (has_history) {
       SQLite::Statement& sequence = prepare(kSelectSequence);
-      if (sequence.executeStep()) state.history_sequence = sequence.getColumn(0).getInt64();
+      if (sequence.executeStep())
+        state.history_sequence = sequence.getColumn(0).getInt64();
       sequence.reset();
     }
     if (has_run) {
@@ -263,9 +263,9 @@ absl::StatusOr<RevisionSet> Migrator::AppliedSet(
   return graph_.Closure(state.current);
 }
 
-absl::StatusOr<RevisionSet> Migrator::Desired(Direction direction,
-                                              absl::string_view target,
-                                              const RevisionSet& applied) const {
+absl::StatusOr<RevisionSet> Migrator::Desired(
+    Direction direction, absl::string_view target,
+    const RevisionSet& applied) const {
   if (target.empty()) {
     return absl::InvalidArgumentError(
         "a target is required: head, heads, base, +N, -N or a revision id");
@@ -369,8 +369,8 @@ absl::StatusOr<MigrationResult> Migrator::Run(Direction direction,
     state = *std::move(current);
   } else {
     if (direction == Direction::kDowngrade && !FileExists(options_.db_path)) {
-      return absl::NotFoundError(absl::StrCat(
-          "database file ", options_.db_path, " does not exist"));
+      return absl::NotFoundError(
+          absl::StrCat("database file ", options_.db_path, " does not exist"));
     }
     // The lock first: two runners racing to create the file would
     // otherwise race to switch it to WAL as well.
@@ -445,9 +445,9 @@ absl::StatusOr<MigrationResult> Migrator::Run(Direction direction,
 
   if (sql_only) {
     RevisionSet now = *applied;
-    absl::StrAppend(&result.sql, "-- Pulse offline migration: ",
-                    DirectionName(direction), " to ", target, "\n",
-                    kCreateBookkeeping);
+    absl::StrAppend(&result.sql,
+                    "-- Pulse offline migration: ", DirectionName(direction),
+                    " to ", target, "\n", kCreateBookkeeping);
     for (const std::string& id : plan) {
       const Script* script = graph_.Find(id);
       if (direction == Direction::kUpgrade) {
@@ -455,13 +455,12 @@ absl::StatusOr<MigrationResult> Migrator::Run(Direction direction,
       } else {
         now.erase(id);
       }
-      absl::StrAppend(&result.sql, "\n-- ", DirectionName(direction), " ", id,
-                      " (", script->file, "): ", script->description,
-                      "\nBEGIN IMMEDIATE;\n",
-                      direction == Direction::kUpgrade ? script->upgrade_sql
-                                                       : script->downgrade_sql,
-                      OfflineRecord(graph_.Maximal(now), *script, direction),
-                      "COMMIT;\n");
+      absl::StrAppend(
+          &result.sql, "\n-- ", DirectionName(direction), " ", id, " (",
+          script->file, "): ", script->description, "\nBEGIN IMMEDIATE;\n",
+          direction == Direction::kUpgrade ? script->upgrade_sql
+                                           : script->downgrade_sql,
+          OfflineRecord(graph_.Maximal(now), *script, direction), "COMMIT;\n");
       result.steps.push_back({id, direction, 0});
     }
     result.state = state;
@@ -541,19 +540,20 @@ absl::StatusOr<MigrationResult> Migrator::Run(Direction direction,
           DescribeRevisions(expected), ", found ",
           DescribeRevisions(in_txn->current), "); run it again"));
     }
-    absl::Status step = store::ExecScript(
-        *db, direction == Direction::kUpgrade ? script->upgrade_sql
-                                              : script->downgrade_sql);
+    absl::Status step = store::ExecScript(*db, direction == Direction::kUpgrade
+                                                   ? script->upgrade_sql
+                                                   : script->downgrade_sql);
     if (!step.ok()) {
       const absl::StatusCode code = step.code() == absl::StatusCode::kInternal
                                         ? absl::StatusCode::kFailedPrecondition
                                         : step.code();
       return absl::Status(
-          code, absl::StrCat(DirectionName(direction), " of revision ", id,
-                             " (", script->file, ") failed and was rolled "
-                             "back; the database stays at ",
-                             DescribeRevisions(expected), ": ",
-                             step.message()));
+          code,
+          absl::StrCat(DirectionName(direction), " of revision ", id, " (",
+                       script->file,
+                       ") failed and was rolled "
+                       "back; the database stays at ",
+                       DescribeRevisions(expected), ": ", step.message()));
     }
     if (direction == Direction::kUpgrade) {
       now.insert(id);
@@ -565,13 +565,12 @@ absl::StatusOr<MigrationResult> Migrator::Run(Direction direction,
     try {
       RecordRevision(*db, next, *script, direction, duration_ms);
     } catch (const SQLite::Exception& e) {
-      return store::FromException(
-          e, absl::StrCat("recording revision ", id));
+      return store::FromException(e, absl::StrCat("recording revision ", id));
     }
     if (auto s = (*txn)->Commit(); !s.ok()) {
-      return absl::Status(s.code(), absl::StrCat("revision ", id, " (",
-                                                 script->file, "): ",
-                                                 s.message()));
+      return absl::Status(s.code(),
+                          absl::StrCat("revision ", id, " (", script->file,
+                                       "): ", s.message()));
     }
     result.steps.push_back({id, direction, duration_ms});
     expected = std::move(next);
@@ -681,9 +680,8 @@ absl::StatusOr<std::vector<std::string>> Migrator::Validate() const {
     for (const auto& [name, definition] : *expected) {
       auto it = live->find(name);
       if (it == live->end()) {
-        problems.push_back(absl::StrCat("schema drift: ", name,
-                                        " is missing (expected ", definition,
-                                        ")"));
+        problems.push_back(absl::StrCat(
+            "schema drift: ", name, " is missing (expected ", definition, ")"));
       } else if (it->second != definition) {
         problems.push_back(absl::StrCat("schema drift: ", name,
                                         " differs: expected ", definition,
@@ -692,8 +690,8 @@ absl::StatusOr<std::vector<std::string>> Migrator::Validate() const {
     }
     for (const auto& [name, definition] : *live) {
       if (!expected->count(name)) {
-        problems.push_back(absl::StrCat("schema drift: unexpected ",
-                                        definition, " (", name,
+        problems.push_back(absl::StrCat("schema drift: unexpected ", definition,
+                                        " (", name,
                                         ") that no applied script creates"));
       }
     }

@@ -30,8 +30,8 @@ bool RevisionGate::Lookup(SQLite::Database& db, const std::string& id,
       SQLite::Statement q(db, kSelectGraphRow);
       q.bind(1, id);
       if (q.executeStep()) {
-        *parents = absl::StrSplit(q.getColumn(0).getString(), ',',
-                                  absl::SkipEmpty());
+        *parents =
+            absl::StrSplit(q.getColumn(0).getString(), ',', absl::SkipEmpty());
         *breaking = q.getColumn(1).getInt() != 0;
         return true;
       }
@@ -69,8 +69,10 @@ absl::Status RevisionGate::JudgeHead(SQLite::Database& db,
     bool breaking = false;
     if (!Lookup(db, id, &parents, &breaking)) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "the database is at revision ", current, ", which this service "
-          "cannot place in the revision graph (it needs ", required_,
+          "the database is at revision ", current,
+          ", which this service "
+          "cannot place in the revision graph (it needs ",
+          required_,
           " or a non-breaking descendant); check the schema service and ",
           "the migrations directory"));
     }
@@ -105,8 +107,8 @@ absl::Status RevisionGate::JudgeHead(SQLite::Database& db,
       return absl::FailedPreconditionError(absl::StrCat(
           "the database is at revision ", current, ", past breaking revision ",
           id, "; this service reads revision ", required_,
-          " and its non-breaking descendants: deploy a release built for ",
-          id, " or downgrade the database"));
+          " and its non-breaking descendants: deploy a release built for ", id,
+          " or downgrade the database"));
     }
   }
   return absl::OkStatus();
@@ -116,7 +118,8 @@ absl::Status RevisionGate::Judge(SQLite::Database& db,
                                  const RevisionState& state) const {
   if (state.migration_in_progress) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "a migration (", state.migration_target, ") is in progress on the "
+        "a migration (", state.migration_target,
+        ") is in progress on the "
         "database, at revision ",
         state.current.empty() ? "base" : absl::StrJoin(state.current, ", "),
         "; this service needs ", required_, ": retry when it has finished"));

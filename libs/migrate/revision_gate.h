@@ -43,7 +43,8 @@ class RevisionGate {
   // The parents and breaking flag of `id`; false when nobody knows it.
   bool Lookup(SQLite::Database& db, const std::string& id,
               std::vector<std::string>* parents, bool* breaking) const;
-  absl::Status JudgeHead(SQLite::Database& db, const std::string& current) const;
+  absl::Status JudgeHead(SQLite::Database& db,
+                         const std::string& current) const;
 
   const std::string required_;
   const RevisionGraph* local_graph_;

@@ -42,9 +42,8 @@ bool SplitHeaderLine(absl::string_view comment, absl::string_view* key,
 
 bool IsValidRevisionId(absl::string_view id) {
   if (id.empty() || id.size() > 64) return false;
-  return std::all_of(id.begin(), id.end(), [](char c) {
-    return absl::ascii_isalnum(c) || c == '_';
-  });
+  return std::all_of(id.begin(), id.end(),
+                     [](char c) { return absl::ascii_isalnum(c) || c == '_'; });
 }
 
 std::string Sha256Hex(absl::string_view data) {
@@ -146,9 +145,9 @@ absl::StatusOr<Script> ParseScript(absl::string_view text,
         if (std::find(script.down_revisions.begin(),
                       script.down_revisions.end(),
                       part) != script.down_revisions.end()) {
-          return LineError(file, line_number,
-                           absl::StrCat("down_revision '", part,
-                                        "' is listed twice"));
+          return LineError(
+              file, line_number,
+              absl::StrCat("down_revision '", part, "' is listed twice"));
         }
         script.down_revisions.emplace_back(part);
       }
@@ -160,9 +159,9 @@ absl::StatusOr<Script> ParseScript(absl::string_view text,
       if (value == "true") {
         script.breaking = true;
       } else if (value != "false") {
-        return LineError(file, line_number,
-                         absl::StrCat("breaking must be true or false, not '",
-                                      value, "'"));
+        return LineError(
+            file, line_number,
+            absl::StrCat("breaking must be true or false, not '", value, "'"));
       }
     } else {
       return LineError(

@@ -14,30 +14,33 @@ namespace pulse::seed {
 namespace {
 
 constexpr std::array<const char*, 100> kFirstNames = {
-    "Ada", "Alan", "Alice", "Amir", "Ana", "Andre", "Anya", "Arjun", "Ava",
-    "Ben", "Bianca", "Boris", "Carla", "Carlos", "Chen", "Chloe", "Chris",
-    "Dana", "Daniel", "Dara", "David", "Diego", "Elena", "Eli", "Emma", "Eric",
-    "Eva", "Farah", "Felix", "Fiona", "Gabriel", "Grace", "Hana", "Hannah",
-    "Hugo", "Ian", "Ines", "Isaac", "Ivy", "Jack", "Jade", "James", "Jana",
-    "Jonas", "Julia", "Kai", "Kamal", "Kara", "Kenji", "Lara", "Leo", "Lena",
-    "Liam", "Lina", "Lucas", "Luis", "Maya", "Mei", "Mia", "Milan", "Mira",
-    "Nadia", "Nia", "Nico", "Nina", "Noah", "Nora", "Omar", "Oscar", "Paula",
-    "Pedro", "Priya", "Quinn", "Rafael", "Rania", "Ravi", "Rosa", "Ruth",
-    "Sam", "Sara", "Sofia", "Sven", "Tara", "Theo", "Tomas", "Uma", "Vera",
-    "Victor", "Wei", "Yara", "Yusuf", "Zara", "Zoe", "Aiko", "Bruno", "Cyrus",
-    "Dmitri", "Esme", "Femi", "Greta"};
+    "Ada",   "Alan",  "Alice",   "Amir",   "Ana",    "Andre",  "Anya",
+    "Arjun", "Ava",   "Ben",     "Bianca", "Boris",  "Carla",  "Carlos",
+    "Chen",  "Chloe", "Chris",   "Dana",   "Daniel", "Dara",   "David",
+    "Diego", "Elena", "Eli",     "Emma",   "Eric",   "Eva",    "Farah",
+    "Felix", "Fiona", "Gabriel", "Grace",  "Hana",   "Hannah", "Hugo",
+    "Ian",   "Ines",  "Isaac",   "Ivy",    "Jack",   "Jade",   "James",
+    "Jana",  "Jonas", "Julia",   "Kai",    "Kamal",  "Kara",   "Kenji",
+    "Lara",  "Leo",   "Lena",    "Liam",   "Lina",   "Lucas",  "Luis",
+    "Maya",  "Mei",   "Mia",     "Milan",  "Mira",   "Nadia",  "Nia",
+    "Nico",  "Nina",  "Noah",    "Nora",   "Omar",   "Oscar",  "Paula",
+    "Pedro", "Priya", "Quinn",   "Rafael", "Rania",  "Ravi",   "Rosa",
+    "Ruth",  "Sam",   "Sara",    "Sofia",  "Sven",   "Tara",   "Theo",
+    "Tomas", "Uma",   "Vera",    "Victor", "Wei",    "Yara",   "Yusuf",
+    "Zara",  "Zoe",   "Aiko",    "Bruno",  "Cyrus",  "Dmitri", "Esme",
+    "Femi",  "Greta"};
 constexpr std::array<const char*, 40> kLastPrefixes = {
-    "Ash",   "Black", "Bright", "Brook", "Cald",  "Clear", "Cross", "Dun",
-    "East",  "Fair",  "Fox",    "Green", "Hal",   "Hart",  "High",  "Hol",
-    "Kings", "Lang",  "Lock",   "Marsh", "Mill",  "Moor",  "North", "Oak",
-    "Pem",   "Red",   "Ring",   "Rock",  "Rose",  "Rush",  "Shel",  "Stan",
-    "Stone", "Sud",   "Thorn",  "Wake",  "West",  "White", "Wind",  "Wood"};
+    "Ash",   "Black", "Bright", "Brook", "Cald", "Clear", "Cross", "Dun",
+    "East",  "Fair",  "Fox",    "Green", "Hal",  "Hart",  "High",  "Hol",
+    "Kings", "Lang",  "Lock",   "Marsh", "Mill", "Moor",  "North", "Oak",
+    "Pem",   "Red",   "Ring",   "Rock",  "Rose", "Rush",  "Shel",  "Stan",
+    "Stone", "Sud",   "Thorn",  "Wake",  "West", "White", "Wind",  "Wood"};
 constexpr std::array<const char*, 40> kLastSuffixes = {
-    "ard",  "bury",  "by",   "cliffe", "combe", "dale",  "den",   "don",
-    "field", "ford", "gate", "grove",  "ham",   "hart",  "hill",  "holm",
-    "hurst", "ing",  "ington", "land", "ley",   "low",   "man",   "mere",
-    "more", "ness",  "port", "ridge",  "shaw",  "stead", "stone", "ton",
-    "wall", "ward",  "well", "wick",   "win",   "wood",  "worth", "wright"};
+    "ard",   "bury", "by",     "cliffe", "combe", "dale",  "den",   "don",
+    "field", "ford", "gate",   "grove",  "ham",   "hart",  "hill",  "holm",
+    "hurst", "ing",  "ington", "land",   "ley",   "low",   "man",   "mere",
+    "more",  "ness", "port",   "ridge",  "shaw",  "stead", "stone", "ton",
+    "wall",  "ward", "well",   "wick",   "win",   "wood",  "worth", "wright"};
 constexpr int64_t kNameSpace =
     kFirstNames.size() * 26 * kLastPrefixes.size() * kLastSuffixes.size();
 // 1000003 is prime and does not divide kNameSpace, so
@@ -48,9 +51,9 @@ constexpr std::array<const char*, 10> kDepartments = {
     "Engineering", "Sales",   "Marketing", "Finance", "Operations",
     "People",      "Product", "Support",   "Legal",   "Research"};
 constexpr std::array<const char*, 12> kTeams = {
-    "Platform", "Growth",   "Enterprise", "Core",    "Insights", "Mobile",
-    "Web",      "Partners", "Analytics",  "Infrastructure", "Quality",
-    "Strategy"};
+    "Platform",  "Growth",         "Enterprise", "Core",
+    "Insights",  "Mobile",         "Web",        "Partners",
+    "Analytics", "Infrastructure", "Quality",    "Strategy"};
 constexpr std::array<std::array<const char*, 3>, 10> kContributorTitles = {{
     {"Software Engineer", "Senior Software Engineer", "Staff Engineer"},
     {"Account Executive", "Sales Development Rep", "Solutions Consultant"},
@@ -77,7 +80,8 @@ class Rng {
   }
   // Uniform in [lo, hi].
   int64_t Range(int64_t lo, int64_t hi) {
-    return lo + static_cast<int64_t>(Next() % static_cast<uint64_t>(hi - lo + 1));
+    return lo +
+           static_cast<int64_t>(Next() % static_cast<uint64_t>(hi - lo + 1));
   }
   double Unit() { return (Next() >> 11) * (1.0 / 9007199254740992.0); }
 
@@ -134,8 +138,8 @@ absl::StatusOr<SeedStats> SeedOrganisation(const std::string& db_path,
   // The shape: breadth-first, so a manager always precedes their reports.
   std::vector<Person> people(1);
   people.reserve(n);
-  for (size_t i = 0; i < people.size() && static_cast<int64_t>(people.size()) < n;
-       ++i) {
+  for (size_t i = 0;
+       i < people.size() && static_cast<int64_t>(people.size()) < n; ++i) {
     int64_t span = Span(people[i].depth, rng);
     // Never run out of managers before everyone is placed.
     if (span == 0 && i + 1 == people.size()) span = rng.Range(3, 12);
@@ -162,8 +166,7 @@ absl::StatusOr<SeedStats> SeedOrganisation(const std::string& db_path,
     // Enough page cache (about 1 KiB per employee, at least 64 MiB) that
     // the random inserts into the indexes rarely spill mid-transaction:
     // every spill is another page version in the write-ahead log.
-    db.exec(absl::StrCat("PRAGMA cache_size = -",
-                         std::max<int64_t>(65536, n)));
+    db.exec(absl::StrCat("PRAGMA cache_size = -", std::max<int64_t>(65536, n)));
     // The generator makes every reference valid by construction (a manager
     // is placed before their reports, departments before their members),
     // and the seed tests run PRAGMA foreign_key_check on its output; per-row
@@ -180,14 +183,15 @@ absl::StatusOr<SeedStats> SeedOrganisation(const std::string& db_path,
     auto txn = store::WriteTransaction::Begin(db);
     if (!txn.ok()) return txn.status();
     if (!db.tableExists("employees") || !db.tableExists("departments")) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          db_path, " has no employees table: migrate it first "
-                   "(pulse-schema upgrade head)"));
+      return absl::FailedPreconditionError(
+          absl::StrCat(db_path,
+                       " has no employees table: migrate it first "
+                       "(pulse-schema upgrade head)"));
     }
-    const int64_t existing =
-        db.execAndGet("SELECT (SELECT count(*) FROM employees) + "
-                      "(SELECT count(*) FROM departments)")
-            .getInt64();
+    const int64_t existing = db.execAndGet(
+                                   "SELECT (SELECT count(*) FROM employees) + "
+                                   "(SELECT count(*) FROM departments)")
+                                 .getInt64();
     if (existing > 0 && options.if_empty) return SeedStats{};
     if (existing > 0) {
       return absl::FailedPreconditionError(absl::StrCat(
@@ -209,9 +213,10 @@ absl::StatusOr<SeedStats> SeedOrganisation(const std::string& db_path,
                           "'trigger') AND sql IS NOT NULL ORDER BY type");
       std::vector<std::pair<std::string, std::string>> drops;
       while (q.executeStep()) {
-        drops.emplace_back(absl::StrCat("DROP ", q.getColumn(0).getString(),
-                                        " \"", q.getColumn(1).getString(), "\""),
-                           q.getColumn(2).getString());
+        drops.emplace_back(
+            absl::StrCat("DROP ", q.getColumn(0).getString(), " \"",
+                         q.getColumn(1).getString(), "\""),
+            q.getColumn(2).getString());
       }
       for (auto& [drop, create] : drops) {
         db.exec(drop);
@@ -246,28 +251,31 @@ absl::StatusOr<SeedStats> SeedOrganisation(const std::string& db_path,
       p.department = parent.department;
       p.division = parent.division;
       if (p.depth == 1) {
-        p.division = next_division++ % static_cast<int32_t>(kDepartments.size());
+        p.division =
+            next_division++ % static_cast<int32_t>(kDepartments.size());
         p.department = add_department(kDepartments[p.division],
                                       people[0].department, ids[i]);
       } else if (p.depth == 2 && p.reports > 0) {
-        p.department = add_department(
-            absl::StrCat(kDepartments[p.division], " ",
-                         kTeams[rng.Range(0, kTeams.size() - 1)], " ",
-                         stats.departments),
-            parent.department, ids[i]);
+        p.department =
+            add_department(absl::StrCat(kDepartments[p.division], " ",
+                                        kTeams[rng.Range(0, kTeams.size() - 1)],
+                                        " ", stats.departments),
+                           parent.department, ids[i]);
       }
     }
 
     // With the subtree index (org_path), write each path directly.
     const bool with_path =
-        db.execAndGet("SELECT count(*) FROM pragma_table_info('employees') "
-                      "WHERE name = 'org_path'")
+        db.execAndGet(
+              "SELECT count(*) FROM pragma_table_info('employees') "
+              "WHERE name = 'org_path'")
             .getInt() > 0;
     std::vector<std::string> manager_paths(with_path ? n : 0);
     auto path_of = [&](int64_t i) {
       const std::string own = absl::StrFormat("%08x", ids[i]);
-      return people[i].parent < 0 ? own
-                                  : absl::StrCat(manager_paths[people[i].parent], own);
+      return people[i].parent < 0
+                 ? own
+                 : absl::StrCat(manager_paths[people[i].parent], own);
     };
     if (with_path) {
       for (int64_t i = 0; i < n; ++i) {
@@ -305,8 +313,8 @@ absl::StatusOr<SeedStats> SeedOrganisation(const std::string& db_path,
           'A' + (middle_index + 7 * prefix_index + 3 * first_index) % 26);
       const std::string last = absl::StrCat(prefix, suffix);
       const int64_t round = i / kNameSpace;  // > 0 only past 4 million.
-      std::string full_name = absl::StrCat(first, " ", std::string(1, middle),
-                                           ". ", last);
+      std::string full_name =
+          absl::StrCat(first, " ", std::string(1, middle), ". ", last);
       std::string email = absl::AsciiStrToLower(
           absl::StrCat(first, ".", std::string(1, middle), ".", last));
       if (round > 0) {
@@ -321,8 +329,9 @@ absl::StatusOr<SeedStats> SeedOrganisation(const std::string& db_path,
       } else if (p.depth == 1) {
         title = absl::StrCat("VP, ", kDepartments[p.division]);
       } else if (p.reports > 0) {
-        title = p.depth == 2 ? "Director" : p.depth == 3 ? "Senior Manager"
-                                                         : "Manager";
+        title = p.depth == 2   ? "Director"
+                : p.depth == 3 ? "Senior Manager"
+                               : "Manager";
       } else {
         title = kContributorTitles[p.division][rng.Range(0, 2)];
       }

@@ -7,9 +7,9 @@ namespace pulse::store {
 SQLite::Statement& Connection::Prepare(const std::string& sql) {
   auto it = statements_.find(sql);
   if (it == statements_.end()) {
-    it = statements_
-             .emplace(sql, std::make_unique<SQLite::Statement>(*db_, sql))
-             .first;
+    it =
+        statements_.emplace(sql, std::make_unique<SQLite::Statement>(*db_, sql))
+            .first;
   } else {
     it->second->reset();
     it->second->clearBindings();
@@ -48,7 +48,8 @@ absl::StatusOr<ConnectionPool::Lease> ConnectionPool::Acquire() {
 void ConnectionPool::Release(std::unique_ptr<Connection> c) {
   // A connection is returned only between transactions; one left inside a
   // transaction by an error is not worth repairing.
-  if (!c->db().getHandle() || sqlite3_get_autocommit(c->db().getHandle()) == 0) {
+  if (!c->db().getHandle() ||
+      sqlite3_get_autocommit(c->db().getHandle()) == 0) {
     return;
   }
   c->ResetAll();

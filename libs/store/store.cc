@@ -59,9 +59,10 @@ absl::StatusOr<std::unique_ptr<SQLite::Database>> Open(
     return absl::NotFoundError(
         absl::StrCat("database file ", path, " does not exist"));
   }
-  int flags = options.read_only ? SQLite::OPEN_READONLY
-                                : SQLite::OPEN_READWRITE |
-                                      (options.create ? SQLite::OPEN_CREATE : 0);
+  int flags =
+      options.read_only
+          ? SQLite::OPEN_READONLY
+          : SQLite::OPEN_READWRITE | (options.create ? SQLite::OPEN_CREATE : 0);
   flags |= SQLITE_OPEN_NOMUTEX;
   try {
     auto db = std::make_unique<SQLite::Database>(
@@ -115,10 +116,10 @@ absl::Status ExecScript(SQLite::Database& db, absl::string_view sql) {
       // end instead.
       absl::string_view rest(start);
       statement = rest.substr(0, rest.find(';'));
-      return FromSqliteError(
-          sqlite3_extended_errcode(handle), sqlite3_errmsg(handle),
-          absl::StrCat("statement ", index + 1, " `", Abbreviate(statement),
-                       "`"));
+      return FromSqliteError(sqlite3_extended_errcode(handle),
+                             sqlite3_errmsg(handle),
+                             absl::StrCat("statement ", index + 1, " `",
+                                          Abbreviate(statement), "`"));
     }
     if (stmt == nullptr) break;  // Only whitespace or comments were left.
     ++index;

@@ -73,12 +73,12 @@ int Explain(const grpc::Status& status, const std::string& address,
       text = absl::StrCat("cannot reach the service at ", address, " (",
                           status.error_message(),
                           "): is it running? Start the stack with "
-                          "scripts/run.sh or point ", address_flag,
-                          " at it.");
+                          "scripts/run.sh or point ",
+                          address_flag, " at it.");
       break;
     case grpc::StatusCode::FAILED_PRECONDITION:
-      text = absl::StrCat("the service refuses to serve: ",
-                          status.error_message(), ".");
+      text = absl::StrCat(
+          "the service refuses to serve: ", status.error_message(), ".");
       break;
     case grpc::StatusCode::DEADLINE_EXCEEDED:
       text = absl::StrCat("no complete answer from ", address, " within ",
@@ -86,8 +86,8 @@ int Explain(const grpc::Status& status, const std::string& address,
                           ": try a smaller --depth or a longer --timeout.");
       break;
     case grpc::StatusCode::DATA_LOSS:
-      text = absl::StrCat("the organisation data is corrupt: ",
-                          status.error_message(), ".");
+      text = absl::StrCat(
+          "the organisation data is corrupt: ", status.error_message(), ".");
       break;
     case grpc::StatusCode::NOT_FOUND:
     case grpc::StatusCode::INVALID_ARGUMENT:
@@ -127,7 +127,8 @@ void PrintEmployee(const pulse::orgdata::v1::Employee& e) {
               static_cast<long long>(e.id()), e.full_name().c_str(),
               e.title().c_str(), e.email().c_str());
   if (e.has_manager_id()) {
-    std::printf("  manager:    #%lld\n", static_cast<long long>(e.manager_id()));
+    std::printf("  manager:    #%lld\n",
+                static_cast<long long>(e.manager_id()));
   }
   if (e.has_department_id()) {
     std::printf("  department: %lld\n",
@@ -215,12 +216,12 @@ int Summary(int64_t id) {
   pulse::orgdata::v1::SubtreeSummary s;
   grpc::Status status = stub->GetSubtreeSummary(&context, request, &s);
   if (!status.ok()) return Explain(status, address);
-  std::printf("headcount %lld, %d levels below #%lld, widest span %lld (under "
-              "#%lld)\n",
-              static_cast<long long>(s.headcount()), s.depth(),
-              static_cast<long long>(id),
-              static_cast<long long>(s.widest_span()),
-              static_cast<long long>(s.widest_span_manager_id()));
+  std::printf(
+      "headcount %lld, %d levels below #%lld, widest span %lld (under "
+      "#%lld)\n",
+      static_cast<long long>(s.headcount()), s.depth(),
+      static_cast<long long>(id), static_cast<long long>(s.widest_span()),
+      static_cast<long long>(s.widest_span_manager_id()));
   return 0;
 }
 
@@ -241,7 +242,8 @@ int Revision() {
                               : "behind the scripts: run 'pulse-schema "
                                 "upgrade head'");
   if (state.migration_in_progress()) {
-    std::printf("migration in progress: %s\n", state.migration_target().c_str());
+    std::printf("migration in progress: %s\n",
+                state.migration_target().c_str());
   }
   return 0;
 }
@@ -257,10 +259,9 @@ int Health(const std::string& address) {
   if (!status.ok()) return Explain(status, address, "the address");
   const bool serving =
       response.status() == grpc::health::v1::HealthCheckResponse::SERVING;
-  std::printf("%s\n",
-              grpc::health::v1::HealthCheckResponse::ServingStatus_Name(
-                  response.status())
-                  .c_str());
+  std::printf("%s\n", grpc::health::v1::HealthCheckResponse::ServingStatus_Name(
+                          response.status())
+                          .c_str());
   return serving ? 0 : 1;
 }
 
@@ -285,8 +286,9 @@ int main(int argc, char** argv) {
       command == "summary") {
     int64_t id = 0;
     if (args.size() != 2 || !ParseId(args[1], &id)) {
-      return Usage(absl::StrCat(command, " takes one employee id (a positive "
-                                         "number)"));
+      return Usage(absl::StrCat(command,
+                                " takes one employee id (a positive "
+                                "number)"));
     }
     if (command == "tree") return Tree(id);
     if (command == "employee") return Employee(id);

@@ -27,8 +27,8 @@ absl::StatusOr<Format> ParseFormat(absl::string_view name) {
   if (name == "text") return Format::kText;
   if (name == "dot") return Format::kDot;
   if (name == "json") return Format::kJson;
-  return absl::InvalidArgumentError(absl::StrCat(
-      "--format must be text, dot or json, not '", name, "'"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("--format must be text, dot or json, not '", name, "'"));
 }
 
 TreeRenderer::TreeRenderer(Format format, std::ostream* out, int max_depth)
@@ -93,11 +93,12 @@ void TreeRenderer::AddDot(const Employee& node) {
   if (node.depth() == 0) root_id_ = node.id();
   const char* colour =
       node.has_department_id()
-          ? kPalette[static_cast<uint64_t>(node.department_id()) % kPalette.size()]
+          ? kPalette[static_cast<uint64_t>(node.department_id()) %
+                     kPalette.size()]
           : "#eeeeee";
   *out_ << "  " << node.id() << " [label=\"" << DotEscape(node.full_name())
-        << "\\n" << DotEscape(node.title()) << "\", fillcolor=\"" << colour
-        << "\"];\n";
+        << "\\n"
+        << DotEscape(node.title()) << "\", fillcolor=\"" << colour << "\"];\n";
   if (node.id() != root_id_ && node.has_manager_id()) {
     *out_ << "  " << node.manager_id() << " -> " << node.id() << ";\n";
   }

@@ -12,14 +12,14 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/usage.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "libs/common/env_flags.h"
 #include "libs/common/grpc_util.h"
-#include "libs/common/server_flags.h"
 #include "libs/common/log.h"
+#include "libs/common/server_flags.h"
 #include "libs/common/signals.h"
 #include "libs/seed/seed.h"
 #include "services/orgdata/server.h"
@@ -125,11 +125,12 @@ int Seed() {
     std::printf("the database already holds an organisation; not seeding\n");
     return 0;
   }
-  std::printf("seeded %lld employees in %lld departments, %d levels deep, in "
-              "%.2f s\n",
-              static_cast<long long>(stats->employees),
-              static_cast<long long>(stats->departments), stats->max_depth + 1,
-              absl::ToDoubleSeconds(absl::Now() - start));
+  std::printf(
+      "seeded %lld employees in %lld departments, %d levels deep, in "
+      "%.2f s\n",
+      static_cast<long long>(stats->employees),
+      static_cast<long long>(stats->departments), stats->max_depth + 1,
+      absl::ToDoubleSeconds(absl::Now() - start));
   return 0;
 }
 
@@ -147,7 +148,8 @@ int main(int argc, char** argv) {
         "seed", "if_empty"}) {
     env_flags.push_back(f);
   }
-  std::vector<std::string> args = pulse::ParseFlagsWithEnv(argc, argv, env_flags);
+  std::vector<std::string> args =
+      pulse::ParseFlagsWithEnv(argc, argv, env_flags);
   if (args.size() != 1) {
     std::fprintf(stderr, "%s\n", kUsage);
     return 2;

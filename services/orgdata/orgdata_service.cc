@@ -21,9 +21,9 @@ void ToProto(hierarchy::Employee& e, v1::Employee* out) {
 }
 
 grpc::Status InvalidId(const char* field, int64_t value) {
-  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                      absl::StrCat(field, " must be a positive employee id, not ",
-                                   value));
+  return grpc::Status(
+      grpc::StatusCode::INVALID_ARGUMENT,
+      absl::StrCat(field, " must be a positive employee id, not ", value));
 }
 
 hierarchy::Order FromProto(v1::Order order) {
@@ -42,8 +42,8 @@ absl::StatusOr<std::unique_ptr<hierarchy::Snapshot>>
 OrgDataServiceImpl::OpenGated(migrate::RevisionState* state) {
   auto lease = pool_->Acquire();
   if (!lease.ok()) {
-    absl::Status unavailable = absl::UnavailableError(
-        absl::StrCat("the database cannot be opened: ", lease.status().message()));
+    absl::Status unavailable = absl::UnavailableError(absl::StrCat(
+        "the database cannot be opened: ", lease.status().message()));
     monitor_->Observe(unavailable);
     return unavailable;
   }
@@ -123,8 +123,8 @@ grpc::Status OrgDataServiceImpl::StreamSubtree(
       [context] { return context->IsCancelled(); }, &truncated);
   log.set_items_sent(sent);
   if (client_gone || context->IsCancelled()) {
-    return log.Finish(grpc::Status(grpc::StatusCode::CANCELLED,
-                                   "the client went away"));
+    return log.Finish(
+        grpc::Status(grpc::StatusCode::CANCELLED, "the client went away"));
   }
   if (!status.ok()) return log.Finish(ToGrpcStatus(status));
   chunk.set_truncated(truncated);
@@ -132,9 +132,9 @@ grpc::Status OrgDataServiceImpl::StreamSubtree(
   return log.Finish(grpc::Status::OK);
 }
 
-grpc::Status OrgDataServiceImpl::GetEmployee(grpc::ServerContext* context,
-                                             const v1::GetEmployeeRequest* request,
-                                             v1::Employee* response) {
+grpc::Status OrgDataServiceImpl::GetEmployee(
+    grpc::ServerContext* context, const v1::GetEmployeeRequest* request,
+    v1::Employee* response) {
   RequestLog log("GetEmployee", *context);
   if (request->id() <= 0) return log.Finish(InvalidId("id", request->id()));
   auto snapshot = OpenGated(nullptr);
@@ -174,8 +174,9 @@ grpc::Status OrgDataServiceImpl::GetSubtreeSummary(
   }
   auto snapshot = OpenGated(nullptr);
   if (!snapshot.ok()) return log.Finish(ToGrpcStatus(snapshot.status()));
-  auto summary = (*snapshot)->Summarize(query.root_id, query.max_depth,
-                                        [context] { return context->IsCancelled(); });
+  auto summary =
+      (*snapshot)->Summarize(query.root_id, query.max_depth,
+                             [context] { return context->IsCancelled(); });
   if (!summary.ok()) return log.Finish(ToGrpcStatus(summary.status()));
   response->set_headcount(summary->headcount);
   response->set_depth(summary->depth);

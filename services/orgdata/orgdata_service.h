@@ -33,14 +33,15 @@ class OrgDataServiceImpl final : public v1::OrgDataService::Service {
                      const migrate::RevisionGate* gate, GateMonitor* monitor,
                      Options options);
 
-  grpc::Status StreamSubtree(grpc::ServerContext* context,
-                             const v1::StreamSubtreeRequest* request,
-                             grpc::ServerWriter<v1::SubtreeChunk>* writer) override;
+  grpc::Status StreamSubtree(
+      grpc::ServerContext* context, const v1::StreamSubtreeRequest* request,
+      grpc::ServerWriter<v1::SubtreeChunk>* writer) override;
   grpc::Status GetEmployee(grpc::ServerContext* context,
                            const v1::GetEmployeeRequest* request,
                            v1::Employee* response) override;
   grpc::Status ListChainOfCommand(
-      grpc::ServerContext* context, const v1::ListChainOfCommandRequest* request,
+      grpc::ServerContext* context,
+      const v1::ListChainOfCommandRequest* request,
       v1::ListChainOfCommandResponse* response) override;
   grpc::Status GetSubtreeSummary(grpc::ServerContext* context,
                                  const v1::GetSubtreeSummaryRequest* request,

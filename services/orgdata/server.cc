@@ -65,8 +65,8 @@ absl::Status Server::BuildAndStart(const Options& options) {
     SchemaWatcher::Options watch;
     watch.schema_address = options.schema_address;
     watch.credentials = options.schema_credentials;
-    watcher_ = std::make_unique<SchemaWatcher>(
-        watch, [this] { monitor_->Poke(); });
+    watcher_ =
+        std::make_unique<SchemaWatcher>(watch, [this] { monitor_->Poke(); });
     watcher_->Start();
   }
   return absl::OkStatus();

@@ -67,7 +67,9 @@ class Server {
   // True while the watch on the schema service is established.
   bool watching_schema() const { return watcher_ && watcher_->connected(); }
   // See OrgDataServiceImpl.
-  int active_streams() const { return service_ ? service_->active_streams() : 0; }
+  int active_streams() const {
+    return service_ ? service_->active_streams() : 0;
+  }
   int64_t nodes_read() const { return service_ ? service_->nodes_read() : 0; }
 
  private:

@@ -14,14 +14,14 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/usage.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "libs/common/env_flags.h"
 #include "libs/common/grpc_util.h"
-#include "libs/common/server_flags.h"
 #include "libs/common/log.h"
+#include "libs/common/server_flags.h"
 #include "libs/common/signals.h"
 #include "libs/migrate/authoring.h"
 #include "libs/migrate/migrator.h"
@@ -196,16 +196,16 @@ int RunCommand(const std::vector<std::string>& args) {
         marks.push_back("applied");
       }
       if (script->breaking) marks.push_back("breaking");
-      std::printf("%s -> %s%s, %s\n",
-                  script->down_revisions.empty()
-                      ? "<base>"
-                      : absl::StrJoin(script->down_revisions, ", ").c_str(),
-                  it->c_str(),
-                  marks.empty()
-                      ? ""
-                      : absl::StrCat(" (", absl::StrJoin(marks, ", "), ")")
-                            .c_str(),
-                  script->description.c_str());
+      std::printf(
+          "%s -> %s%s, %s\n",
+          script->down_revisions.empty()
+              ? "<base>"
+              : absl::StrJoin(script->down_revisions, ", ").c_str(),
+          it->c_str(),
+          marks.empty()
+              ? ""
+              : absl::StrCat(" (", absl::StrJoin(marks, ", "), ")").c_str(),
+          script->description.c_str());
     }
     return 0;
   }
@@ -260,7 +260,8 @@ int main(int argc, char** argv) {
                               "upgrade_on_start", "lock_timeout"}) {
     env_flags.push_back(f);
   }
-  std::vector<std::string> args = pulse::ParseFlagsWithEnv(argc, argv, env_flags);
+  std::vector<std::string> args =
+      pulse::ParseFlagsWithEnv(argc, argv, env_flags);
   if (args.empty()) {
     std::fprintf(stderr, "%s\n", kUsage);
     return 2;

@@ -17,9 +17,9 @@ bool SameState(const absl::StatusOr<migrate::RevisionState>& a,
 
 }  // namespace
 
-RevisionMonitor::RevisionMonitor(
-    const migrate::Migrator* migrator, absl::Duration poll_interval,
-    std::function<void(const Snapshot&)> on_change)
+RevisionMonitor::RevisionMonitor(const migrate::Migrator* migrator,
+                                 absl::Duration poll_interval,
+                                 std::function<void(const Snapshot&)> on_change)
     : migrator_(migrator),
       poll_interval_(poll_interval),
       on_change_(std::move(on_change)) {}

@@ -12,7 +12,8 @@ namespace pulse::schema {
 // The gRPC adapter of pulse.schema.v1.SchemaService: checks the admin token
 // on mutating calls, calls the Migrator, maps its status, writes the reply.
 // Thread-safe (the Migrator opens a connection per call).
-class SchemaServiceImpl final : public pulse::schema::v1::SchemaService::Service {
+class SchemaServiceImpl final
+    : public pulse::schema::v1::SchemaService::Service {
  public:
   // `migrator` and `monitor` must outlive the service.
   SchemaServiceImpl(migrate::Migrator* migrator, RevisionMonitor* monitor,

@@ -75,8 +75,9 @@ class ClientTest : public ::testing::Test {
 };
 
 TEST_F(ClientTest, TreeDrawsTheKnownOrganisation) {
-  ASSERT_TRUE(testing::WaitFor(
-      [&] { return Pulse({"health", address_}).exit_code == 0; }));
+  ASSERT_TRUE(testing::WaitFor([&] {
+    return Pulse({"health", address_}).exit_code == 0;
+  }));
   RunResult tree = Pulse({"tree", "1"});
   ASSERT_EQ(tree.exit_code, 0) << tree.err;
   EXPECT_EQ(tree.out,
@@ -102,15 +103,16 @@ TEST_F(ClientTest, TreeDrawsTheKnownOrganisation) {
   EXPECT_THAT(dot.out, ::testing::EndsWith("}\n"));
   // Graphviz draws it.
   testing::WriteFile(dir_.Join("org.dot"), dot.out);
-  RunResult svg = RunProcess(
-      {"/usr/bin/dot", "-Tsvg", dir_.Join("org.dot"), "-o", dir_.Join("org.svg")},
-      dir_.path());
+  RunResult svg = RunProcess({"/usr/bin/dot", "-Tsvg", dir_.Join("org.dot"),
+                              "-o", dir_.Join("org.svg")},
+                             dir_.path());
   EXPECT_EQ(svg.exit_code, 0) << svg.err;
   EXPECT_THAT(testing::ReadFile(dir_.Join("org.svg")), HasSubstr("Flo Intern"));
 
   RunResult json = Pulse({"tree", "1", "--format=json"});
   EXPECT_EQ(std::count(json.out.begin(), json.out.end(), '\n'), 6);
-  EXPECT_THAT(json.out, HasSubstr("{\"id\":\"6\",\"manager_id\":\"3\",\"depth\":3"));
+  EXPECT_THAT(json.out,
+              HasSubstr("{\"id\":\"6\",\"manager_id\":\"3\",\"depth\":3"));
 }
 
 TEST_F(ClientTest, EmployeeChainAndErrorsInPlainWords) {
@@ -132,8 +134,9 @@ TEST_F(ClientTest, EmployeeChainAndErrorsInPlainWords) {
   EXPECT_EQ(Pulse({"tree", "1", "--format=png"}).exit_code, 2);
 
   ASSERT_OK(migrator_->Downgrade("base"));
-  ASSERT_TRUE(testing::WaitFor(
-      [&] { return Pulse({"health", address_}).exit_code == 1; }));
+  ASSERT_TRUE(testing::WaitFor([&] {
+    return Pulse({"health", address_}).exit_code == 1;
+  }));
   RunResult refused = Pulse({"tree", "1"});
   EXPECT_EQ(refused.exit_code, 1);
   EXPECT_THAT(refused.err, HasSubstr("refuses to serve"));

@@ -60,10 +60,12 @@ TEST_F(ReliabilityTest, SigkillDuringAMigrationLeavesAWholeRevision) {
   ASSERT_TRUE(testing::WaitFor(
       [&] {
         auto db = Reader();
-        if (db == nullptr || !db->tableExists("pulse_migration_run")) return false;
-        SQLite::Statement q(*db,
-                            "SELECT (SELECT count(*) FROM pulse_migration_run), "
-                            "(SELECT group_concat(revision) FROM pulse_version)");
+        if (db == nullptr || !db->tableExists("pulse_migration_run"))
+          return false;
+        SQLite::Statement q(
+            *db,
+            "SELECT (SELECT count(*) FROM pulse_migration_run), "
+            "(SELECT group_concat(revision) FROM pulse_version)");
         return q.executeStep() && q.getColumn(0).getInt() == 1 &&
                q.getColumn(1).getString() == "r1";
       },
@@ -97,7 +99,8 @@ TEST_F(ReliabilityTest, SigkillDuringAMigrationLeavesAWholeRevision) {
   EXPECT_EQ(finished.exit_code, 0) << finished.err;
   EXPECT_THAT(finished.out, HasSubstr("now at r3"));
   auto db = Reader();
-  EXPECT_EQ(db->execAndGet("SELECT count(*) FROM pulse_migration_run").getInt(), 0);
+  EXPECT_EQ(db->execAndGet("SELECT count(*) FROM pulse_migration_run").getInt(),
+            0);
 }
 
 TEST_F(ReliabilityTest, StackRunsOverTls) {
@@ -109,7 +112,8 @@ TEST_F(ReliabilityTest, StackRunsOverTls) {
       dir_.path());
   ASSERT_EQ(made.exit_code, 0) << made.err;
   const std::vector<std::string> env = {
-      "PULSE_DB=" + db_path(), "PULSE_MIGRATIONS=" + testing::ProjectMigrations(),
+      "PULSE_DB=" + db_path(),
+      "PULSE_MIGRATIONS=" + testing::ProjectMigrations(),
       "PULSE_TLS_CERT=" + cert, "PULSE_TLS_KEY=" + key};
   ASSERT_EQ(RunProcess({PULSE_SCHEMA_BIN, "upgrade", "head"}, dir_.path(), env)
                 .exit_code,
@@ -139,8 +143,9 @@ TEST_F(ReliabilityTest, StackRunsOverTls) {
     if (tls) argv.push_back("--tls_ca=" + cert);
     return RunProcess(argv, dir_.path(), {"PULSE_ADDR=" + org_addr});
   };
-  ASSERT_TRUE(testing::WaitFor(
-      [&] { return pulse({"health", org_addr}, true).exit_code == 0; }));
+  ASSERT_TRUE(testing::WaitFor([&] {
+    return pulse({"health", org_addr}, true).exit_code == 0;
+  }));
   RunResult tree = pulse({"tree", "1", "--format=json"}, true);
   EXPECT_EQ(tree.exit_code, 0) << tree.err;
   EXPECT_EQ(std::count(tree.out.begin(), tree.out.end(), '\n'), 30);
@@ -148,7 +153,8 @@ TEST_F(ReliabilityTest, StackRunsOverTls) {
   EXPECT_NE(pulse({"tree", "1"}, false).exit_code, 0);
   // The org-data service's watch on the schema service runs over TLS too.
   EXPECT_TRUE(testing::WaitFor([&] {
-    return (*org)->Stderr().find("watching schema service") != std::string::npos;
+    return (*org)->Stderr().find("watching schema service") !=
+           std::string::npos;
   }));
   for (auto* p : {org->get(), schema->get()}) {
     p->Signal(SIGTERM);

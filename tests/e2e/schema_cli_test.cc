@@ -1,15 +1,15 @@
 // Runs the real pulse-schema binary as the README does.
 
-#include <algorithm>
 #include <signal.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "libs/store/store.h"
-#include "tests/test_util/reflection_client.h"
 #include "tests/test_util/migrations.h"
+#include "tests/test_util/reflection_client.h"
 #include "tests/test_util/status_matchers.h"
 #include "tests/test_util/subprocess.h"
 #include "tests/test_util/temp_dir.h"
@@ -18,9 +18,9 @@ namespace pulse {
 namespace {
 
 using ::testing::HasSubstr;
-using ::testing::StartsWith;
 using testing::RunProcess;
 using testing::RunResult;
+using ::testing::StartsWith;
 
 class SchemaCliTest : public ::testing::Test {
  protected:
@@ -96,11 +96,14 @@ TEST_F(SchemaCliTest, FailuresExitNonZeroWithOneLine) {
 TEST_F(SchemaCliTest, FailingMigrationChangesNothing) {
   const std::string scripts = dir_.Join("m");
   std::filesystem::create_directory(scripts);
-  testing::AddScript(scripts, "r1", "none", "CREATE TABLE t (x); "
-                     "INSERT INTO t VALUES (1);", "DROP TABLE t;");
+  testing::AddScript(scripts, "r1", "none",
+                     "CREATE TABLE t (x); "
+                     "INSERT INTO t VALUES (1);",
+                     "DROP TABLE t;");
   testing::AddScript(scripts, "r2", "r1",
                      "INSERT INTO t VALUES (2); CREATE TABLE u (y);\n"
-                     "SELEC broken;", "DROP TABLE u;");
+                     "SELEC broken;",
+                     "DROP TABLE u;");
   RunResult up = Cli({"upgrade", "head"}, scripts);
   EXPECT_EQ(up.exit_code, 1);
   EXPECT_THAT(up.err, HasSubstr("r2.sql"));
@@ -180,34 +183,34 @@ TEST_F(SchemaCliTest, ServeAnswersReflectionHealthAndStopsOnSigterm) {
   ASSERT_TRUE(port.has_value()) << (*server)->Stderr();
 
   {
-  testing::ReflectionClient client(grpc::CreateChannel(
-      absl::StrCat("127.0.0.1:", *port), grpc::InsecureChannelCredentials()));
-  auto services = client.ListServices();
-  ASSERT_OK(services);
-  EXPECT_THAT(*services, ::testing::IsSupersetOf(
-                             {"grpc.health.v1.Health",
-                              "grpc.reflection.v1alpha.ServerReflection",
-                              "pulse.schema.v1.SchemaService"}));
-  auto described = client.Describe("pulse.schema.v1.SchemaService");
-  ASSERT_OK(described);
-  EXPECT_THAT(*described, HasSubstr("rpc WatchRevision"));
+    testing::ReflectionClient client(grpc::CreateChannel(
+        absl::StrCat("127.0.0.1:", *port), grpc::InsecureChannelCredentials()));
+    auto services = client.ListServices();
+    ASSERT_OK(services);
+    EXPECT_THAT(*services, ::testing::IsSupersetOf(
+                               {"grpc.health.v1.Health",
+                                "grpc.reflection.v1alpha.ServerReflection",
+                                "pulse.schema.v1.SchemaService"}));
+    auto described = client.Describe("pulse.schema.v1.SchemaService");
+    ASSERT_OK(described);
+    EXPECT_THAT(*described, HasSubstr("rpc WatchRevision"));
 
-  grpc::ClientContext health_context;
-  auto health = client.Call("grpc.health.v1.Health/Check", "{}",
-                            &health_context);
-  ASSERT_OK(health);
-  EXPECT_THAT((*health)[0], HasSubstr("SERVING"));
+    grpc::ClientContext health_context;
+    auto health =
+        client.Call("grpc.health.v1.Health/Check", "{}", &health_context);
+    ASSERT_OK(health);
+    EXPECT_THAT((*health)[0], HasSubstr("SERVING"));
 
-  grpc::ClientContext revision_context;
-  auto revision = client.Call("pulse.schema.v1.SchemaService/GetRevision",
-                              "{}", &revision_context);
-  ASSERT_OK(revision);
-  EXPECT_THAT((*revision)[0], HasSubstr("\"at_head\":true"));
+    grpc::ClientContext revision_context;
+    auto revision = client.Call("pulse.schema.v1.SchemaService/GetRevision",
+                                "{}", &revision_context);
+    ASSERT_OK(revision);
+    EXPECT_THAT((*revision)[0], HasSubstr("\"at_head\":true"));
 
-  grpc::ClientContext upgrade_context;
-  auto refused = client.Call("pulse.schema.v1.SchemaService/Downgrade",
-                             R"({"target": "base"})", &upgrade_context);
-  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnauthenticated);
+    grpc::ClientContext upgrade_context;
+    auto refused = client.Call("pulse.schema.v1.SchemaService/Downgrade",
+                               R"({"target": "base"})", &upgrade_context);
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnauthenticated);
   }
 
   (*server)->Signal(SIGTERM);

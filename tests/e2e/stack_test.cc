@@ -39,7 +39,8 @@ class StackTest : public ::testing::Test {
         {PULSE_SCHEMA_BIN, "serve", "--listen=127.0.0.1:0"}, dir_.path(), env);
     ASSERT_OK(schema);
     schema_ = *std::move(schema);
-    auto schema_port = testing::WaitForListeningPort(*schema_, absl::Seconds(20));
+    auto schema_port =
+        testing::WaitForListeningPort(*schema_, absl::Seconds(20));
     ASSERT_TRUE(schema_port.has_value()) << schema_->Stderr();
     schema_address_ = absl::StrCat("127.0.0.1:", *schema_port);
 
@@ -51,10 +52,12 @@ class StackTest : public ::testing::Test {
     org_ = *std::move(org);
     auto org_port = testing::WaitForListeningPort(*org_, absl::Seconds(20));
     ASSERT_TRUE(org_port.has_value()) << org_->Stderr();
-    client_ = std::make_unique<testing::ReflectionClient>(grpc::CreateChannel(
-        absl::StrCat("127.0.0.1:", *org_port), grpc::InsecureChannelCredentials()));
-    schema_client_ = std::make_unique<testing::ReflectionClient>(
-        grpc::CreateChannel(schema_address_, grpc::InsecureChannelCredentials()));
+    client_ = std::make_unique<testing::ReflectionClient>(
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", *org_port),
+                            grpc::InsecureChannelCredentials()));
+    schema_client_ =
+        std::make_unique<testing::ReflectionClient>(grpc::CreateChannel(
+            schema_address_, grpc::InsecureChannelCredentials()));
   }
 
   void TearDown() override {
@@ -124,7 +127,8 @@ class StackTest : public ::testing::Test {
 TEST_F(StackTest, ReflectionOnlyClientListsDescribesAndStreams) {
   auto services = client_->ListServices();
   ASSERT_OK(services);
-  EXPECT_THAT(*services, ::testing::Contains("pulse.orgdata.v1.OrgDataService"));
+  EXPECT_THAT(*services,
+              ::testing::Contains("pulse.orgdata.v1.OrgDataService"));
   auto described = client_->Describe("pulse.orgdata.v1.OrgDataService");
   ASSERT_OK(described);
   EXPECT_THAT(*described, HasSubstr("rpc StreamSubtree"));
@@ -149,9 +153,8 @@ TEST_F(StackTest, ReflectionOnlyClientListsDescribesAndStreams) {
 }
 
 TEST_F(StackTest, DowngradeRefusesAndUpgradeRestoresWithoutRestart) {
-  ASSERT_TRUE(testing::WaitFor([&] {
-    return Health().find("\"SERVING\"") != std::string::npos;
-  }));
+  ASSERT_TRUE(testing::WaitFor(
+      [&] { return Health().find("\"SERVING\"") != std::string::npos; }));
   ASSERT_OK(Migrate("Downgrade", "base"));
   ASSERT_TRUE(testing::WaitFor([&] {
     return Health().find("NOT_SERVING") != std::string::npos;
@@ -165,14 +168,14 @@ TEST_F(StackTest, DowngradeRefusesAndUpgradeRestoresWithoutRestart) {
   ASSERT_TRUE(testing::WaitFor([&] {
     return Health().find("\"SERVING\"") != std::string::npos;
   })) << Health();
-  testing::RunResult seeded =
-      testing::RunProcess({PULSE_ORGDATA_BIN, "seed", "--employees=50"},
-                          dir_.path(), Env());
+  testing::RunResult seeded = testing::RunProcess(
+      {PULSE_ORGDATA_BIN, "seed", "--employees=50"}, dir_.path(), Env());
   ASSERT_EQ(seeded.exit_code, 0) << seeded.err;
   auto served = Stream(R"({"root_id": "1"})");
   ASSERT_OK(served);
   EXPECT_EQ(served->size(), 50u);
-  EXPECT_EQ(org_->Wait(absl::ZeroDuration()), std::nullopt);  // Never restarted.
+  EXPECT_EQ(org_->Wait(absl::ZeroDuration()),
+            std::nullopt);  // Never restarted.
 }
 
 }  // namespace

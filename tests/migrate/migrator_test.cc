@@ -21,15 +21,14 @@ using ::testing::UnorderedElementsAre;
 
 class MigratorTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::filesystem::create_directory(scripts_dir());
-  }
+  void SetUp() override { std::filesystem::create_directory(scripts_dir()); }
 
   std::string db_path() const { return dir_.Join("pulse.db"); }
   std::string scripts_dir() const { return dir_.Join("migrations"); }
 
-  std::unique_ptr<Migrator> Make(const std::string& migrations_dir,
-                                 absl::Duration lock_timeout = absl::Seconds(5)) {
+  std::unique_ptr<Migrator> Make(
+      const std::string& migrations_dir,
+      absl::Duration lock_timeout = absl::Seconds(5)) {
     MigratorOptions options;
     options.db_path = db_path();
     options.lock_timeout = lock_timeout;
@@ -244,7 +243,8 @@ TEST_F(MigratorTest, StampRecordsRevisionWithoutSqlAndValidateSeesDrift) {
   EXPECT_FALSE(HasTable("employees"));
   auto problems = m->Validate();
   ASSERT_OK(problems);
-  EXPECT_THAT(*problems, ::testing::Contains(HasSubstr("employees is missing")));
+  EXPECT_THAT(*problems,
+              ::testing::Contains(HasSubstr("employees is missing")));
   ASSERT_OK(m->Stamp("base"));
   EXPECT_THAT(Current(*m), IsEmpty());
 }
@@ -271,9 +271,9 @@ TEST_F(MigratorTest, ValidateFindsSchemaDrift) {
       "DROP INDEX employees_department_id;");
   auto problems = m->Validate();
   ASSERT_OK(problems);
-  EXPECT_THAT(*problems,
-              UnorderedElementsAre(HasSubstr("employees_department_id is missing"),
-                                   HasSubstr("unexpected index on employees")));
+  EXPECT_THAT(*problems, UnorderedElementsAre(
+                             HasSubstr("employees_department_id is missing"),
+                             HasSubstr("unexpected index on employees")));
 }
 
 TEST_F(MigratorTest, LockHeldByAnotherRunnerAbortsWithoutChanges) {
@@ -341,8 +341,9 @@ TEST_F(MigratorTest, NewRevisionFollowsHeadAndRefusesSeveralHeads) {
   ASSERT_EQ(reloaded->graph().heads().size(), 1u);
   const std::string new_id = reloaded->graph().heads()[0];
   EXPECT_THAT(reloaded->graph().Find(new_id)->down_revisions, ElementsAre("a"));
-  EXPECT_EQ(WriteNewRevision(scripts_dir(), reloaded->graph(), "").status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      WriteNewRevision(scripts_dir(), reloaded->graph(), "").status().code(),
+      absl::StatusCode::kInvalidArgument);
 
   testing::AddScript(scripts_dir(), "b", "a", "", "");
   auto two_heads = Make(scripts_dir());
@@ -350,10 +351,9 @@ TEST_F(MigratorTest, NewRevisionFollowsHeadAndRefusesSeveralHeads) {
                   .status()
                   .message(),
               HasSubstr("merge them first"));
-  EXPECT_EQ(WriteMergeRevision(scripts_dir(), reloaded->graph(), "x")
-                .status()
-                .code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      WriteMergeRevision(scripts_dir(), reloaded->graph(), "x").status().code(),
+      absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

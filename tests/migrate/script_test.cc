@@ -44,8 +44,8 @@ TEST(ParseScript, MergeBaseAndBreaking) {
   EXPECT_TRUE(merge->breaking);
   EXPECT_FALSE(merge->has_downgrade);
 
-  auto base = ParseScript("-- revision: b0\n-- down_revision: none\n-- +upgrade\n",
-                          "b0.sql");
+  auto base = ParseScript(
+      "-- revision: b0\n-- down_revision: none\n-- +upgrade\n", "b0.sql");
   ASSERT_OK(base);
   EXPECT_TRUE(base->down_revisions.empty());
 }

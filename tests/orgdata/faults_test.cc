@@ -185,9 +185,9 @@ TEST_F(FaultsTest, StuckClientsDoNotStarveFastOnes) {
   constexpr int kStuck = 150;
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
-  auto stuck_stub = v1::OrgDataService::NewStub(grpc::CreateCustomChannel(
-      absl::StrCat("127.0.0.1:", org_->port()),
-      grpc::InsecureChannelCredentials(), args));
+  auto stuck_stub = v1::OrgDataService::NewStub(
+      grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", org_->port()),
+                                grpc::InsecureChannelCredentials(), args));
   std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
   std::vector<std::unique_ptr<grpc::ClientReader<v1::SubtreeChunk>>> stuck;
   v1::StreamSubtreeRequest whole;
@@ -198,7 +198,8 @@ TEST_F(FaultsTest, StuckClientsDoNotStarveFastOnes) {
     v1::SubtreeChunk chunk;
     ASSERT_TRUE(stuck.back()->Read(&chunk)) << i;
   }
-  ASSERT_TRUE(testing::WaitFor([&] { return org_->active_streams() == kStuck; }));
+  ASSERT_TRUE(
+      testing::WaitFor([&] { return org_->active_streams() == kStuck; }));
   // 50 fast clients, at the same time, each get their whole stream.
   std::vector<std::thread> fast;
   std::atomic<int> complete{0};

@@ -68,9 +68,9 @@ class OrgDataTest : public ::testing::Test {
     options.poll_interval = absl::Milliseconds(50);
     schema_ = std::make_unique<schema::Server>();
     ASSERT_OK(schema_->BuildAndStart(options));
-    schema_stub_ = pulse::schema::v1::SchemaService::NewStub(grpc::CreateChannel(
-        absl::StrCat("127.0.0.1:", schema_->port()),
-        grpc::InsecureChannelCredentials()));
+    schema_stub_ = pulse::schema::v1::SchemaService::NewStub(
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", schema_->port()),
+                            grpc::InsecureChannelCredentials()));
   }
 
   void StopSchema() {
@@ -131,16 +131,17 @@ class OrgDataTest : public ::testing::Test {
     auto reader = stub_->StreamSubtree(&context, request);
     v1::SubtreeChunk chunk;
     while (reader->Read(&chunk)) {
-      for (const auto& n : chunk.nodes()) result.nodes.emplace_back(n.id(), n.depth());
+      for (const auto& n : chunk.nodes())
+        result.nodes.emplace_back(n.id(), n.depth());
       result.chunks.push_back(chunk);
     }
     result.status = reader->Finish();
     return result;
   }
 
-  static v1::StreamSubtreeRequest Subtree(int64_t root, int max_depth = 0,
-                                          v1::Order order = v1::ORDER_UNSPECIFIED,
-                                          int64_t max_nodes = 0) {
+  static v1::StreamSubtreeRequest Subtree(
+      int64_t root, int max_depth = 0, v1::Order order = v1::ORDER_UNSPECIFIED,
+      int64_t max_nodes = 0) {
     v1::StreamSubtreeRequest r;
     r.set_root_id(root);
     r.set_max_depth(max_depth);
@@ -182,7 +183,8 @@ TEST_F(OrgDataTest, WholeOrganisationStreamsInBothOrdersLikeTheReference) {
         ASSERT_TRUE(depth_of.count(n.manager_id())) << n.id();
         EXPECT_EQ(n.depth(), depth_of[n.manager_id()] + 1);
       }
-      EXPECT_TRUE(depth_of.emplace(n.id(), n.depth()).second) << "twice: " << n.id();
+      EXPECT_TRUE(depth_of.emplace(n.id(), n.depth()).second)
+          << "twice: " << n.id();
       EXPECT_FALSE(n.email().empty());
     }
   }
@@ -210,7 +212,8 @@ TEST_F(OrgDataTest, MaxDepthAndNodeBudgetAreHonoured) {
   StartOrgData();
   const auto tree = testing::OrgTree::Load(db_path());
   EXPECT_EQ(Stream(Subtree(1, 2)).nodes, tree.Dfs(1, 2));
-  EXPECT_EQ(Stream(Subtree(1, 1, v1::ORDER_BREADTH_FIRST)).nodes, tree.Bfs(1, 1));
+  EXPECT_EQ(Stream(Subtree(1, 1, v1::ORDER_BREADTH_FIRST)).nodes,
+            tree.Bfs(1, 1));
 
   StreamResult budget = Stream(Subtree(1, 0, v1::ORDER_DEPTH_FIRST, 100));
   ASSERT_TRUE(budget.status.ok());
@@ -231,12 +234,14 @@ TEST_F(OrgDataTest, BadRequestsGetTheRightCodes) {
             grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(Stream(Subtree(1, -1)).status.error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(Stream(Subtree(1, 0, v1::ORDER_UNSPECIFIED, -5)).status.error_code(),
-            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(
+      Stream(Subtree(1, 0, v1::ORDER_UNSPECIFIED, -5)).status.error_code(),
+      grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(Stream(Subtree(0)).status.error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(Stream(Subtree(1, 0, static_cast<v1::Order>(9))).status.error_code(),
-            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(
+      Stream(Subtree(1, 0, static_cast<v1::Order>(9))).status.error_code(),
+      grpc::StatusCode::INVALID_ARGUMENT);
   grpc::ClientContext context;
   v1::GetEmployeeRequest request;
   request.set_id(424242);
@@ -275,13 +280,15 @@ TEST_F(OrgDataTest, EmployeeChainAndSummaryMatchTheData) {
   summary_request.set_root_id(1);
   v1::SubtreeSummary summary;
   ASSERT_TRUE(
-      stub_->GetSubtreeSummary(&summary_context, summary_request, &summary).ok());
+      stub_->GetSubtreeSummary(&summary_context, summary_request, &summary)
+          .ok());
   EXPECT_EQ(summary.headcount(), kOrgSize);
   EXPECT_EQ(summary.depth(), deepest);
   size_t widest = 0;
   int64_t widest_manager = 0;
   for (const auto& [m, kids] : tree.children) {
-    if (m != 0 && kids.size() > widest) widest = kids.size(), widest_manager = m;
+    if (m != 0 && kids.size() > widest)
+      widest = kids.size(), widest_manager = m;
   }
   EXPECT_EQ(summary.widest_span(), static_cast<int64_t>(widest));
   EXPECT_EQ(tree.children.at(summary.widest_span_manager_id()).size(), widest);
@@ -385,7 +392,8 @@ TEST_F(OrgDataTest, BreakingRevisionIsRefused) {
   ASSERT_OK(m->Upgrade("breaking1"));
   StreamResult refused = Stream(Subtree(1));
   EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
-  EXPECT_THAT(refused.status.error_message(), HasSubstr("breaking revision breaking1"));
+  EXPECT_THAT(refused.status.error_message(),
+              HasSubstr("breaking revision breaking1"));
 }
 
 TEST_F(OrgDataTest, MigrationDuringALongStreamDoesNotCorruptIt) {
@@ -402,9 +410,10 @@ TEST_F(OrgDataTest, MigrationDuringALongStreamDoesNotCorruptIt) {
   // The server is now blocked on flow control inside its read transaction.
   // Migrate and change data under it.
   ASSERT_OK(migrator_->Downgrade("-1"));
-  Exec("DELETE FROM employees WHERE id IN (SELECT id FROM employees e WHERE "
-       "NOT EXISTS (SELECT 1 FROM employees c WHERE c.manager_id = e.id) "
-       "LIMIT 500)");
+  Exec(
+      "DELETE FROM employees WHERE id IN (SELECT id FROM employees e WHERE "
+      "NOT EXISTS (SELECT 1 FROM employees c WHERE c.manager_id = e.id) "
+      "LIMIT 500)");
   while (reader->Read(&chunk)) {
     for (const auto& n : chunk.nodes()) nodes.emplace_back(n.id(), n.depth());
   }
@@ -435,10 +444,11 @@ TEST_F(OrgDataTest, CancelAndDeadlineStopTheRead) {
 }
 
 TEST_F(OrgDataTest, ManagerCycleEndsTheStreamWithAnError) {
-  Exec("INSERT INTO employees (id, manager_id, full_name, email, hire_date) "
-       "VALUES (1, 3, 'A', 'a@x', '2020-01-01'), (2, 1, 'B', 'b@x', "
-       "'2020-01-01'), (3, 2, 'C', 'c@x', '2020-01-01'), (4, 2, 'D', 'd@x', "
-       "'2020-01-01'), (5, NULL, 'E', 'e@x', '2020-01-01')");
+  Exec(
+      "INSERT INTO employees (id, manager_id, full_name, email, hire_date) "
+      "VALUES (1, 3, 'A', 'a@x', '2020-01-01'), (2, 1, 'B', 'b@x', "
+      "'2020-01-01'), (3, 2, 'C', 'c@x', '2020-01-01'), (4, 2, 'D', 'd@x', "
+      "'2020-01-01'), (5, NULL, 'E', 'e@x', '2020-01-01')");
   StartOrgData();
   for (v1::Order order : {v1::ORDER_DEPTH_FIRST, v1::ORDER_BREADTH_FIRST}) {
     StreamResult looped = Stream(Subtree(1, 0, order), absl::Seconds(10));
@@ -455,9 +465,10 @@ TEST_F(OrgDataTest, ManagerCycleEndsTheStreamWithAnError) {
   v1::GetSubtreeSummaryRequest summary_request;
   summary_request.set_root_id(2);
   v1::SubtreeSummary summary;
-  EXPECT_EQ(stub_->GetSubtreeSummary(&summary_context, summary_request, &summary)
-                .error_code(),
-            grpc::StatusCode::DATA_LOSS);
+  EXPECT_EQ(
+      stub_->GetSubtreeSummary(&summary_context, summary_request, &summary)
+          .error_code(),
+      grpc::StatusCode::DATA_LOSS);
   // Outside the cycle all is well.
   EXPECT_TRUE(Stream(Subtree(5)).status.ok());
 }

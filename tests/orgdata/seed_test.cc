@@ -68,7 +68,7 @@ TEST_F(SeedTest, RealisticShape) {
   EXPECT_GE(stats->max_depth, 5);
   EXPECT_LE(stats->max_depth, 15);
   const auto tree = testing::OrgTree::Load(path);
-  EXPECT_EQ(tree.manager.at(1), 0);  // Employee 1 is the top.
+  EXPECT_EQ(tree.manager.at(1), 0);          // Employee 1 is the top.
   EXPECT_EQ(tree.Dfs(1, 0).size(), 20000u);  // One tree, no orphans.
   SQLite::Database db(path, SQLite::OPEN_READONLY);
   EXPECT_EQ(db.execAndGet("SELECT count(DISTINCT full_name) FROM employees")

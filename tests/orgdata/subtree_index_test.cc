@@ -125,9 +125,10 @@ TEST_F(SubtreeIndexTest, InsertsAndDeletesKeepTheIndexRight) {
   const int64_t director = tree.children.at(vp).front();
   db_->exec(absl::StrCat(
       "BEGIN; UPDATE departments SET head_employee_id = NULL WHERE "
-      "head_employee_id = ", director, "; UPDATE employees SET manager_id = ",
-      vp, " WHERE manager_id = ", director, "; DELETE FROM employees WHERE id = ",
-      director, "; COMMIT;"));
+      "head_employee_id = ",
+      director, "; UPDATE employees SET manager_id = ", vp,
+      " WHERE manager_id = ", director,
+      "; DELETE FROM employees WHERE id = ", director, "; COMMIT;"));
   ExpectMatchesReference();
 }
 
@@ -140,9 +141,8 @@ TEST_F(SubtreeIndexTest, ReportsInsertedBeforeTheirManagerAreAdopted) {
       "(900001, 1, 'Parent', 'p@x', '2026-01-01');"
       "COMMIT;");
   ExpectMatchesReference();
-  EXPECT_EQ(Stream(900001),
-            (std::vector<std::pair<int64_t, int>>{
-                {900001, 0}, {900002, 1}, {900003, 2}}));
+  EXPECT_EQ(Stream(900001), (std::vector<std::pair<int64_t, int>>{
+                                {900001, 0}, {900002, 1}, {900003, 2}}));
 }
 
 TEST_F(SubtreeIndexTest, IdsCannotChange) {

@@ -1,5 +1,3 @@
-#include "services/schema/server.h"
-
 #include <thread>
 
 #include "gmock/gmock.h"
@@ -9,6 +7,7 @@
 #include "libs/migrate/file_lock.h"
 #include "libs/migrate/migrator.h"
 #include "pulse/schema/v1/schema.grpc.pb.h"
+#include "services/schema/server.h"
 #include "tests/test_util/migrations.h"
 #include "tests/test_util/status_matchers.h"
 #include "tests/test_util/temp_dir.h"
@@ -98,7 +97,8 @@ TEST_F(SchemaServiceTest, MutatingCallsWithoutValidTokenAreRefused) {
     grpc::ClientContext context;
     Authorize(&context, wrong);
     grpc::Status status = stub_->Upgrade(&context, request, &response);
-    EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << wrong;
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED)
+        << wrong;
     EXPECT_THAT(status.error_message(), ::testing::Not(HasSubstr(kToken)));
   }
   {

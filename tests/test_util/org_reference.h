@@ -15,8 +15,8 @@ namespace pulse::testing {
 
 // The whole manager tree, read plainly, to check the service against.
 struct OrgTree {
-  std::map<int64_t, int64_t> manager;                 // id -> manager (0: none)
-  std::map<int64_t, std::vector<int64_t>> children;   // sorted ascending
+  std::map<int64_t, int64_t> manager;                // id -> manager (0: none)
+  std::map<int64_t, std::vector<int64_t>> children;  // sorted ascending
 
   static OrgTree Load(const std::string& db_path) {
     SQLite::Database db(db_path, SQLite::OPEN_READONLY);

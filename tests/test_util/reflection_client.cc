@@ -158,10 +158,9 @@ absl::StatusOr<std::vector<std::string>> ReflectionClient::Call(
   std::vector<std::string> out;
   auto to_json = [&](grpc::ByteBuffer* buffer) -> absl::StatusOr<std::string> {
     response->Clear();
-    grpc::Status s =
-        grpc::GenericDeserialize<grpc::ProtoBufferReader,
-                                 google::protobuf::Message>(buffer,
-                                                            response.get());
+    grpc::Status s = grpc::GenericDeserialize<grpc::ProtoBufferReader,
+                                              google::protobuf::Message>(
+        buffer, response.get());
     if (!s.ok()) return absl::DataLossError(s.error_message());
     std::string json;
     google::protobuf::util::JsonPrintOptions options;
@@ -180,8 +179,9 @@ absl::StatusOr<std::vector<std::string>> ReflectionClient::Call(
     last_status_ = grpc::internal::BlockingUnaryCall(
         channel_.get(), rpc, context, request_buffer, &response_buffer);
     if (!last_status_.ok()) {
-      return absl::Status(static_cast<absl::StatusCode>(last_status_.error_code()),
-                          last_status_.error_message());
+      return absl::Status(
+          static_cast<absl::StatusCode>(last_status_.error_code()),
+          last_status_.error_message());
     }
     auto json = to_json(&response_buffer);
     if (!json.ok()) return json.status();
@@ -215,8 +215,9 @@ absl::StatusOr<std::vector<std::string>> ReflectionClient::Call(
   if (!last_status_.ok() &&
       !(last_status_.error_code() == grpc::StatusCode::CANCELLED &&
         on_message)) {
-    return absl::Status(static_cast<absl::StatusCode>(last_status_.error_code()),
-                        last_status_.error_message());
+    return absl::Status(
+        static_cast<absl::StatusCode>(last_status_.error_code()),
+        last_status_.error_message());
   }
   return out;
 }

@@ -15,10 +15,10 @@ const absl::Status& ToStatus(const absl::StatusOr<T>& s) {
 
 }  // namespace pulse::testing
 
-#define EXPECT_OK(expr) \
+#define EXPECT_OK(expr)                              \
   EXPECT_TRUE(::pulse::testing::ToStatus(expr).ok()) \
       << ::pulse::testing::ToStatus(expr).ToString()
-#define ASSERT_OK(expr) \
+#define ASSERT_OK(expr)                              \
   ASSERT_TRUE(::pulse::testing::ToStatus(expr).ok()) \
       << ::pulse::testing::ToStatus(expr).ToString()
 

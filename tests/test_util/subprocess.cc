@@ -30,7 +30,8 @@ absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(
   // Everything the child needs is prepared before fork: after it, only
   // async-signal-safe calls.
   std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  for (const std::string& a : argv)
+    args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   std::vector<std::string> env_storage;
   for (char** e = environ; *e != nullptr; ++e) env_storage.emplace_back(*e);
@@ -82,8 +83,8 @@ std::optional<int> Subprocess::Wait(absl::Duration timeout) {
     int status = 0;
     pid_t r = ::waitpid(pid_, &status, WNOHANG);
     if (r == pid_) {
-      exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status)
-                                     : 128 + WTERMSIG(status);
+      exit_code_ =
+          WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
       return exit_code_;
     }
     if (absl::Now() >= deadline) return std::nullopt;
@@ -95,8 +96,9 @@ std::string Subprocess::Stdout() const { return ReadFile(stdout_path_); }
 std::string Subprocess::Stderr() const { return ReadFile(stderr_path_); }
 
 RunResult RunProcess(const std::vector<std::string>& argv,
-              const std::string& output_dir,
-              const std::vector<std::string>& env, absl::Duration timeout) {
+                     const std::string& output_dir,
+                     const std::vector<std::string>& env,
+                     absl::Duration timeout) {
   RunResult result;
   auto p = Subprocess::Start(argv, output_dir, env);
   if (!p.ok()) {

@@ -50,9 +50,9 @@ struct RunResult {
 // Runs argv to completion (at most `timeout`, else exit_code -1 after a
 // SIGKILL).
 RunResult RunProcess(const std::vector<std::string>& argv,
-              const std::string& output_dir,
-              const std::vector<std::string>& env = {},
-              absl::Duration timeout = absl::Seconds(60));
+                     const std::string& output_dir,
+                     const std::vector<std::string>& env = {},
+                     absl::Duration timeout = absl::Seconds(60));
 
 // Waits until the process's stderr says "on port N" (the line both Pulse
 // servers log once listening) and returns N; nullopt if the process exits
