@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
-# Installs the Debian bookworm packages Pulse builds and tests with, if any
-# are missing. Idempotent and non-interactive.
+# Installs the Debian bookworm packages Pulse needs, if any are missing.
+# Idempotent and non-interactive. --build-only installs just what building
+# needs (the Docker image uses that); the default adds what the tests,
+# fuzzing, the benchmark and the docs use.
 set -euo pipefail
 
-PACKAGES=(
+BUILD_PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libsqlitecpp-dev libsqlite3-dev sqlite3 libabsl-dev libssl-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
-  docker-compose graphviz openssl clang libclang-rt-14-dev
+  libsqlitecpp-dev libsqlite3-dev libabsl-dev libssl-dev
+)
+TEST_PACKAGES=(
+  libgtest-dev libgmock-dev libbenchmark-dev sqlite3 openssl
+  clang libclang-rt-14-dev docker-compose graphviz
 )
 
+packages=("${BUILD_PACKAGES[@]}")
+[ "${1:-}" = "--build-only" ] || packages+=("${TEST_PACKAGES[@]}")
+
 missing=()
-for p in "${PACKAGES[@]}"; do
+for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 
