@@ -373,6 +373,42 @@ int main(int argc, char** argv) {
       absl::Seconds(absl::GetFlag(FLAGS_load_seconds));
   const int clients = absl::GetFlag(FLAGS_clients);
   LoadFigures real = Load(address, managers, clients, length);
+
+  // 8. 200 streams at once: 150 clients that read one chunk of the whole
+  // organisation and stop (their windows stay at the initial 64 KiB), 50
+  // that keep streaming the mid-level subtree. Server RSS growth, and how
+  // many fast streams completed.
+  int64_t stuck_rss_kib = 0;
+  int fast_done = 0;
+  {
+    const int64_t idle = RssKiB(server);
+    grpc::ChannelArguments slow_args;
+    slow_args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+    auto slow_stub = OrgDataService::NewStub(grpc::CreateCustomChannel(
+        address, grpc::InsecureChannelCredentials(), slow_args));
+    std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+    std::vector<std::unique_ptr<grpc::ClientReader<SubtreeChunk>>> stuck;
+    for (int i = 0; i < 150; ++i) {
+      contexts.push_back(std::make_unique<grpc::ClientContext>());
+      stuck.push_back(slow_stub->StreamSubtree(contexts.back().get(), whole));
+      SubtreeChunk chunk;
+      stuck.back()->Read(&chunk);
+    }
+    std::atomic<int> done_count{0};
+    std::vector<std::thread> fast;
+    for (int i = 0; i < 50; ++i) {
+      fast.emplace_back([&] {
+        for (int k = 0; k < 5; ++k) {
+          if (StreamOnce(stub.get(), mid).nodes > 0) ++done_count;
+        }
+      });
+    }
+    for (auto& t : fast) t.join();
+    stuck_rss_kib = RssKiB(server) - idle;
+    fast_done = done_count.load();
+    for (auto& c : contexts) c->TryCancel();
+    for (auto& r : stuck) r->Finish();
+  }
   kill(server, SIGTERM);
   waitpid(server, nullptr, 0);
 
@@ -440,6 +476,10 @@ int main(int argc, char** argv) {
       "| load: depth-2 streams/s, p50 / p99 | %.0f/s, %.2f / %.2f ms |\n",
       real.streams_per_second, real.p50_ms, real.p99_ms);
   std::printf(
+      "| 150 stuck + 50 fast streams: server RSS growth, fast streams done | "
+      "%.1f MiB, %d of 250 |\n",
+      stuck_rss_kib / 1024.0, fast_done);
+  std::printf(
       "| gRPC floor: trivial handler streams/s, p50 / p99 | %.0f/s, %.2f / "
       "%.2f ms |\n",
       grpc_floor.streams_per_second, grpc_floor.p50_ms, grpc_floor.p99_ms);
@@ -469,12 +509,14 @@ int main(int argc, char** argv) {
       "\"rss_growth_mib\":%.1f,\"mid_nodes\":%lld,\"mid_p50_ms\":%.3f,"
       "\"mid_p99_ms\":%.3f,\"load_streams_per_s\":%.0f,\"load_p50_ms\":%.3f,"
       "\"load_p99_ms\":%.3f,\"grpc_floor_streams_per_s\":%.0f,"
-      "\"load_over_grpc_floor\":%.3f}\n",
+      "\"load_over_grpc_floor\":%.3f,\"stuck_rss_growth_mib\":%.1f,"
+      "\"stuck_fast_done\":%d}\n",
       static_cast<long long>(employees), upgrade_ms, seed_s, e2e_best, e2e_rate,
       floor_best, reference_best, ratio_floor, ratio_reference,
       first_chunk_root, first_chunk_max, rss_mib,
       static_cast<long long>(size[mid_root]), Percentile(mid_ms, 0.5),
       Percentile(mid_ms, 0.99), real.streams_per_second, real.p50_ms,
-      real.p99_ms, grpc_floor.streams_per_second, load_ratio);
+      real.p99_ms, grpc_floor.streams_per_second, load_ratio,
+      stuck_rss_kib / 1024.0, fast_done);
   return 0;
 }

@@ -90,6 +90,9 @@ absl::StatusOr<std::unique_ptr<SQLite::Database>> Open(
       db->exec("PRAGMA synchronous = NORMAL");
     } else {
       db->exec("SELECT count(*) FROM sqlite_schema");
+      // Readers stream index ranges, which the OS page cache serves as well;
+      // a small private cache keeps each open stream's memory small.
+      db->exec("PRAGMA cache_size = -256");
     }
     return db;
   } catch (const SQLite::Exception& e) {

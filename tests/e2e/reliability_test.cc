@@ -1,7 +1,15 @@
 // Real processes under faults: a migration killed with SIGKILL, and the
 // whole stack over TLS with a certificate made at test time.
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
 
 #include <filesystem>
 
@@ -101,6 +109,57 @@ TEST_F(ReliabilityTest, SigkillDuringAMigrationLeavesAWholeRevision) {
   auto db = Reader();
   EXPECT_EQ(db->execAndGet("SELECT count(*) FROM pulse_migration_run").getInt(),
             0);
+}
+
+TEST_F(ReliabilityTest, LostSchemaServiceIsLoggedOnceWhileRetrying) {
+  // A listener that accepts and hangs up: every watch attempt fails, and
+  // each attempt is a connection we can count.
+  int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(::listen(listener, 16), 0);
+  socklen_t len = sizeof(addr);
+  ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
+  std::atomic<int> attempts{0};
+  std::atomic<bool> stop{false};
+  std::thread acceptor([&] {
+    while (!stop) {
+      pollfd p{listener, POLLIN, 0};
+      if (::poll(&p, 1, 50) > 0) {
+        int c = ::accept(listener, nullptr, nullptr);
+        if (c >= 0) {
+          ++attempts;
+          ::close(c);
+        }
+      }
+    }
+  });
+  ASSERT_EQ(RunProcess({PULSE_SCHEMA_BIN, "upgrade", "head", "--db=" + db_path(),
+                        "--migrations=" + testing::ProjectMigrations()},
+                       dir_.path())
+                .exit_code,
+            0);
+  auto org = testing::Subprocess::Start(
+      {PULSE_ORGDATA_BIN, "serve", "--listen=127.0.0.1:0", "--db=" + db_path(),
+       absl::StrCat("--schema_addr=127.0.0.1:", ntohs(addr.sin_port))},
+      dir_.path());
+  ASSERT_OK(org);
+  EXPECT_TRUE(testing::WaitFor([&] { return attempts >= 4; }, absl::Seconds(30)));
+  stop = true;
+  acceptor.join();
+  ::close(listener);
+  (*org)->Signal(SIGTERM);
+  EXPECT_EQ((*org)->Wait(absl::Seconds(20)), 0);
+  const std::string log = (*org)->Stderr();
+  size_t lines = 0;
+  for (size_t at = log.find("no watch on schema service");
+       at != std::string::npos; at = log.find("no watch on schema service", at + 1)) {
+    ++lines;
+  }
+  EXPECT_EQ(lines, 1u) << log;
 }
 
 TEST_F(ReliabilityTest, StackRunsOverTls) {

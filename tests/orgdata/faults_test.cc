@@ -3,6 +3,7 @@
 // schema service that goes away and comes back.
 
 #include <atomic>
+#include <filesystem>
 #include <limits>
 #include <thread>
 
@@ -125,6 +126,18 @@ TEST_F(FaultsTest, CorruptDatabaseIsAClearErrorNotACrash) {
   EXPECT_THAT(status.error_message(), HasSubstr("not a database"));
   // Still answering.
   EXPECT_EQ(Health(), HealthCheckResponse::NOT_SERVING);
+}
+
+TEST_F(FaultsTest, UnopenableDatabasePathIsAClearError) {
+  // A directory where the file should be: as unreadable as a file can be
+  // for root, whom permission bits do not stop.
+  std::filesystem::create_directory(db_path());
+  StartOrgData();
+  EXPECT_TRUE(testing::WaitFor(
+      [&] { return Health() == HealthCheckResponse::NOT_SERVING; }));
+  grpc::Status status = Stream(1);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(status.error_message(), HasSubstr(db_path()));
 }
 
 TEST_F(FaultsTest, LongWriterDoesNotBlockReads) {
