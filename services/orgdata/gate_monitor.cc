@@ -10,28 +10,19 @@ GateMonitor::GateMonitor(store::ConnectionPool* pool,
                          std::function<void(const absl::Status&)> on_change)
     : pool_(pool),
       gate_(gate),
-      poll_interval_(poll_interval),
-      on_change_(std::move(on_change)) {}
+      on_change_(std::move(on_change)),
+      poller_(poll_interval, [this] { Observe(CheckNow()); }) {}
 
 GateMonitor::~GateMonitor() { Stop(); }
 
 void GateMonitor::Start() {
   Observe(CheckNow());
-  thread_ = std::thread([this] { Loop(); });
+  poller_.Start();
 }
 
-void GateMonitor::Stop() {
-  {
-    absl::MutexLock lock(&mu_);
-    stop_ = true;
-  }
-  if (thread_.joinable()) thread_.join();
-}
+void GateMonitor::Stop() { poller_.Stop(); }
 
-void GateMonitor::Poke() {
-  absl::MutexLock lock(&mu_);
-  poked_ = true;
-}
+void GateMonitor::Poke() { poller_.Poke(); }
 
 absl::Status GateMonitor::last() const {
   absl::MutexLock lock(&mu_);
@@ -57,21 +48,6 @@ absl::Status GateMonitor::CheckNow() {
   auto snapshot = hierarchy::Snapshot::Begin(*std::move(lease));
   if (!snapshot.ok()) return snapshot.status();
   return gate_->Check((*snapshot)->db());
-}
-
-void GateMonitor::Loop() {
-  while (true) {
-    {
-      absl::MutexLock lock(&mu_);
-      auto wake = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-        return stop_ || poked_;
-      };
-      mu_.AwaitWithTimeout(absl::Condition(&wake), poll_interval_);
-      if (stop_) return;
-      poked_ = false;
-    }
-    Observe(CheckNow());
-  }
 }
 
 }  // namespace pulse::orgdata

@@ -2,12 +2,12 @@
 #define PULSE_SERVICES_ORGDATA_GATE_MONITOR_H_
 
 #include <functional>
-#include <thread>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "libs/common/poller.h"
 #include "libs/migrate/revision_gate.h"
 #include "libs/store/pool.h"
 
@@ -38,19 +38,15 @@ class GateMonitor {
   absl::Status last() const;
 
  private:
-  void Loop();
   absl::Status CheckNow();
 
   store::ConnectionPool* pool_;
   const migrate::RevisionGate* gate_;
-  const absl::Duration poll_interval_;
   std::function<void(const absl::Status&)> on_change_;
   mutable absl::Mutex mu_;
   absl::Status last_ ABSL_GUARDED_BY(mu_) = absl::UnavailableError("unchecked");
   bool have_verdict_ ABSL_GUARDED_BY(mu_) = false;
-  bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  bool poked_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;
+  Poller poller_;
 };
 
 }  // namespace pulse::orgdata

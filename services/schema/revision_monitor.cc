@@ -21,14 +21,14 @@ RevisionMonitor::RevisionMonitor(const migrate::Migrator* migrator,
                                  absl::Duration poll_interval,
                                  std::function<void(const Snapshot&)> on_change)
     : migrator_(migrator),
-      poll_interval_(poll_interval),
-      on_change_(std::move(on_change)) {}
+      on_change_(std::move(on_change)),
+      poller_(poll_interval, [this] { Refresh(); }) {}
 
 RevisionMonitor::~RevisionMonitor() { Stop(); }
 
 void RevisionMonitor::Start() {
   Refresh();
-  thread_ = std::thread([this] { Loop(); });
+  poller_.Start();
 }
 
 void RevisionMonitor::Stop() {
@@ -36,13 +36,10 @@ void RevisionMonitor::Stop() {
     absl::MutexLock lock(&mu_);
     stop_ = true;
   }
-  if (thread_.joinable()) thread_.join();
+  poller_.Stop();
 }
 
-void RevisionMonitor::Poke() {
-  absl::MutexLock lock(&mu_);
-  poked_ = true;
-}
+void RevisionMonitor::Poke() { poller_.Poke(); }
 
 bool RevisionMonitor::stopped() const {
   absl::MutexLock lock(&mu_);
@@ -78,21 +75,6 @@ void RevisionMonitor::Refresh() {
     changed = snapshot_;
   }
   if (on_change_) on_change_(changed);
-}
-
-void RevisionMonitor::Loop() {
-  while (true) {
-    {
-      absl::MutexLock lock(&mu_);
-      auto wake = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-        return stop_ || poked_;
-      };
-      mu_.AwaitWithTimeout(absl::Condition(&wake), poll_interval_);
-      if (stop_) return;
-      poked_ = false;
-    }
-    Refresh();
-  }
 }
 
 }  // namespace pulse::schema

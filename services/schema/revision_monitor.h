@@ -3,12 +3,12 @@
 
 #include <cstdint>
 #include <functional>
-#include <thread>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "libs/common/poller.h"
 #include "libs/migrate/migrator.h"
 
 namespace pulse::schema {
@@ -50,17 +50,15 @@ class RevisionMonitor {
   bool stopped() const;
 
  private:
-  void Loop();
   void Refresh();
 
   const migrate::Migrator* migrator_;
-  const absl::Duration poll_interval_;
   std::function<void(const Snapshot&)> on_change_;
   mutable absl::Mutex mu_;
   Snapshot snapshot_ ABSL_GUARDED_BY(mu_);
+  // Wakes waiters; the poller has its own stop.
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  bool poked_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;
+  Poller poller_;
 };
 
 }  // namespace pulse::schema
