@@ -25,6 +25,10 @@ std::string Abbreviate(absl::string_view sql) {
 
 }  // namespace
 
+void ConfigureSqliteForServers() {
+  sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 absl::Status FromSqliteError(int extended_code, absl::string_view message,
                              absl::string_view context) {
   const std::string text = absl::StrCat(context, ": ", message);

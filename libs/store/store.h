@@ -22,6 +22,12 @@ struct OpenOptions {
   absl::Duration busy_timeout = absl::Seconds(5);
 };
 
+// Process-wide SQLite settings for servers; call first thing in main,
+// before any connection exists. Turns off SQLite's memory statistics,
+// whose global mutex every allocation would otherwise take (the org-data
+// service's streams contended on it).
+void ConfigureSqliteForServers();
+
 // Opens `path` with foreign keys enforced and, for writers, WAL journaling.
 // NOT_FOUND when the file is missing and may not be created, UNAVAILABLE
 // when it cannot be opened, FAILED_PRECONDITION when it is not a database.

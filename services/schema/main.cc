@@ -23,6 +23,7 @@
 #include "libs/common/log.h"
 #include "libs/common/server_flags.h"
 #include "libs/common/signals.h"
+#include "libs/store/store.h"
 #include "libs/migrate/authoring.h"
 #include "libs/migrate/migrator.h"
 #include "services/schema/server.h"
@@ -254,6 +255,7 @@ int main(int argc, char** argv) {
   // Deadlock detection walks a graph on every lock; the serving path takes
   // a few locks per request.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  pulse::store::ConfigureSqliteForServers();
   absl::SetProgramUsageMessage(kUsage);
   std::vector<absl::string_view> env_flags = pulse::ServerFlagNames();
   for (absl::string_view f : {"db", "migrations", "listen", "admin_token",
