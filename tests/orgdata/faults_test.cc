@@ -165,16 +165,24 @@ TEST_F(FaultsTest, OrgDataConnectionsCannotWrite) {
 TEST_F(FaultsTest, StreamsPastTheLimitGetResourceExhausted) {
   MigrateAndSeed(20000);
   StartOrgData(/*max_streams=*/3);
+  // Held streams: windows stay at the initial 64 KiB (no BDP probing), so
+  // flow control, not buffering, keeps them open on the server.
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  auto held_stub = v1::OrgDataService::NewStub(grpc::CreateCustomChannel(
+      absl::StrCat("127.0.0.1:", org_->port()),
+      grpc::InsecureChannelCredentials(), args));
   std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
   std::vector<std::unique_ptr<grpc::ClientReader<v1::SubtreeChunk>>> slow;
   v1::StreamSubtreeRequest whole;
   whole.set_root_id(1);
   for (int i = 0; i < 3; ++i) {
     contexts.push_back(std::make_unique<grpc::ClientContext>());
-    slow.push_back(stub_->StreamSubtree(contexts.back().get(), whole));
+    slow.push_back(held_stub->StreamSubtree(contexts.back().get(), whole));
     v1::SubtreeChunk chunk;
     ASSERT_TRUE(slow.back()->Read(&chunk));  // Then stop reading.
   }
+  ASSERT_TRUE(testing::WaitFor([&] { return org_->active_streams() == 3; }));
   grpc::Status refused = Stream(1);
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   // Other calls are not starved by the stuck streams.
