@@ -436,7 +436,7 @@ TEST_F(OrgDataTest, CancelAndDeadlineStopTheRead) {
     }
     EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
   }
-  StreamResult late = Stream(Subtree(1), absl::Milliseconds(20));
+  StreamResult late = Stream(Subtree(1), absl::Milliseconds(3));
   EXPECT_EQ(late.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   ASSERT_TRUE(testing::WaitFor([&] { return org_->active_streams() == 0; }));
   // Neither stream read the whole organisation.
