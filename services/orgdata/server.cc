@@ -2,10 +2,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "grpc/health/v1/health.pb.h"
-#include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
-#include "libs/common/grpc_util.h"
+#include "libs/common/grpc_server.h"
 #include "libs/common/log.h"
 #include "libs/migrate/script.h"
 
@@ -45,20 +43,10 @@ absl::Status Server::BuildAndStart(const Options& options) {
   service_ = std::make_unique<OrgDataServiceImpl>(
       pool_.get(), gate_.get(), monitor_.get(), options.service);
 
-  // Links the health descriptors in, so reflection can describe them.
-  grpc::health::v1::HealthCheckRequest::descriptor();
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  grpc::ServerBuilder builder;
-  ApplyServerDefaults(&builder);
-  builder.AddListeningPort(options.listen_address, options.credentials, &port_);
-  builder.RegisterService(service_.get());
-  server_ = builder.BuildAndStart();
-  if (server_ == nullptr || port_ == 0) {
-    server_.reset();
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", options.listen_address));
-  }
+  auto server = StartGrpcServer(options.listen_address, options.credentials,
+                                service_.get(), &port_);
+  if (!server.ok()) return server.status();
+  server_ = *std::move(server);
   SetServing(false);
   monitor_->Start();
   if (!options.schema_address.empty()) {
@@ -74,9 +62,7 @@ absl::Status Server::BuildAndStart(const Options& options) {
 
 void Server::SetServing(bool serving) {
   if (server_ == nullptr) return;
-  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
-  health->SetServingStatus(kServiceName, serving);
-  health->SetServingStatus(serving);
+  pulse::SetServing(server_.get(), kServiceName, serving);
 }
 
 absl::Status Server::gate_status() const {

@@ -3,10 +3,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
-#include "grpc/health/v1/health.pb.h"
-#include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
-#include "libs/common/grpc_util.h"
+#include "libs/common/grpc_server.h"
 #include "libs/common/log.h"
 
 namespace pulse::schema {
@@ -37,12 +35,6 @@ absl::Status Server::BuildAndStart(const Options& options) {
                              : absl::StrJoin(result->state.current, ", ")));
   }
 
-  // gRPC's built-in health service has no C++ descriptors; touching ours
-  // links them in, so reflection can describe grpc.health.v1.Health too.
-  grpc::health::v1::HealthCheckRequest::descriptor();
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-
   // Health follows the monitor; the server pointer is set before Start().
   monitor_ = std::make_unique<RevisionMonitor>(
       migrator_.get(), options.poll_interval,
@@ -53,23 +45,15 @@ absl::Status Server::BuildAndStart(const Options& options) {
           LogLine(absl::StrCat("revision state unreadable: ",
                                snapshot.state.status().ToString()));
         }
-        server_->GetHealthCheckService()->SetServingStatus(kServiceName,
-                                                           serving);
-        server_->GetHealthCheckService()->SetServingStatus(serving);
+        SetServing(server_.get(), kServiceName, serving);
       });
   service_ = std::make_unique<SchemaServiceImpl>(
       migrator_.get(), monitor_.get(), options.admin_token);
 
-  grpc::ServerBuilder builder;
-  ApplyServerDefaults(&builder);
-  builder.AddListeningPort(options.listen_address, options.credentials, &port_);
-  builder.RegisterService(service_.get());
-  server_ = builder.BuildAndStart();
-  if (server_ == nullptr || port_ == 0) {
-    server_.reset();
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", options.listen_address));
-  }
+  auto server = StartGrpcServer(options.listen_address, options.credentials,
+                                service_.get(), &port_);
+  if (!server.ok()) return server.status();
+  server_ = *std::move(server);
   monitor_->Start();
   return absl::OkStatus();
 }
