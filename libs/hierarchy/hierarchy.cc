@@ -23,6 +23,11 @@ constexpr char kSelectManager[] =
     "SELECT manager_id FROM employees WHERE id = ?";
 // Characters per path component (an id as 8 hex digits).
 constexpr size_t kComponent = 8;
+// Managers whose chain up to the top has been checked, remembered per
+// connection and data version for the top kVerifiedLevels levels (the ones
+// every root's check passes through), at most kMaxVerifiedPaths of them.
+constexpr size_t kVerifiedLevels = 4;
+constexpr size_t kMaxVerifiedPaths = 2048;
 // How many SQLite VM steps run between two cancellation checks.
 constexpr int kProgressSteps = 20000;
 
@@ -86,8 +91,9 @@ std::string SubtreeSql(Order order, bool fields, bool notes, bool reports) {
       " FROM sub");
 }
 
-// The subtree as one range of the covering index employees_org_path:
-// depth-first pre-order, siblings by ascending id, no table access.
+// The subtree as one range [?1, ?2) of the covering index
+// employees_org_path: depth-first pre-order, siblings by ascending id, no
+// table access.
 std::string PathSubtreeSql(bool fields, bool notes, bool reports) {
   return absl::StrCat(
       "SELECT id, org_path, manager_id",
@@ -97,7 +103,7 @@ std::string PathSubtreeSql(bool fields, bool notes, bool reports) {
                 "employees.id)"
               : "",
       " FROM employees INDEXED BY employees_org_path "
-      "WHERE org_path >= ?1 AND org_path < ?1 || 'g' ORDER BY org_path");
+      "WHERE org_path >= ?1 AND org_path < ?2 ORDER BY org_path");
 }
 
 // The id in the component of `path` that ends `from_end` components before
@@ -143,48 +149,58 @@ absl::Status ValidateSubtreeRequest(const SubtreeRequest& request) {
 
 absl::StatusOr<std::unique_ptr<Snapshot>> Snapshot::Begin(
     store::ConnectionPool::Lease lease) {
+  std::unique_ptr<Snapshot> snapshot(new Snapshot(std::move(lease)));
   try {
-    lease->db().exec("BEGIN");
+    snapshot->lease_->Prepare("BEGIN").exec();
+    snapshot->data_version_ = snapshot->lease_->DataVersion();
   } catch (const SQLite::Exception& e) {
     return store::FromException(e, "beginning a read");
   }
-  return std::unique_ptr<Snapshot>(new Snapshot(std::move(lease)));
+  return snapshot;
 }
 
 Snapshot::~Snapshot() {
   lease_->ResetAll();
   try {
-    lease_->db().exec("COMMIT");
+    lease_->Prepare("COMMIT").exec();
   } catch (const SQLite::Exception&) {
     // A read-only transaction has nothing to lose; SQLite may already
     // have ended it after an interrupt.
   }
 }
 
-absl::StatusOr<bool> Snapshot::HasNotes() {
-  if (!has_notes_.has_value()) {
-    try {
-      SQLite::Statement& q = lease_->Prepare(kHasNotes);
-      has_notes_ = q.executeStep() && q.getColumn(0).getInt() > 0;
-      q.reset();
-    } catch (const SQLite::Exception& e) {
-      return store::FromException(e, "reading the employees schema");
-    }
+absl::StatusOr<Snapshot::SchemaFacts> Snapshot::Facts() {
+  if (facts_.has_value()) return *facts_;
+  SchemaFacts& facts = lease_->Memo<SchemaFacts>(data_version_);
+  if (facts.known) {
+    facts_ = facts;
+    return facts;
   }
-  return *has_notes_;
+  try {
+    SQLite::Statement& notes = lease_->Prepare(kHasNotes);
+    facts.has_notes = notes.executeStep() && notes.getColumn(0).getInt() > 0;
+    notes.reset();
+    SQLite::Statement& path = lease_->Prepare(kHasPath);
+    facts.has_path = path.executeStep() && path.getColumn(0).getInt() > 0;
+    path.reset();
+  } catch (const SQLite::Exception& e) {
+    return store::FromException(e, "reading the employees schema");
+  }
+  facts.known = true;
+  facts_ = facts;
+  return facts;
+}
+
+absl::StatusOr<bool> Snapshot::HasNotes() {
+  auto facts = Facts();
+  if (!facts.ok()) return facts.status();
+  return facts->has_notes;
 }
 
 absl::StatusOr<bool> Snapshot::HasPathIndex() {
-  if (!has_path_.has_value()) {
-    try {
-      SQLite::Statement& q = lease_->Prepare(kHasPath);
-      has_path_ = q.executeStep() && q.getColumn(0).getInt() > 0;
-      q.reset();
-    } catch (const SQLite::Exception& e) {
-      return store::FromException(e, "reading the employees schema");
-    }
-  }
-  return *has_path_;
+  auto facts = Facts();
+  if (!facts.ok()) return facts.status();
+  return facts->has_path;
 }
 
 absl::StatusOr<std::string> Snapshot::RootPath(int64_t root_id) {
@@ -214,11 +230,24 @@ absl::StatusOr<std::string> Snapshot::RootPath(int64_t root_id) {
     }
     // Every manager above the root must be the next component up, and the
     // top one must have no manager: that rules out a cycle through the root.
+    // The walk stops early at a manager already checked in this data
+    // version with the same path.
+    VerifiedPaths& verified = lease_->Memo<VerifiedPaths>(data_version_);
+    std::vector<std::pair<int64_t, size_t>> walked = {{root_id, path.size()}};
     SQLite::Statement& up = lease_->Prepare(kSelectManager);
-    for (size_t k = 2; k <= levels; ++k) {
+    bool reached_checked = false;
+    for (size_t k = 2; k <= levels && !reached_checked; ++k) {
       if (!manager.has_value() || *manager != ComponentId(path, k)) {
         return corrupt("its managers do not match its path");
       }
+      const size_t length = path.size() - kComponent * (k - 1);
+      auto known = verified.paths.find(*manager);
+      if (known != verified.paths.end() &&
+          absl::string_view(path).substr(0, length) == known->second) {
+        reached_checked = true;
+        break;
+      }
+      walked.emplace_back(*manager, length);
       up.reset();
       up.bind(1, *manager);
       if (!up.executeStep()) return corrupt("a manager does not exist");
@@ -227,8 +256,15 @@ absl::StatusOr<std::string> Snapshot::RootPath(int64_t root_id) {
                     : std::optional<int64_t>(up.getColumn(0).getInt64());
     }
     up.reset();
-    if (manager.has_value())
+    if (!reached_checked && manager.has_value()) {
       return corrupt("its managers do not match its path");
+    }
+    for (const auto& [id, length] : walked) {
+      if (verified.paths.size() >= kMaxVerifiedPaths) break;
+      if (length <= kComponent * kVerifiedLevels) {
+        verified.paths.emplace(id, path.substr(0, length));
+      }
+    }
     return path;
   } catch (const SQLite::Exception& e) {
     return store::FromException(e, absl::StrCat("reading employee ", root_id));
@@ -280,21 +316,117 @@ absl::StatusOr<std::vector<Employee>> Snapshot::ChainOfCommand(int64_t id) {
   return chain;
 }
 
-absl::Status Snapshot::Walk(const SubtreeRequest& request, bool with_fields,
-                            const NodeSink& sink, const CancelFn& cancelled,
-                            bool* truncated) {
+absl::StatusOr<std::unique_ptr<SubtreeReader>> Snapshot::Open(
+    const SubtreeRequest& request, bool with_fields) {
   if (absl::Status s = ValidateSubtreeRequest(request); !s.ok()) return s;
-  auto notes = HasNotes();
-  if (!notes.ok()) return notes.status();
-  auto has_path = HasPathIndex();
-  if (!has_path.ok()) return has_path.status();
-  const bool with_notes = with_fields && *notes;
-  // The index range holds every level below the root, so it serves
-  // unlimited depth; a depth-limited walk expands only the levels asked
-  // for, and breadth-first order comes from the walk's FIFO queue.
-  const bool by_path = *has_path && request.order == Order::kDepthFirst &&
-                       request.max_depth == 0;
-  sqlite3* handle = lease_->db().getHandle();
+  auto facts = Facts();
+  if (!facts.ok()) return facts.status();
+  // The index range holds the whole subtree in depth-first order; a
+  // depth-limited read skips the ranges below its last level. Breadth-first
+  // order comes from the recursive walk's FIFO queue.
+  const bool by_path = facts->has_path && request.order == Order::kDepthFirst;
+  const bool with_notes = with_fields && facts->has_notes;
+  std::unique_ptr<SubtreeReader> reader(
+      new SubtreeReader(this, request, with_fields, with_notes, by_path));
+  try {
+    if (by_path) {
+      auto path = RootPath(request.root_id);
+      if (!path.ok()) return path.status();
+      reader->root_path_ = *std::move(path);
+      reader->path_end_ = reader->root_path_ + "g";
+    }
+    SQLite::Statement& q = lease_->Prepare(
+        by_path ? PathSubtreeSql(with_fields, with_notes,
+                                 request.with_direct_reports)
+                : SubtreeSql(request.order, with_fields, with_notes,
+                             request.with_direct_reports));
+    if (by_path) {
+      q.bind(1, reader->root_path_);
+      q.bind(2, reader->path_end_);
+    } else {
+      q.bind(1, request.root_id);
+      q.bind(2, request.max_depth == 0 ? std::numeric_limits<int32_t>::max()
+                                       : request.max_depth);
+    }
+    reader->statement_ = &q;
+  } catch (const SQLite::Exception& e) {
+    return store::FromException(
+        e, absl::StrCat("reading the subtree of ", request.root_id));
+  }
+  return reader;
+}
+
+absl::StatusOr<std::unique_ptr<SubtreeReader>> Snapshot::OpenSubtree(
+    const SubtreeRequest& request) {
+  return Open(request, /*with_fields=*/true);
+}
+
+SubtreeReader::~SubtreeReader() {
+  if (statement_ != nullptr) statement_->tryReset();
+}
+
+absl::StatusOr<bool> SubtreeReader::Step(Employee& e) {
+  SQLite::Statement& q = *statement_;
+  while (q.executeStep()) {
+    e.id = q.getColumn(0).getInt64();
+    e.manager_id.reset();
+    if (!q.isColumnNull(2)) e.manager_id = q.getColumn(2).getInt64();
+    if (by_path_) {
+      const SQLite::Column path = q.getColumn(1);
+      absl::string_view p(path.getText(), path.getBytes());
+      e.depth =
+          static_cast<int32_t>((p.size() - root_path_.size()) / kComponent);
+      // The index must agree with manager_id: a row's manager is the
+      // component above it.
+      if (e.depth > 0 && (ComponentId(p, 1) != e.id ||
+                          ComponentId(p, 2) != e.manager_id.value_or(-1))) {
+        return absl::DataLossError(absl::StrCat(
+            "the subtree index disagrees with manager_id at employee ", e.id,
+            "; run 'pulse-schema validate' and rebuild the index"));
+      }
+      if (request_.max_depth > 0 && e.depth > request_.max_depth) {
+        // The first row below the last level asked for: seek past the
+        // subtree of its ancestor on that level (paths are hex, below 'g').
+        skip_from_.assign(p.data(), root_path_.size() +
+                                        kComponent * request_.max_depth);
+        skip_from_ += 'g';
+        q.reset();
+        q.bind(1, skip_from_);
+        continue;
+      }
+    } else {
+      e.depth = q.getColumn(1).getInt();
+      if (e.depth > 0 && e.id == request_.root_id) {
+        return absl::DataLossError(absl::StrCat(
+            "the manager links under employee ", request_.root_id,
+            " loop back to it (a cycle through employee ",
+            e.manager_id.value_or(0), "); fix manager_id in the data"));
+      }
+    }
+    if (with_fields_) {
+      e.full_name = q.getColumn(3).getString();
+      e.title = q.getColumn(4).getString();
+      e.email = q.getColumn(5).getString();
+      e.department_id.reset();
+      if (!q.isColumnNull(6)) e.department_id = q.getColumn(6).getInt64();
+      e.hire_date = q.getColumn(7).getString();
+      e.notes.reset();
+      if (with_notes_ && !q.isColumnNull(8)) {
+        e.notes = q.getColumn(8).getString();
+      }
+    }
+    if (request_.with_direct_reports) {
+      e.direct_reports = q.getColumn(q.getColumnCount() - 1).getInt64();
+    }
+    return true;
+  }
+  return false;
+}
+
+absl::StatusOr<bool> SubtreeReader::Next(int64_t max_nodes,
+                                         const NodeSink& sink,
+                                         const CancelFn& cancelled) {
+  sqlite3* handle = snapshot_->db().getHandle();
   const CancelFn never = [] { return false; };
   const CancelFn* check = cancelled ? &cancelled : &never;
   sqlite3_progress_handler(handle, kProgressSteps, &ProgressHandler,
@@ -303,88 +435,57 @@ absl::Status Snapshot::Walk(const SubtreeRequest& request, bool with_fields,
     sqlite3* h;
     ~ClearHandler() { sqlite3_progress_handler(h, 0, nullptr, nullptr); }
   } clear{handle};
-
-  if (truncated != nullptr) *truncated = false;
-  int64_t sent = 0;
+  bool complete = false;
   try {
-    std::string root_path;
-    if (by_path) {
-      auto path = RootPath(request.root_id);
-      if (!path.ok()) return path.status();
-      root_path = *std::move(path);
-    }
-    SQLite::Statement& q = lease_->Prepare(
-        by_path ? PathSubtreeSql(with_fields, with_notes,
-                                 request.with_direct_reports)
-                : SubtreeSql(request.order, with_fields, with_notes,
-                             request.with_direct_reports));
-    if (by_path) {
-      q.bind(1, root_path);
-    } else {
-      q.bind(1, request.root_id);
-      q.bind(2, request.max_depth == 0 ? std::numeric_limits<int32_t>::max()
-                                       : request.max_depth);
-    }
-    while (q.executeStep()) {
-      Employee e;
-      e.id = q.getColumn(0).getInt64();
-      if (!q.isColumnNull(2)) e.manager_id = q.getColumn(2).getInt64();
-      if (by_path) {
-        const SQLite::Column path = q.getColumn(1);
-        absl::string_view p(path.getText(), path.getBytes());
-        e.depth =
-            static_cast<int32_t>((p.size() - root_path.size()) / kComponent);
-        // The index must agree with manager_id: a row's manager is the
-        // component above it.
-        if (e.depth > 0 && (ComponentId(p, 1) != e.id ||
-                            ComponentId(p, 2) != e.manager_id.value_or(-1))) {
-          q.reset();
-          return absl::DataLossError(absl::StrCat(
-              "the subtree index disagrees with manager_id at employee ", e.id,
-              "; run 'pulse-schema validate' and rebuild the index"));
-        }
-      } else {
-        e.depth = q.getColumn(1).getInt();
-        if (e.depth > 0 && e.id == request.root_id) {
-          q.reset();
-          return absl::DataLossError(absl::StrCat(
-              "the manager links under employee ", request.root_id,
-              " loop back to it (a cycle through employee ",
-              e.manager_id.value_or(0), "); fix manager_id in the data"));
-        }
+    Employee e;
+    for (int64_t n = 0; n < max_nodes; ++n) {
+      auto row = Step(e);
+      if (!row.ok()) {
+        statement_->reset();
+        return row.status();
       }
-      if (with_fields) {
-        e.full_name = q.getColumn(3).getString();
-        e.title = q.getColumn(4).getString();
-        e.email = q.getColumn(5).getString();
-        if (!q.isColumnNull(6)) e.department_id = q.getColumn(6).getInt64();
-        e.hire_date = q.getColumn(7).getString();
-        if (with_notes && !q.isColumnNull(8))
-          e.notes = q.getColumn(8).getString();
-      }
-      if (request.with_direct_reports) {
-        e.direct_reports = q.getColumn(q.getColumnCount() - 1).getInt64();
-      }
-      if (request.max_nodes > 0 && sent == request.max_nodes) {
-        if (truncated != nullptr) *truncated = true;
+      if (!*row) {
+        complete = true;
         break;
       }
-      ++sent;
-      if (!sink(e)) break;
+      if (request_.max_nodes > 0 && sent_ == request_.max_nodes) {
+        truncated_ = true;
+        complete = true;
+        break;
+      }
+      ++sent_;
+      if (!sink(e)) {
+        complete = true;
+        break;
+      }
     }
-    q.reset();
+    if (!complete) return true;
+    statement_->reset();
   } catch (const SQLite::Exception& e) {
     if ((e.getErrorCode() & 0xff) == SQLITE_INTERRUPT) {
       return absl::CancelledError("the read was cancelled");
     }
     return store::FromException(
-        e, absl::StrCat("reading the subtree of ", request.root_id));
+        e, absl::StrCat("reading the subtree of ", request_.root_id));
   }
-  if (sent == 0) {
+  if (sent_ == 0) {
     return absl::NotFoundError(
-        absl::StrCat("no employee with id ", request.root_id));
+        absl::StrCat("no employee with id ", request_.root_id));
   }
   if ((*check)()) return absl::CancelledError("the read was cancelled");
+  return false;
+}
+
+absl::Status Snapshot::Walk(const SubtreeRequest& request, bool with_fields,
+                            const NodeSink& sink, const CancelFn& cancelled,
+                            bool* truncated) {
+  if (truncated != nullptr) *truncated = false;
+  auto reader = Open(request, with_fields);
+  if (!reader.ok()) return reader.status();
+  auto more = (*reader)->Next(std::numeric_limits<int64_t>::max(), sink,
+                              cancelled);
+  if (!more.ok()) return more.status();
+  if (truncated != nullptr) *truncated = (*reader)->truncated();
   return absl::OkStatus();
 }
 

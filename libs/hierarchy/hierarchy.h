@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "libs/store/pool.h"
@@ -65,12 +66,63 @@ using CancelFn = std::function<bool()>;
 // false stops the read (OK status).
 using NodeSink = std::function<bool(Employee&)>;
 
+class Snapshot;
+
+// A subtree read in progress, resumed chunk by chunk: one statement
+// stepping through the subtree index (or the recursive walk) on the
+// snapshot's connection. Made by Snapshot::OpenSubtree; it must not outlive
+// the snapshot, and the snapshot runs no other read while it is open. Not
+// thread-safe.
+class SubtreeReader {
+ public:
+  ~SubtreeReader();
+  SubtreeReader(const SubtreeReader&) = delete;
+  SubtreeReader& operator=(const SubtreeReader&) = delete;
+
+  // Reads up to `max_nodes` more nodes (in order) into `sink`. True while
+  // more may follow; false once the read is complete (also when `sink`
+  // returned false). Errors as Snapshot::StreamSubtree; after an error or
+  // false, do not call again.
+  absl::StatusOr<bool> Next(int64_t max_nodes, const NodeSink& sink,
+                            const CancelFn& cancelled);
+  // Whether max_nodes cut the read short (known once Next returned false).
+  bool truncated() const { return truncated_; }
+
+ private:
+  friend class Snapshot;
+  SubtreeReader(Snapshot* snapshot, SubtreeRequest request, bool with_fields,
+                bool with_notes, bool by_path)
+      : snapshot_(snapshot),
+        request_(request),
+        with_fields_(with_fields),
+        with_notes_(with_notes),
+        by_path_(by_path) {}
+  // Steps once; the next row in order into `e`, skipping the index rows
+  // below max_depth. False at the end.
+  absl::StatusOr<bool> Step(Employee& e);
+
+  Snapshot* snapshot_;
+  const SubtreeRequest request_;
+  const bool with_fields_;
+  const bool with_notes_;
+  // Reading a range of employees_org_path rather than the recursive walk.
+  const bool by_path_;
+  std::string root_path_;
+  // The range's end; its start moves past each skipped deeper subtree.
+  std::string path_end_;
+  std::string skip_from_;
+  SQLite::Statement* statement_ = nullptr;
+  int64_t sent_ = 0;
+  bool truncated_ = false;
+};
+
 // One read transaction on a pooled connection: every read through it sees
 // the same snapshot of the database, including its revision state. Not
 // thread-safe; one per request.
 class Snapshot {
  public:
-  // Begins the transaction. Errors of the pool and of SQLite (mapped).
+  // Begins the transaction and its read snapshot. Errors of SQLite
+  // (mapped).
   static absl::StatusOr<std::unique_ptr<Snapshot>> Begin(
       store::ConnectionPool::Lease lease);
   ~Snapshot();
@@ -80,6 +132,9 @@ class Snapshot {
   // The connection, for reads that must share the snapshot (the gate).
   SQLite::Database& db() { return (*lease_).db(); }
   store::Connection& connection() { return *lease_; }
+  // The snapshot's PRAGMA data_version, the key for facts remembered on
+  // the connection (store::Connection::Memo).
+  int64_t data_version() const { return data_version_; }
   // Whether employees.notes exists in this snapshot's schema.
   absl::StatusOr<bool> HasNotes();
   // Whether the subtree index (employees.org_path, revision 3c9e1f7a2b50)
@@ -91,6 +146,12 @@ class Snapshot {
   // The employee's managers from the direct one up to the top, nearest
   // first. NOT_FOUND for an unknown id; DATA_LOSS for a manager cycle.
   absl::StatusOr<std::vector<Employee>> ChainOfCommand(int64_t id);
+  // The subtree under request.root_id as a reader to pull nodes from in
+  // chunks. INVALID_ARGUMENT for a bad request, NOT_FOUND for an unknown
+  // root and DATA_LOSS for an inconsistent index above the root (all of
+  // which may also come from the reader's first Next instead).
+  absl::StatusOr<std::unique_ptr<SubtreeReader>> OpenSubtree(
+      const SubtreeRequest& request);
   // Streams the subtree under request.root_id to `sink`, never holding more
   // than the traversal frontier in memory. NOT_FOUND for an unknown root;
   // DATA_LOSS when the manager links loop back to the root (a cycle);
@@ -105,8 +166,23 @@ class Snapshot {
                                     const CancelFn& cancelled);
 
  private:
+  friend class SubtreeReader;
   explicit Snapshot(store::ConnectionPool::Lease lease)
       : lease_(std::move(lease)) {}
+  // Which optional columns the schema has, remembered per data version.
+  struct SchemaFacts {
+    bool known = false;
+    bool has_notes = false;
+    bool has_path = false;
+  };
+  absl::StatusOr<SchemaFacts> Facts();
+  // Employees whose managers up to the top were found to match their
+  // paths (id -> path), remembered per data version.
+  struct VerifiedPaths {
+    absl::flat_hash_map<int64_t, std::string> paths;
+  };
+  absl::StatusOr<std::unique_ptr<SubtreeReader>> Open(
+      const SubtreeRequest& request, bool with_fields);
   absl::Status Walk(const SubtreeRequest& request, bool with_fields,
                     const NodeSink& sink, const CancelFn& cancelled,
                     bool* truncated);
@@ -115,8 +191,8 @@ class Snapshot {
   absl::StatusOr<std::string> RootPath(int64_t root_id);
 
   store::ConnectionPool::Lease lease_;
-  std::optional<bool> has_notes_;
-  std::optional<bool> has_path_;
+  int64_t data_version_ = 0;
+  std::optional<SchemaFacts> facts_;
 };
 
 }  // namespace pulse::hierarchy

@@ -17,6 +17,14 @@ SQLite::Statement& Connection::Prepare(const std::string& sql) {
   return *it->second;
 }
 
+int64_t Connection::DataVersion() {
+  SQLite::Statement& q = Prepare("PRAGMA data_version");
+  q.executeStep();
+  const int64_t version = q.getColumn(0).getInt64();
+  q.reset();
+  return version;
+}
+
 void Connection::ResetAll() {
   for (auto& [sql, statement] : statements_) statement->tryReset();
 }

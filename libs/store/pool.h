@@ -1,9 +1,11 @@
 #ifndef PULSE_LIBS_STORE_POOL_H_
 #define PULSE_LIBS_STORE_POOL_H_
 
+#include <any>
 #include <map>
 #include <memory>
 #include <string>
+#include <typeindex>
 #include <vector>
 
 #include "SQLiteCpp/SQLiteCpp.h"
@@ -30,9 +32,29 @@ class Connection {
   // Resets every statement, so none holds a read snapshot open.
   void ResetAll();
 
+  // PRAGMA data_version inside the current transaction (it starts the read
+  // snapshot if none is open): the same number as at an earlier call on
+  // this connection exactly when no other connection has committed since.
+  // Throws SQLite::Exception.
+  int64_t DataVersion();
+  // Facts of type T derived from the database (its schema, its revision)
+  // and kept with the connection while no other connection commits: the
+  // instance made for `data_version`, or a new value-initialised one when
+  // the data has changed since.
+  template <typename T>
+  T& Memo(int64_t data_version) {
+    auto& [version, value] = memo_[std::type_index(typeid(T))];
+    if (version != data_version || !value.has_value()) {
+      version = data_version;
+      value = T();
+    }
+    return *std::any_cast<T>(&value);
+  }
+
  private:
   std::unique_ptr<SQLite::Database> db_;
   std::map<std::string, std::unique_ptr<SQLite::Statement>> statements_;
+  std::map<std::type_index, std::pair<int64_t, std::any>> memo_;
 };
 
 // A bounded set of connections to one database file, opened lazily.

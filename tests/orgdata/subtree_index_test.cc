@@ -47,7 +47,10 @@ class SubtreeIndexTest : public ::testing::Test {
         .getInt64();
   }
 
-  std::vector<std::pair<int64_t, int>> Stream(int64_t root) {
+  // The subtree (id, depth) read through the index, `chunk` nodes at a
+  // time.
+  std::vector<std::pair<int64_t, int>> Stream(int64_t root, int max_depth = 0,
+                                              int64_t chunk = 1 << 30) {
     auto lease = pool_->Acquire();
     EXPECT_OK(lease);
     auto snapshot = Snapshot::Begin(*std::move(lease));
@@ -57,13 +60,23 @@ class SubtreeIndexTest : public ::testing::Test {
     std::vector<std::pair<int64_t, int>> out;
     SubtreeRequest request;
     request.root_id = root;
-    EXPECT_OK((*snapshot)->StreamSubtree(
-        request,
-        [&](Employee& e) {
-          out.emplace_back(e.id, e.depth);
-          return true;
-        },
-        {}, nullptr));
+    request.max_depth = max_depth;
+    auto reader = (*snapshot)->OpenSubtree(request);
+    EXPECT_OK(reader);
+    if (!reader.ok()) return out;
+    while (true) {
+      size_t before = out.size();
+      auto more = (*reader)->Next(
+          chunk,
+          [&](Employee& e) {
+            out.emplace_back(e.id, e.depth);
+            return true;
+          },
+          {});
+      EXPECT_OK(more);
+      if (!more.ok() || !*more) break;
+      EXPECT_EQ(out.size() - before, static_cast<size_t>(chunk));
+    }
     return out;
   }
 
@@ -81,6 +94,59 @@ class SubtreeIndexTest : public ::testing::Test {
 };
 
 TEST_F(SubtreeIndexTest, SeededPathsAreConsistent) { ExpectMatchesReference(); }
+
+TEST_F(SubtreeIndexTest, DepthLimitedReadsSkipTheDeeperLevels) {
+  const auto tree = testing::OrgTree::Load(db_path());
+  const int64_t vp = tree.children.at(1).front();
+  const int64_t director = tree.children.at(vp).back();
+  for (int64_t root : {int64_t{1}, vp, director}) {
+    for (int depth = 1; depth <= 6; ++depth) {
+      EXPECT_EQ(Stream(root, depth), tree.Dfs(root, depth))
+          << "root " << root << " depth " << depth;
+    }
+  }
+}
+
+TEST_F(SubtreeIndexTest, ChunkedReadsResumeWhereTheyStopped) {
+  const auto tree = testing::OrgTree::Load(db_path());
+  for (int64_t chunk : {1, 7, 64}) {
+    EXPECT_EQ(Stream(1, 0, chunk), tree.Dfs(1, 0)) << "chunk " << chunk;
+    EXPECT_EQ(Stream(1, 3, chunk), tree.Dfs(1, 3)) << "chunk " << chunk;
+  }
+}
+
+TEST_F(SubtreeIndexTest, PooledReadersSeeAMoveCommittedElsewhere) {
+  // The pooled connection remembers facts between reads (schema, checked
+  // paths); a commit by another connection must make it forget them.
+  const auto tree = testing::OrgTree::Load(db_path());
+  const int64_t from_vp = tree.children.at(1).front();
+  const int64_t to_vp = tree.children.at(1).back();
+  const int64_t director = tree.children.at(from_vp).front();
+  const int64_t deep = tree.Dfs(director, 0).back().first;
+  ASSERT_EQ(Stream(deep), tree.Dfs(deep, 0));
+  ASSERT_EQ(Stream(director, 2), tree.Dfs(director, 2));
+  db_->exec(absl::StrCat("UPDATE employees SET manager_id = ", to_vp,
+                         " WHERE id = ", director));
+  const auto moved = testing::OrgTree::Load(db_path());
+  EXPECT_EQ(Stream(deep), moved.Dfs(deep, 0));
+  EXPECT_EQ(Stream(to_vp, 2), moved.Dfs(to_vp, 2));
+  EXPECT_EQ(Stream(from_vp, 2), moved.Dfs(from_vp, 2));
+  // A checked manager moved behind the index's back (trigger dropped) is
+  // caught at once, not hidden by what the connection remembered.
+  db_->exec("DROP TRIGGER employees_org_path_move");
+  db_->exec(absl::StrCat("UPDATE employees SET manager_id = ", from_vp,
+                         " WHERE id = ", to_vp));
+  auto lease = pool_->Acquire();
+  ASSERT_OK(lease);
+  auto snapshot = Snapshot::Begin(*std::move(lease));
+  ASSERT_OK(snapshot);
+  SubtreeRequest request;
+  request.root_id = director;
+  EXPECT_EQ((*snapshot)->StreamSubtree(
+                request, [](Employee&) { return true; }, {}, nullptr)
+                .code(),
+            absl::StatusCode::kDataLoss);
+}
 
 TEST_F(SubtreeIndexTest, MovingAManagerMovesTheirSubtree) {
   const auto tree = testing::OrgTree::Load(db_path());
