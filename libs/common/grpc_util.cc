@@ -129,7 +129,7 @@ absl::Status CheckAdminToken(const grpc::ServerContext& context,
 }
 
 RequestLog::RequestLog(absl::string_view method,
-                       const grpc::ServerContext& context)
+                       const grpc::ServerContextBase& context)
     : method_(method), peer_(context.peer()), start_(absl::Now()) {}
 
 grpc::Status RequestLog::Finish(grpc::Status status) {

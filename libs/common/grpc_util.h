@@ -56,7 +56,7 @@ bool ConstantTimeEquals(absl::string_view a, absl::string_view b);
 // duration and, when set, the number of items sent.
 class RequestLog {
  public:
-  RequestLog(absl::string_view method, const grpc::ServerContext& context);
+  RequestLog(absl::string_view method, const grpc::ServerContextBase& context);
   ~RequestLog();
   RequestLog(const RequestLog&) = delete;
   RequestLog& operator=(const RequestLog&) = delete;

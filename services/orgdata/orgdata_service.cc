@@ -26,6 +26,13 @@ grpc::Status InvalidId(const char* field, int64_t value) {
       absl::StrCat(field, " must be a positive employee id, not ", value));
 }
 
+// What a connection remembers of the gate between snapshots.
+struct GateFacts {
+  bool known = false;
+  migrate::RevisionState state;
+  absl::Status verdict;
+};
+
 hierarchy::Order FromProto(v1::Order order) {
   return order == v1::ORDER_BREADTH_FIRST ? hierarchy::Order::kBreadthFirst
                                           : hierarchy::Order::kDepthFirst;
@@ -49,87 +56,168 @@ OrgDataServiceImpl::OpenGated(migrate::RevisionState* state) {
   }
   auto snapshot = hierarchy::Snapshot::Begin(*std::move(lease));
   if (!snapshot.ok()) return snapshot.status();
-  auto read = migrate::ReadRevisionState((*snapshot)->connection());
-  if (!read.ok()) {
-    monitor_->Observe(read.status());
-    return read.status();
+  // The revision state and the gate's verdict on it, kept with the
+  // connection until another connection commits (a migration).
+  store::Connection& connection = (*snapshot)->connection();
+  GateFacts& facts = connection.Memo<GateFacts>((*snapshot)->data_version());
+  if (!facts.known) {
+    auto read = migrate::ReadRevisionState(connection);
+    if (!read.ok()) {
+      monitor_->Observe(read.status());
+      return read.status();
+    }
+    facts.verdict = gate_->Judge((*snapshot)->db(), *read);
+    facts.state = *std::move(read);
+    facts.known = true;
   }
-  absl::Status verdict = gate_->Judge((*snapshot)->db(), *read);
-  monitor_->Observe(verdict);
-  if (!verdict.ok()) return verdict;
-  if (state != nullptr) *state = *std::move(read);
+  monitor_->Observe(facts.verdict);
+  if (!facts.verdict.ok()) return facts.verdict;
+  if (state != nullptr) *state = facts.state;
   return snapshot;
 }
 
-grpc::Status OrgDataServiceImpl::StreamSubtree(
-    grpc::ServerContext* context, const v1::StreamSubtreeRequest* request,
-    grpc::ServerWriter<v1::SubtreeChunk>* writer) {
-  RequestLog log("StreamSubtree", *context);
-  hierarchy::SubtreeRequest query;
-  query.root_id = request->root_id();
-  query.max_depth = request->max_depth();
-  query.order = FromProto(request->order());
-  query.max_nodes = request->max_nodes();
-  query.with_direct_reports = request->include_direct_reports();
-  if (absl::Status s = hierarchy::ValidateSubtreeRequest(query); !s.ok()) {
-    return log.Finish(ToGrpcStatus(s));
+// One StreamSubtree call. Every reaction reads one chunk and starts its
+// write; the next chunk is read when that write is done, so a client that
+// stops reading holds a snapshot and one chunk, and no thread. Deletes
+// itself when gRPC is done with the call.
+class OrgDataServiceImpl::SubtreeStream final
+    : public grpc::ServerWriteReactor<v1::SubtreeChunk> {
+ public:
+  SubtreeStream(OrgDataServiceImpl* service,
+                grpc::CallbackServerContext* context,
+                const v1::StreamSubtreeRequest& request)
+      : service_(service), log_("StreamSubtree", *context) {
+    Begin(request);
   }
-  if (request->order() != v1::ORDER_UNSPECIFIED &&
-      request->order() != v1::ORDER_DEPTH_FIRST &&
-      request->order() != v1::ORDER_BREADTH_FIRST) {
-    return log.Finish(grpc::Status(
-        grpc::StatusCode::INVALID_ARGUMENT,
-        absl::StrCat("unknown order ", static_cast<int>(request->order()))));
-  }
-  if (active_streams_.fetch_add(1) >= options_.max_streams) {
-    --active_streams_;
-    return log.Finish(grpc::Status(
-        grpc::StatusCode::RESOURCE_EXHAUSTED,
-        absl::StrCat("the server is already streaming ", options_.max_streams,
-                     " subtrees; retry with backoff")));
-  }
-  struct Done {
-    std::atomic<int>* n;
-    ~Done() { --*n; }
-  } done{&active_streams_};
-  migrate::RevisionState state;
-  auto snapshot = OpenGated(&state);
-  if (!snapshot.ok()) return log.Finish(ToGrpcStatus(snapshot.status()));
 
-  v1::SubtreeChunk chunk;
-  for (const std::string& r : state.current) chunk.add_schema_revisions(r);
-  int limit = options_.first_chunk_nodes;
-  int64_t sent = 0;
-  bool client_gone = false;
-  auto flush = [&]() {
-    if (!writer->Write(chunk)) {
-      client_gone = true;
-      return false;
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      End(grpc::Status(grpc::StatusCode::CANCELLED, "the client went away"));
+      return;
     }
-    chunk.Clear();
-    limit = options_.chunk_nodes;
-    return true;
-  };
-  bool truncated = false;
-  absl::Status status = (*snapshot)->StreamSubtree(
-      query,
-      [&](hierarchy::Employee& e) {
-        ToProto(e, chunk.add_nodes());
-        ++sent;
-        nodes_read_.fetch_add(1, std::memory_order_relaxed);
-        if (chunk.nodes_size() >= limit) return flush();
-        return true;
-      },
-      [context] { return context->IsCancelled(); }, &truncated);
-  log.set_items_sent(sent);
-  if (client_gone || context->IsCancelled()) {
-    return log.Finish(
-        grpc::Status(grpc::StatusCode::CANCELLED, "the client went away"));
+    chunk_.Clear();
+    SendNext(service_->options_.chunk_nodes);
   }
-  if (!status.ok()) return log.Finish(ToGrpcStatus(status));
-  chunk.set_truncated(truncated);
-  if (chunk.nodes_size() > 0 || truncated) flush();
-  return log.Finish(grpc::Status::OK);
+
+  // May run at the same time as another reaction: it only raises the flag
+  // that the read's progress handler checks.
+  void OnCancel() override { cancelled_ = true; }
+
+  void OnDone() override { delete this; }
+
+ private:
+  ~SubtreeStream() override {
+    if (counted_) --service_->active_streams_;
+  }
+
+  void Begin(const v1::StreamSubtreeRequest& request) {
+    hierarchy::SubtreeRequest query;
+    query.root_id = request.root_id();
+    query.max_depth = request.max_depth();
+    query.order = FromProto(request.order());
+    query.max_nodes = request.max_nodes();
+    query.with_direct_reports = request.include_direct_reports();
+    if (absl::Status s = hierarchy::ValidateSubtreeRequest(query); !s.ok()) {
+      End(ToGrpcStatus(s));
+      return;
+    }
+    if (request.order() != v1::ORDER_UNSPECIFIED &&
+        request.order() != v1::ORDER_DEPTH_FIRST &&
+        request.order() != v1::ORDER_BREADTH_FIRST) {
+      End(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                       absl::StrCat("unknown order ",
+                                    static_cast<int>(request.order()))));
+      return;
+    }
+    const int max_streams = service_->options_.max_streams;
+    counted_ = true;
+    if (service_->active_streams_.fetch_add(1) >= max_streams) {
+      End(grpc::Status(
+          grpc::StatusCode::RESOURCE_EXHAUSTED,
+          absl::StrCat("the server is already streaming ", max_streams,
+                       " subtrees; retry with backoff")));
+      return;
+    }
+    migrate::RevisionState state;
+    auto snapshot = service_->OpenGated(&state);
+    if (!snapshot.ok()) {
+      End(ToGrpcStatus(snapshot.status()));
+      return;
+    }
+    snapshot_ = *std::move(snapshot);
+    auto reader = snapshot_->OpenSubtree(query);
+    if (!reader.ok()) {
+      End(ToGrpcStatus(reader.status()));
+      return;
+    }
+    reader_ = *std::move(reader);
+    for (const std::string& r : state.current) chunk_.add_schema_revisions(r);
+    SendNext(service_->options_.first_chunk_nodes);
+  }
+
+  // Reads up to `limit` nodes into the chunk and sends it; with the last
+  // one, the status.
+  void SendNext(int limit) {
+    int64_t read = 0;
+    auto more = reader_->Next(
+        limit,
+        [&](hierarchy::Employee& e) {
+          ToProto(e, chunk_.add_nodes());
+          ++read;
+          return true;
+        },
+        [this] { return cancelled_.load(std::memory_order_relaxed); });
+    sent_ += read;
+    service_->nodes_read_.fetch_add(read, std::memory_order_relaxed);
+    if (!more.ok()) {
+      End(cancelled_ ? grpc::Status(grpc::StatusCode::CANCELLED,
+                                    "the client went away")
+                     : ToGrpcStatus(more.status()));
+      return;
+    }
+    if (*more) {
+      StartWrite(&chunk_);
+      return;
+    }
+    chunk_.set_truncated(reader_->truncated());
+    const bool last_write = chunk_.nodes_size() > 0 || chunk_.truncated();
+    Release();
+    log_.set_items_sent(sent_);
+    log_.Finish(grpc::Status::OK);
+    if (last_write) {
+      StartWriteAndFinish(&chunk_, grpc::WriteOptions(), grpc::Status::OK);
+    } else {
+      Finish(grpc::Status::OK);
+    }
+  }
+
+  void End(grpc::Status status) {
+    Release();
+    log_.set_items_sent(sent_);
+    Finish(log_.Finish(std::move(status)));
+  }
+
+  // Ends the read transaction and returns the connection: nothing more is
+  // read once the last status is decided.
+  void Release() {
+    reader_.reset();
+    snapshot_.reset();
+  }
+
+  OrgDataServiceImpl* const service_;
+  RequestLog log_;
+  std::atomic<bool> cancelled_{false};
+  bool counted_ = false;
+  std::unique_ptr<hierarchy::Snapshot> snapshot_;
+  std::unique_ptr<hierarchy::SubtreeReader> reader_;
+  v1::SubtreeChunk chunk_;
+  int64_t sent_ = 0;
+};
+
+grpc::ServerWriteReactor<v1::SubtreeChunk>* OrgDataServiceImpl::StreamSubtree(
+    grpc::CallbackServerContext* context,
+    const v1::StreamSubtreeRequest* request) {
+  return new SubtreeStream(this, context, *request);
 }
 
 grpc::Status OrgDataServiceImpl::GetEmployee(

@@ -16,7 +16,16 @@ namespace pulse::orgdata {
 // from one snapshot (read transaction) whose first read is the revision
 // gate, so a migration committing between the check and the data cannot
 // slip through. Thread-safe.
-class OrgDataServiceImpl final : public v1::OrgDataService::Service {
+//
+// StreamSubtree runs on the callback API: a stream is a reactor that reads
+// its next chunk when the previous one has been written, so it holds no
+// thread while its client reads, and a small subtree is read and sent
+// without a hand-off between threads. Each reaction reads at most one
+// chunk. The unary calls, whose reads (a whole summary) are not bounded,
+// keep the sync API's thread pool.
+class OrgDataServiceImpl final
+    : public v1::OrgDataService::WithCallbackMethod_StreamSubtree<
+          v1::OrgDataService::Service> {
  public:
   struct Options {
     // Nodes in the first chunk: small, so the first nodes leave at once.
@@ -33,9 +42,9 @@ class OrgDataServiceImpl final : public v1::OrgDataService::Service {
                      const migrate::RevisionGate* gate, GateMonitor* monitor,
                      Options options);
 
-  grpc::Status StreamSubtree(
-      grpc::ServerContext* context, const v1::StreamSubtreeRequest* request,
-      grpc::ServerWriter<v1::SubtreeChunk>* writer) override;
+  grpc::ServerWriteReactor<v1::SubtreeChunk>* StreamSubtree(
+      grpc::CallbackServerContext* context,
+      const v1::StreamSubtreeRequest* request) override;
   grpc::Status GetEmployee(grpc::ServerContext* context,
                            const v1::GetEmployeeRequest* request,
                            v1::Employee* response) override;
@@ -53,6 +62,8 @@ class OrgDataServiceImpl final : public v1::OrgDataService::Service {
   int64_t nodes_read() const { return nodes_read_.load(); }
 
  private:
+  class SubtreeStream;
+
   // A snapshot whose revision passed the gate; the state read is returned
   // through `state` when not null.
   absl::StatusOr<std::unique_ptr<hierarchy::Snapshot>> OpenGated(
