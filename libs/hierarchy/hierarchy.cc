@@ -387,8 +387,8 @@ absl::StatusOr<bool> SubtreeReader::Step(Employee& e) {
       if (request_.max_depth > 0 && e.depth > request_.max_depth) {
         // The first row below the last level asked for: seek past the
         // subtree of its ancestor on that level (paths are hex, below 'g').
-        skip_from_.assign(p.data(), root_path_.size() +
-                                        kComponent * request_.max_depth);
+        skip_from_.assign(p.data(),
+                          root_path_.size() + kComponent * request_.max_depth);
         skip_from_ += 'g';
         q.reset();
         q.bind(1, skip_from_);
@@ -482,8 +482,8 @@ absl::Status Snapshot::Walk(const SubtreeRequest& request, bool with_fields,
   if (truncated != nullptr) *truncated = false;
   auto reader = Open(request, with_fields);
   if (!reader.ok()) return reader.status();
-  auto more = (*reader)->Next(std::numeric_limits<int64_t>::max(), sink,
-                              cancelled);
+  auto more =
+      (*reader)->Next(std::numeric_limits<int64_t>::max(), sink, cancelled);
   if (!more.ok()) return more.status();
   if (truncated != nullptr) *truncated = (*reader)->truncated();
   return absl::OkStatus();

@@ -2,12 +2,15 @@
 
 #include <algorithm>
 #include <array>
+#include <deque>
 #include <optional>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
 #include "libs/store/store.h"
 
 namespace pulse::seed {
@@ -41,11 +44,8 @@ constexpr std::array<const char*, 40> kLastSuffixes = {
     "hurst", "ing",  "ington", "land",   "ley",   "low",   "man",   "mere",
     "more",  "ness", "port",   "ridge",  "shaw",  "stead", "stone", "ton",
     "wall",  "ward", "well",   "wick",   "win",   "wood",  "worth", "wright"};
-constexpr int64_t kNameSpace =
-    kFirstNames.size() * 26 * kLastPrefixes.size() * kLastSuffixes.size();
-// 1000003 is prime and does not divide kNameSpace, so
-// i -> i * kNameStride mod kNameSpace is a bijection: names never repeat.
-constexpr int64_t kNameStride = 1000003;
+constexpr int64_t kLastNames = kLastPrefixes.size() * kLastSuffixes.size();
+constexpr int64_t kNameSpace = kFirstNames.size() * 26 * kLastNames;
 
 constexpr std::array<const char*, 10> kDepartments = {
     "Engineering", "Sales",   "Marketing", "Finance", "Operations",
@@ -106,6 +106,107 @@ struct Person {
   int32_t division = 0;    // Index into kDepartments.
 };
 
+// Unique names for ids 1..n, given in the order of their emails so that
+// the unique email index is written in order: evenly spaced positions in
+// the sorted space of first name x initial x last name (past kNameSpace
+// people, the names repeat with a number, out of order).
+class Names {
+ public:
+  Names(int64_t n, uint64_t seed) : n_(n) {
+    for (const char* f : kFirstNames) firsts_.emplace_back(f);
+    for (const char* p : kLastPrefixes) {
+      for (const char* s : kLastSuffixes) lasts_.push_back(absl::StrCat(p, s));
+    }
+    auto by_lower = [](const std::string& a, const std::string& b) {
+      return absl::AsciiStrToLower(a) < absl::AsciiStrToLower(b);
+    };
+    std::sort(firsts_.begin(), firsts_.end(), by_lower);
+    std::sort(lasts_.begin(), lasts_.end(), by_lower);
+    // Lower-case, the first name and its '.' sort before any longer first
+    // name, and the last name and its '@' before any longer last name, so
+    // the emails sort as these tuples do.
+    const int64_t spacing = n <= kNameSpace ? kNameSpace / n : 1;
+    offset_ = static_cast<int64_t>(seed % static_cast<uint64_t>(spacing));
+  }
+
+  void Make(int64_t id, std::string* full_name, std::string* email) const {
+    const int64_t k = id - 1;
+    const int64_t q =
+        n_ <= kNameSpace ? k * kNameSpace / n_ + offset_ : k % kNameSpace;
+    const int64_t round = n_ <= kNameSpace ? 0 : k / kNameSpace;
+    const std::string& first = firsts_[q / (26 * kLastNames)];
+    const int initial = static_cast<int>((q / kLastNames) % 26);
+    const std::string& last = lasts_[q % kLastNames];
+    *full_name =
+        absl::StrCat(first, " ", std::string(1, 'A' + initial), ". ", last);
+    *email = absl::AsciiStrToLower(
+        absl::StrCat(first, ".", std::string(1, 'a' + initial), ".", last));
+    if (round > 0) {
+      absl::StrAppend(full_name, " ", round + 1);
+      absl::StrAppend(email, round + 1);
+    }
+    absl::StrAppend(email, "@pulse.example");
+  }
+
+ private:
+  const int64_t n_;
+  int64_t offset_ = 0;
+  std::vector<std::string> firsts_;
+  std::vector<std::string> lasts_;
+};
+
+// One employee row, made ahead of its insert.
+struct Row {
+  int64_t id = 0;
+  int64_t manager_id = 0;  // 0 for none.
+  int64_t department_id = 0;
+  std::string full_name, title, email, hire_date, org_path;
+};
+
+constexpr size_t kBatchRows = 4096;
+
+// Batches of rows from the thread that makes them to the one that inserts
+// them; at most a few batches are held at once.
+class RowQueue {
+ public:
+  // Blocks while the queue is full. False once cancelled.
+  bool Push(std::vector<Row> batch) {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(
+        +[](RowQueue* q) { return q->cancelled_ || q->batches_.size() < 4; },
+        this));
+    if (cancelled_) return false;
+    batches_.push_back(std::move(batch));
+    return true;
+  }
+  // No more batches will come.
+  void Close() {
+    absl::MutexLock lock(&mu_);
+    closed_ = true;
+  }
+  // The inserting side gives up (an error): Push stops blocking.
+  void Cancel() {
+    absl::MutexLock lock(&mu_);
+    cancelled_ = true;
+  }
+  // The next batch; false once the queue is closed and empty.
+  bool Pop(std::vector<Row>* batch) {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(
+        +[](RowQueue* q) { return q->closed_ || !q->batches_.empty(); }, this));
+    if (batches_.empty()) return false;
+    *batch = std::move(batches_.front());
+    batches_.pop_front();
+    return true;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::deque<std::vector<Row>> batches_ ABSL_GUARDED_BY(mu_);
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+};
+
 std::string DateFromDays(int64_t days_since_2005) {
   // Civil-from-days (Howard Hinnant), from 2005-01-01.
   int64_t z = days_since_2005 + 12784 + 719468;  // 12784: 1970 -> 2005.
@@ -161,7 +262,6 @@ absl::StatusOr<SeedStats> SeedOrganisation(const std::string& db_path,
 
   SeedStats stats;
   stats.employees = n;
-  const int64_t name_offset = static_cast<int64_t>(rng.Next() % kNameSpace);
   try {
     // Enough page cache (about 1 KiB per employee, at least 64 MiB) that
     // the random inserts into the indexes rarely spill mid-transaction:
@@ -173,6 +273,9 @@ absl::StatusOr<SeedStats> SeedOrganisation(const std::string& db_path,
     // checks would cost a lookup per reference, and a full scan for each row
     // inserted before its manager.
     db.exec("PRAGMA foreign_keys = OFF");
+    // Likewise every hire date is a real date by construction (the seed
+    // tests check the CHECK constraint's condition on the output).
+    db.exec("PRAGMA ignore_check_constraints = ON");
     // A rollback journal writes the new pages once; the write-ahead log
     // would write them twice (log, then checkpoint). When another
     // connection has the file open the switch fails and WAL stays.
@@ -290,71 +393,79 @@ absl::StatusOr<SeedStats> SeedOrganisation(const std::string& db_path,
                 : "INSERT INTO employees (id, manager_id, department_id, "
                   "full_name, title, email, hire_date) VALUES (?, ?, ?, ?, ?, "
                   "?, ?)");
-    // Insert by ascending id, so the table grows at its end.
-    std::vector<int64_t> by_id(n);
-    for (int64_t i = 0; i < n; ++i) by_id[ids[i] - 1] = i;
-    for (int64_t i : by_id) {
-      const Person& p = people[i];
+    // Rows are made on a second thread while this one inserts them.
+    Names names(n, rng.Next());
+    RowQueue queue;
+    std::thread producer([&] {
+      // Insert by ascending id, so the table grows at its end; names are
+      // given in the order of their emails, so the unique email index
+      // grows at its end too.
+      std::vector<int64_t> by_id(n);
+      for (int64_t i = 0; i < n; ++i) by_id[ids[i] - 1] = i;
+      std::vector<Row> batch;
+      for (int64_t id = 1; id <= n; ++id) {
+        const int64_t i = by_id[id - 1];
+        const Person& p = people[i];
+        Row row;
+        row.id = id;
+        row.manager_id = p.parent < 0 ? 0 : ids[p.parent];
+        row.department_id = p.department;
+        names.Make(id, &row.full_name, &row.email);
+        if (p.depth == 0) {
+          row.title = "Chief Executive Officer";
+        } else if (p.depth == 1) {
+          row.title = absl::StrCat("VP, ", kDepartments[p.division]);
+        } else if (p.reports > 0) {
+          row.title = p.depth == 2   ? "Director"
+                      : p.depth == 3 ? "Senior Manager"
+                                     : "Manager";
+        } else {
+          row.title = kContributorTitles[p.division][rng.Range(0, 2)];
+        }
+        // Leaders joined earlier: the deeper, the more recent on average.
+        const int64_t latest = std::min<int64_t>(1500 + p.depth * 800, 7900);
+        row.hire_date = DateFromDays(rng.Range(0, latest));
+        if (with_path) row.org_path = path_of(i);
+        batch.push_back(std::move(row));
+        if (batch.size() == kBatchRows || id == n) {
+          if (!queue.Push(std::move(batch))) break;
+          batch.clear();
+        }
+      }
+      queue.Close();
+    });
+    struct JoinProducer {
+      RowQueue& queue;
+      std::thread& thread;
+      ~JoinProducer() {
+        queue.Cancel();
+        thread.join();
+      }
+    } join{queue, producer};
+    for (const Person& p : people) {
       stats.max_depth = std::max(stats.max_depth, p.depth);
-      int64_t k = (i * kNameStride + name_offset) % kNameSpace;
-      const size_t first_index = k % kFirstNames.size();
-      k /= kFirstNames.size();
-      const int64_t middle_index = k % 26;
-      k /= 26;
-      const size_t prefix_index = k % kLastPrefixes.size();
-      k /= kLastPrefixes.size();
-      const char* first = kFirstNames[first_index];
-      const char* prefix = kLastPrefixes[prefix_index];
-      const char* suffix = kLastSuffixes[k % kLastSuffixes.size()];
-      // Shifting the initial by the other parts keeps names unique (a
-      // bijection for fixed first and last names) and breaks the pattern
-      // the stride would leave between initial and surname.
-      const char middle = static_cast<char>(
-          'A' + (middle_index + 7 * prefix_index + 3 * first_index) % 26);
-      const std::string last = absl::StrCat(prefix, suffix);
-      const int64_t round = i / kNameSpace;  // > 0 only past 4 million.
-      std::string full_name =
-          absl::StrCat(first, " ", std::string(1, middle), ". ", last);
-      std::string email = absl::AsciiStrToLower(
-          absl::StrCat(first, ".", std::string(1, middle), ".", last));
-      if (round > 0) {
-        absl::StrAppend(&full_name, " ", round + 1);
-        absl::StrAppend(&email, round + 1);
+    }
+    std::vector<Row> batch;
+    while (queue.Pop(&batch)) {
+      for (const Row& row : batch) {
+        employee.bind(1, row.id);
+        if (row.manager_id == 0) {
+          employee.bind(2);
+        } else {
+          employee.bind(2, row.manager_id);
+        }
+        employee.bind(3, row.department_id);
+        employee.bindNoCopy(4, row.full_name);
+        employee.bindNoCopy(5, row.title);
+        employee.bindNoCopy(6, row.email);
+        employee.bindNoCopy(7, row.hire_date);
+        if (with_path) employee.bindNoCopy(8, row.org_path);
+        employee.exec();
+        employee.reset();
       }
-      absl::StrAppend(&email, "@pulse.example");
-
-      std::string title;
-      if (p.depth == 0) {
-        title = "Chief Executive Officer";
-      } else if (p.depth == 1) {
-        title = absl::StrCat("VP, ", kDepartments[p.division]);
-      } else if (p.reports > 0) {
-        title = p.depth == 2   ? "Director"
-                : p.depth == 3 ? "Senior Manager"
-                               : "Manager";
-      } else {
-        title = kContributorTitles[p.division][rng.Range(0, 2)];
-      }
-      // Leaders joined earlier: the deeper, the more recent on average.
-      const int64_t latest = std::min<int64_t>(1500 + p.depth * 800, 7900);
-      const std::string hired = DateFromDays(rng.Range(0, latest));
-
-      employee.bind(1, ids[i]);
-      if (p.parent < 0) {
-        employee.bind(2);
-      } else {
-        employee.bind(2, ids[p.parent]);
-      }
-      employee.bind(3, p.department);
-      employee.bind(4, full_name);
-      employee.bind(5, title);
-      employee.bind(6, email);
-      employee.bind(7, hired);
-      if (with_path) employee.bind(8, path_of(i));
-      employee.exec();
-      employee.reset();
     }
     employee.reset();
+    db.exec("PRAGMA ignore_check_constraints = OFF");
     for (const std::string& create : suspended) db.exec(create);
     if (absl::Status s = (*txn)->Commit(); !s.ok()) return s;
     db.exec("PRAGMA journal_mode = WAL");

@@ -124,9 +124,9 @@ class OrgDataServiceImpl::SubtreeStream final
     if (request.order() != v1::ORDER_UNSPECIFIED &&
         request.order() != v1::ORDER_DEPTH_FIRST &&
         request.order() != v1::ORDER_BREADTH_FIRST) {
-      End(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                       absl::StrCat("unknown order ",
-                                    static_cast<int>(request.order()))));
+      End(grpc::Status(
+          grpc::StatusCode::INVALID_ARGUMENT,
+          absl::StrCat("unknown order ", static_cast<int>(request.order()))));
       return;
     }
     const int max_streams = service_->options_.max_streams;

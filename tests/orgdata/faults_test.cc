@@ -169,9 +169,9 @@ TEST_F(FaultsTest, StreamsPastTheLimitGetResourceExhausted) {
   // flow control, not buffering, keeps them open on the server.
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
-  auto held_stub = v1::OrgDataService::NewStub(grpc::CreateCustomChannel(
-      absl::StrCat("127.0.0.1:", org_->port()),
-      grpc::InsecureChannelCredentials(), args));
+  auto held_stub = v1::OrgDataService::NewStub(
+      grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", org_->port()),
+                                grpc::InsecureChannelCredentials(), args));
   std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
   std::vector<std::unique_ptr<grpc::ClientReader<v1::SubtreeChunk>>> slow;
   v1::StreamSubtreeRequest whole;

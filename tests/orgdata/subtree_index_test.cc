@@ -66,13 +66,12 @@ class SubtreeIndexTest : public ::testing::Test {
     if (!reader.ok()) return out;
     while (true) {
       size_t before = out.size();
-      auto more = (*reader)->Next(
-          chunk,
-          [&](Employee& e) {
-            out.emplace_back(e.id, e.depth);
-            return true;
-          },
-          {});
+      auto more = (*reader)->Next(chunk,
+                                  [&](Employee& e) {
+                                    out.emplace_back(e.id, e.depth);
+                                    return true;
+                                  },
+                                  {});
       EXPECT_OK(more);
       if (!more.ok() || !*more) break;
       EXPECT_EQ(out.size() - before, static_cast<size_t>(chunk));
@@ -142,8 +141,9 @@ TEST_F(SubtreeIndexTest, PooledReadersSeeAMoveCommittedElsewhere) {
   ASSERT_OK(snapshot);
   SubtreeRequest request;
   request.root_id = director;
-  EXPECT_EQ((*snapshot)->StreamSubtree(
-                request, [](Employee&) { return true; }, {}, nullptr)
+  EXPECT_EQ((*snapshot)
+                ->StreamSubtree(
+                    request, [](Employee&) { return true; }, {}, nullptr)
                 .code(),
             absl::StatusCode::kDataLoss);
 }
