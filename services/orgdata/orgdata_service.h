@@ -4,6 +4,7 @@
 #include <atomic>
 #include <memory>
 
+#include "libs/common/worker_pool.h"
 #include "libs/hierarchy/hierarchy.h"
 #include "libs/migrate/revision_gate.h"
 #include "libs/store/pool.h"
@@ -21,8 +22,9 @@ namespace pulse::orgdata {
 // its next chunk when the previous one has been written, so it holds no
 // thread while its client reads, and a small subtree is read and sent
 // without a hand-off between threads. Each reaction reads at most one
-// chunk. The unary calls, whose reads (a whole summary) are not bounded,
-// keep the sync API's thread pool.
+// chunk; the second is read on a worker thread (see chunk_readers_). The unary
+// calls, whose reads (a whole summary) are not bounded, keep the sync API's
+// thread pool.
 class OrgDataServiceImpl final
     : public v1::OrgDataService::WithCallbackMethod_StreamSubtree<
           v1::OrgDataService::Service> {
@@ -73,6 +75,9 @@ class OrgDataServiceImpl final
   const migrate::RevisionGate* gate_;
   GateMonitor* monitor_;
   const Options options_;
+  // Reads each stream's second chunk, so the thread that saw the first
+  // written returns at once and gRPC sends it while the next is read.
+  WorkerPool chunk_readers_;
   std::atomic<int> active_streams_{0};
   std::atomic<int64_t> nodes_read_{0};
 };
