@@ -10,6 +10,11 @@
 namespace pulse::hierarchy {
 namespace {
 
+void BindText(sqlite3_stmt* statement, int index, const std::string& text) {
+  sqlite3_bind_text(statement, index, text.data(),
+                    static_cast<int>(text.size()), SQLITE_TRANSIENT);
+}
+
 constexpr char kEmployeeColumns[] =
     "id, manager_id, full_name, title, email, department_id, hire_date";
 constexpr char kHasNotes[] =
@@ -24,10 +29,8 @@ constexpr char kSelectManager[] =
 // Characters per path component (an id as 8 hex digits).
 constexpr size_t kComponent = 8;
 // Managers whose chain up to the top has been checked, remembered per
-// connection and data version for the top kVerifiedLevels levels (the ones
-// every root's check passes through), at most kMaxVerifiedPaths of them.
-constexpr size_t kVerifiedLevels = 4;
-constexpr size_t kMaxVerifiedPaths = 2048;
+// connection and data version: at most this many (about 40 bytes each).
+constexpr size_t kMaxVerifiedPaths = 32768;
 // How many SQLite VM steps run between two cancellation checks.
 constexpr int kProgressSteps = 20000;
 
@@ -243,7 +246,8 @@ absl::StatusOr<std::string> Snapshot::RootPath(int64_t root_id) {
       const size_t length = path.size() - kComponent * (k - 1);
       auto known = verified.paths.find(*manager);
       if (known != verified.paths.end() &&
-          absl::string_view(path).substr(0, length) == known->second) {
+          known->second ==
+              absl::HashOf(absl::string_view(path).substr(0, length))) {
         reached_checked = true;
         break;
       }
@@ -261,9 +265,8 @@ absl::StatusOr<std::string> Snapshot::RootPath(int64_t root_id) {
     }
     for (const auto& [id, length] : walked) {
       if (verified.paths.size() >= kMaxVerifiedPaths) break;
-      if (length <= kComponent * kVerifiedLevels) {
-        verified.paths.emplace(id, path.substr(0, length));
-      }
+      verified.paths.emplace(
+          id, absl::HashOf(absl::string_view(path).substr(0, length)));
     }
     return path;
   } catch (const SQLite::Exception& e) {
@@ -335,20 +338,23 @@ absl::StatusOr<std::unique_ptr<SubtreeReader>> Snapshot::Open(
       reader->root_path_ = *std::move(path);
       reader->path_end_ = reader->root_path_ + "g";
     }
-    SQLite::Statement& q = lease_->Prepare(
+    auto q = lease_->PrepareRaw(
         by_path ? PathSubtreeSql(with_fields, with_notes,
                                  request.with_direct_reports)
                 : SubtreeSql(request.order, with_fields, with_notes,
                              request.with_direct_reports));
+    if (!q.ok()) return q.status();
     if (by_path) {
-      q.bind(1, reader->root_path_);
-      q.bind(2, reader->path_end_);
+      BindText(*q, 1, reader->root_path_);
+      BindText(*q, 2, reader->path_end_);
     } else {
-      q.bind(1, request.root_id);
-      q.bind(2, request.max_depth == 0 ? std::numeric_limits<int32_t>::max()
-                                       : request.max_depth);
+      sqlite3_bind_int64(*q, 1, request.root_id);
+      sqlite3_bind_int(*q, 2,
+                       request.max_depth == 0
+                           ? std::numeric_limits<int32_t>::max()
+                           : request.max_depth);
     }
-    reader->statement_ = &q;
+    reader->statement_ = *q;
   } catch (const SQLite::Exception& e) {
     return store::FromException(
         e, absl::StrCat("reading the subtree of ", request.root_id));
@@ -362,18 +368,42 @@ absl::StatusOr<std::unique_ptr<SubtreeReader>> Snapshot::OpenSubtree(
 }
 
 SubtreeReader::~SubtreeReader() {
-  if (statement_ != nullptr) statement_->tryReset();
+  if (statement_ != nullptr) sqlite3_reset(statement_);
 }
 
 absl::StatusOr<bool> SubtreeReader::Step(Employee& e) {
-  SQLite::Statement& q = *statement_;
-  while (q.executeStep()) {
-    e.id = q.getColumn(0).getInt64();
+  // Columns are read through the C API into the strings `e` already holds,
+  // so a reader that reuses `e` allocates nothing per row.
+  sqlite3_stmt* row = statement_;
+  auto is_null = [row](int column) {
+    return sqlite3_column_type(row, column) == SQLITE_NULL;
+  };
+  auto text = [row](int column) {
+    const char* data =
+        reinterpret_cast<const char*>(sqlite3_column_text(row, column));
+    return absl::string_view(data == nullptr ? "" : data,
+                             sqlite3_column_bytes(row, column));
+  };
+  auto assign = [](absl::string_view from, std::string* to) {
+    to->assign(from.data(), from.size());
+  };
+  while (true) {
+    const int rc = sqlite3_step(row);
+    if (rc == SQLITE_DONE) return false;
+    if (rc != SQLITE_ROW) {
+      sqlite3* db = sqlite3_db_handle(row);
+      if ((rc & 0xff) == SQLITE_INTERRUPT) {
+        return absl::CancelledError("the read was cancelled");
+      }
+      return store::FromSqliteError(
+          sqlite3_extended_errcode(db), sqlite3_errmsg(db),
+          absl::StrCat("reading the subtree of ", request_.root_id));
+    }
+    e.id = sqlite3_column_int64(row, 0);
     e.manager_id.reset();
-    if (!q.isColumnNull(2)) e.manager_id = q.getColumn(2).getInt64();
+    if (!is_null(2)) e.manager_id = sqlite3_column_int64(row, 2);
     if (by_path_) {
-      const SQLite::Column path = q.getColumn(1);
-      absl::string_view p(path.getText(), path.getBytes());
+      const absl::string_view p = text(1);
       e.depth =
           static_cast<int32_t>((p.size() - root_path_.size()) / kComponent);
       // The index must agree with manager_id: a row's manager is the
@@ -390,12 +420,12 @@ absl::StatusOr<bool> SubtreeReader::Step(Employee& e) {
         skip_from_.assign(p.data(),
                           root_path_.size() + kComponent * request_.max_depth);
         skip_from_ += 'g';
-        q.reset();
-        q.bind(1, skip_from_);
+        sqlite3_reset(row);
+        BindText(row, 1, skip_from_);
         continue;
       }
     } else {
-      e.depth = q.getColumn(1).getInt();
+      e.depth = sqlite3_column_int(row, 1);
       if (e.depth > 0 && e.id == request_.root_id) {
         return absl::DataLossError(absl::StrCat(
             "the manager links under employee ", request_.root_id,
@@ -404,23 +434,25 @@ absl::StatusOr<bool> SubtreeReader::Step(Employee& e) {
       }
     }
     if (with_fields_) {
-      e.full_name = q.getColumn(3).getString();
-      e.title = q.getColumn(4).getString();
-      e.email = q.getColumn(5).getString();
+      assign(text(3), &e.full_name);
+      assign(text(4), &e.title);
+      assign(text(5), &e.email);
       e.department_id.reset();
-      if (!q.isColumnNull(6)) e.department_id = q.getColumn(6).getInt64();
-      e.hire_date = q.getColumn(7).getString();
-      e.notes.reset();
-      if (with_notes_ && !q.isColumnNull(8)) {
-        e.notes = q.getColumn(8).getString();
+      if (!is_null(6)) e.department_id = sqlite3_column_int64(row, 6);
+      assign(text(7), &e.hire_date);
+      if (with_notes_ && !is_null(8)) {
+        if (!e.notes.has_value()) e.notes.emplace();
+        assign(text(8), &*e.notes);
+      } else {
+        e.notes.reset();
       }
     }
     if (request_.with_direct_reports) {
-      e.direct_reports = q.getColumn(q.getColumnCount() - 1).getInt64();
+      e.direct_reports =
+          sqlite3_column_int64(row, sqlite3_column_count(row) - 1);
     }
     return true;
   }
-  return false;
 }
 
 absl::StatusOr<bool> SubtreeReader::Next(int64_t max_nodes,
@@ -436,38 +468,29 @@ absl::StatusOr<bool> SubtreeReader::Next(int64_t max_nodes,
     ~ClearHandler() { sqlite3_progress_handler(h, 0, nullptr, nullptr); }
   } clear{handle};
   bool complete = false;
-  try {
-    Employee e;
-    for (int64_t n = 0; n < max_nodes; ++n) {
-      auto row = Step(e);
-      if (!row.ok()) {
-        statement_->reset();
-        return row.status();
-      }
-      if (!*row) {
-        complete = true;
-        break;
-      }
-      if (request_.max_nodes > 0 && sent_ == request_.max_nodes) {
-        truncated_ = true;
-        complete = true;
-        break;
-      }
-      ++sent_;
-      if (!sink(e)) {
-        complete = true;
-        break;
-      }
+  for (int64_t n = 0; n < max_nodes; ++n) {
+    auto row = Step(row_);
+    if (!row.ok()) {
+      sqlite3_reset(statement_);
+      return row.status();
     }
-    if (!complete) return true;
-    statement_->reset();
-  } catch (const SQLite::Exception& e) {
-    if ((e.getErrorCode() & 0xff) == SQLITE_INTERRUPT) {
-      return absl::CancelledError("the read was cancelled");
+    if (!*row) {
+      complete = true;
+      break;
     }
-    return store::FromException(
-        e, absl::StrCat("reading the subtree of ", request_.root_id));
+    if (request_.max_nodes > 0 && sent_ == request_.max_nodes) {
+      truncated_ = true;
+      complete = true;
+      break;
+    }
+    ++sent_;
+    if (!sink(row_)) {
+      complete = true;
+      break;
+    }
   }
+  if (!complete) return true;
+  sqlite3_reset(statement_);
   if (sent_ == 0) {
     return absl::NotFoundError(
         absl::StrCat("no employee with id ", request_.root_id));

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/hash/hash.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "libs/store/pool.h"
@@ -62,7 +63,8 @@ absl::Status ValidateSubtreeRequest(const SubtreeRequest& request);
 
 // Called often while a read runs; returning true stops it with CANCELLED.
 using CancelFn = std::function<bool()>;
-// Receives each node in order (it may move the strings out); returning
+// Receives each node in order (it may move the strings out, though the
+// reader reuses their buffers for the next row if left); returning
 // false stops the read (OK status).
 using NodeSink = std::function<bool(Employee&)>;
 
@@ -98,7 +100,8 @@ class SubtreeReader {
         with_notes_(with_notes),
         by_path_(by_path) {}
   // Steps once; the next row in order into `e`, skipping the index rows
-  // below max_depth. False at the end.
+  // below max_depth. False at the end; SQLite's errors mapped (CANCELLED
+  // for an interrupt).
   absl::StatusOr<bool> Step(Employee& e);
 
   Snapshot* snapshot_;
@@ -111,7 +114,9 @@ class SubtreeReader {
   // The range's end; its start moves past each skipped deeper subtree.
   std::string path_end_;
   std::string skip_from_;
-  SQLite::Statement* statement_ = nullptr;
+  sqlite3_stmt* statement_ = nullptr;
+  // The row being read; its strings' buffers serve every row.
+  Employee row_;
   int64_t sent_ = 0;
   bool truncated_ = false;
 };
@@ -177,9 +182,9 @@ class Snapshot {
   };
   absl::StatusOr<SchemaFacts> Facts();
   // Employees whose managers up to the top were found to match their
-  // paths (id -> path), remembered per data version.
+  // paths (id -> hash of the path), remembered per data version.
   struct VerifiedPaths {
-    absl::flat_hash_map<int64_t, std::string> paths;
+    absl::flat_hash_map<int64_t, size_t> paths;
   };
   absl::StatusOr<std::unique_ptr<SubtreeReader>> Open(
       const SubtreeRequest& request, bool with_fields);

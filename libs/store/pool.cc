@@ -17,6 +17,31 @@ SQLite::Statement& Connection::Prepare(const std::string& sql) {
   return *it->second;
 }
 
+void Connection::Finalize::operator()(sqlite3_stmt* statement) const {
+  sqlite3_finalize(statement);
+}
+
+absl::StatusOr<sqlite3_stmt*> Connection::PrepareRaw(const std::string& sql) {
+  auto it = raw_statements_.find(sql);
+  if (it != raw_statements_.end()) {
+    sqlite3_reset(it->second.get());
+    sqlite3_clear_bindings(it->second.get());
+    return it->second.get();
+  }
+  sqlite3* handle = db_->getHandle();
+  sqlite3_stmt* statement = nullptr;
+  const int rc =
+      sqlite3_prepare_v3(handle, sql.c_str(), static_cast<int>(sql.size()),
+                         SQLITE_PREPARE_PERSISTENT, &statement, nullptr);
+  if (rc != SQLITE_OK) {
+    sqlite3_finalize(statement);
+    return FromSqliteError(sqlite3_extended_errcode(handle),
+                           sqlite3_errmsg(handle), "preparing a query");
+  }
+  raw_statements_.emplace(sql, statement);
+  return statement;
+}
+
 int64_t Connection::DataVersion() {
   SQLite::Statement& q = Prepare("PRAGMA data_version");
   q.executeStep();
@@ -27,6 +52,7 @@ int64_t Connection::DataVersion() {
 
 void Connection::ResetAll() {
   for (auto& [sql, statement] : statements_) statement->tryReset();
+  for (auto& [sql, statement] : raw_statements_) sqlite3_reset(statement.get());
 }
 
 ConnectionPool::Lease::~Lease() {

@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "libs/store/store.h"
+#include "sqlite3.h"
 
 namespace pulse::store {
 
@@ -29,6 +30,10 @@ class Connection {
   // The statement for `sql`, prepared on first use and reset (bindings
   // cleared) on every later one. Throws SQLite::Exception like SQLiteCpp.
   SQLite::Statement& Prepare(const std::string& sql);
+  // The same as a bare sqlite3_stmt, for loops that read many rows through
+  // SQLite's C API (no per-column objects); owned by the connection.
+  // FromSqliteError's codes when it cannot be prepared.
+  absl::StatusOr<sqlite3_stmt*> PrepareRaw(const std::string& sql);
   // Resets every statement, so none holds a read snapshot open.
   void ResetAll();
 
@@ -54,6 +59,11 @@ class Connection {
  private:
   std::unique_ptr<SQLite::Database> db_;
   std::map<std::string, std::unique_ptr<SQLite::Statement>> statements_;
+  struct Finalize {
+    void operator()(sqlite3_stmt* statement) const;
+  };
+  std::map<std::string, std::unique_ptr<sqlite3_stmt, Finalize>>
+      raw_statements_;
   std::map<std::type_index, std::pair<int64_t, std::any>> memo_;
 };
 

@@ -9,17 +9,17 @@
 namespace pulse::orgdata {
 namespace {
 
-// Moves the strings out of `e`.
-void ToProto(hierarchy::Employee& e, v1::Employee* out) {
+// Copies, so the reader's strings keep their buffers for the next row.
+void ToProto(const hierarchy::Employee& e, v1::Employee* out) {
   out->set_id(e.id);
   if (e.manager_id) out->set_manager_id(*e.manager_id);
   out->set_depth(e.depth);
-  out->set_full_name(std::move(e.full_name));
-  out->set_title(std::move(e.title));
-  out->set_email(std::move(e.email));
+  out->set_full_name(e.full_name);
+  out->set_title(e.title);
+  out->set_email(e.email);
   if (e.department_id) out->set_department_id(*e.department_id);
-  out->set_hire_date(std::move(e.hire_date));
-  if (e.notes) out->set_notes(std::move(*e.notes));
+  out->set_hire_date(e.hire_date);
+  if (e.notes) out->set_notes(*e.notes);
   if (e.direct_reports) out->set_direct_reports(*e.direct_reports);
 }
 
