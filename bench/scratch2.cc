@@ -7,7 +7,7 @@ int main(int argc, char** argv) {
   grpc::ChannelArguments args; args.SetMaxReceiveMessageSize(64<<20);
   auto ch = grpc::CreateCustomChannel(argv[1], grpc::InsecureChannelCredentials(), args);
   auto stub = OrgDataService::NewStub(ch);
-  for (int i = 0; i < 8; ++i) {
+  for (int i = 0; i < (argc > 3 ? atoi(argv[3]) : 8); ++i) {
     grpc::ClientContext ctx; StreamSubtreeRequest r; r.set_root_id(atoi(argv[2]));
     absl::Time t0 = absl::Now();
     auto rd = stub->StreamSubtree(&ctx, r);
