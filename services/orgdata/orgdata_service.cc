@@ -4,7 +4,9 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "grpcpp/support/proto_buffer_reader.h"
 #include "libs/common/grpc_util.h"
+#include "services/orgdata/chunk_encoder.h"
 
 namespace pulse::orgdata {
 namespace {
@@ -90,13 +92,18 @@ OrgDataServiceImpl::OpenGated(migrate::RevisionState* state) {
 // stops reading holds a snapshot and one chunk, and no thread. Deletes
 // itself when gRPC is done with the call.
 class OrgDataServiceImpl::SubtreeStream final
-    : public grpc::ServerWriteReactor<v1::SubtreeChunk> {
+    : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   SubtreeStream(OrgDataServiceImpl* service,
                 grpc::CallbackServerContext* context,
-                const v1::StreamSubtreeRequest& request)
+                const v1::StreamSubtreeRequest* request)
       : service_(service), log_("StreamSubtree", *context) {
-    Begin(request);
+    if (request == nullptr) {
+      End(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                       "the request is not a StreamSubtreeRequest"));
+      return;
+    }
+    Begin(*request);
   }
 
   void OnWriteDone(bool ok) override {
@@ -104,7 +111,6 @@ class OrgDataServiceImpl::SubtreeStream final
       End(grpc::Status(grpc::StatusCode::CANCELLED, "the client went away"));
       return;
     }
-    chunk_.Clear();
     if (sent_ > service_->options_.first_chunk_nodes) {
       SendNext(service_->options_.chunk_nodes);
       return;
@@ -124,9 +130,7 @@ class OrgDataServiceImpl::SubtreeStream final
   void OnDone() override { delete this; }
 
  private:
-  ~SubtreeStream() override {
-    if (counted_) --service_->active_streams_;
-  }
+  ~SubtreeStream() override { Release(); }
 
   void Begin(const v1::StreamSubtreeRequest& request) {
     hierarchy::SubtreeRequest query;
@@ -169,22 +173,21 @@ class OrgDataServiceImpl::SubtreeStream final
       return;
     }
     reader_ = *std::move(reader);
-    for (const std::string& r : state.current) chunk_.add_schema_revisions(r);
+    revisions_ = std::move(state.current);
     SendNext(service_->options_.first_chunk_nodes);
   }
 
   // Reads up to `limit` nodes into the chunk and sends it; with the last
   // one, the status.
   void SendNext(int limit) {
-    int64_t read = 0;
     auto more = reader_->Next(
         limit,
-        [&](hierarchy::Employee& e) {
-          ToProto(e, chunk_.add_nodes());
-          ++read;
+        [this](hierarchy::Employee& e) {
+          encoder_.Add(e);
           return true;
         },
         [this] { return cancelled_.load(std::memory_order_relaxed); });
+    const int read = encoder_.nodes();
     sent_ += read;
     service_->nodes_read_.fetch_add(read, std::memory_order_relaxed);
     if (!more.ok()) {
@@ -193,12 +196,17 @@ class OrgDataServiceImpl::SubtreeStream final
                      : ToGrpcStatus(more.status()));
       return;
     }
+    // The first chunk carries the schema revisions.
+    const bool first = sent_ == read;
+    static const std::vector<std::string> kNone;
     if (*more) {
+      chunk_ = encoder_.Finish(false, first ? revisions_ : kNone);
       StartWrite(&chunk_);
       return;
     }
-    chunk_.set_truncated(reader_->truncated());
-    const bool last_write = chunk_.nodes_size() > 0 || chunk_.truncated();
+    const bool truncated = reader_->truncated();
+    const bool last_write = read > 0 || truncated;
+    chunk_ = encoder_.Finish(truncated, first ? revisions_ : kNone);
     Release();
     log_.set_items_sent(sent_);
     log_.Finish(grpc::Status::OK);
@@ -216,10 +224,16 @@ class OrgDataServiceImpl::SubtreeStream final
   }
 
   // Ends the read transaction and returns the connection: nothing more is
-  // read once the last status is decided.
+  // read once the last status is decided. The stream stops counting
+  // against max_streams here, not when gRPC is done with the call (which
+  // may be later under load): the limit bounds open snapshots.
   void Release() {
     reader_.reset();
     snapshot_.reset();
+    if (counted_) {
+      counted_ = false;
+      --service_->active_streams_;
+    }
   }
 
   OrgDataServiceImpl* const service_;
@@ -228,14 +242,20 @@ class OrgDataServiceImpl::SubtreeStream final
   bool counted_ = false;
   std::unique_ptr<hierarchy::Snapshot> snapshot_;
   std::unique_ptr<hierarchy::SubtreeReader> reader_;
-  v1::SubtreeChunk chunk_;
+  std::vector<std::string> revisions_;
+  ChunkEncoder encoder_;
+  // The chunk being written; gRPC reads it until the write is done.
+  grpc::ByteBuffer chunk_;
   int64_t sent_ = 0;
 };
 
-grpc::ServerWriteReactor<v1::SubtreeChunk>* OrgDataServiceImpl::StreamSubtree(
-    grpc::CallbackServerContext* context,
-    const v1::StreamSubtreeRequest* request) {
-  return new SubtreeStream(this, context, *request);
+grpc::ServerWriteReactor<grpc::ByteBuffer>* OrgDataServiceImpl::StreamSubtree(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
+  v1::StreamSubtreeRequest parsed;
+  grpc::ByteBuffer bytes(*request);
+  grpc::ProtoBufferReader reader(&bytes);
+  const bool ok = parsed.ParseFromZeroCopyStream(&reader);
+  return new SubtreeStream(this, context, ok ? &parsed : nullptr);
 }
 
 grpc::Status OrgDataServiceImpl::GetEmployee(

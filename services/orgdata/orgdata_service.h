@@ -26,7 +26,7 @@ namespace pulse::orgdata {
 // calls, whose reads (a whole summary) are not bounded, keep the sync API's
 // thread pool.
 class OrgDataServiceImpl final
-    : public v1::OrgDataService::WithCallbackMethod_StreamSubtree<
+    : public v1::OrgDataService::WithRawCallbackMethod_StreamSubtree<
           v1::OrgDataService::Service> {
  public:
   struct Options {
@@ -44,9 +44,11 @@ class OrgDataServiceImpl final
                      const migrate::RevisionGate* gate, GateMonitor* monitor,
                      Options options);
 
-  grpc::ServerWriteReactor<v1::SubtreeChunk>* StreamSubtree(
+  // Raw: chunks are written as protobuf bytes made straight from the rows
+  // (ChunkEncoder); the request is parsed here.
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* StreamSubtree(
       grpc::CallbackServerContext* context,
-      const v1::StreamSubtreeRequest* request) override;
+      const grpc::ByteBuffer* request) override;
   grpc::Status GetEmployee(grpc::ServerContext* context,
                            const v1::GetEmployeeRequest* request,
                            v1::Employee* response) override;
@@ -58,8 +60,8 @@ class OrgDataServiceImpl final
                                  const v1::GetSubtreeSummaryRequest* request,
                                  v1::SubtreeSummary* response) override;
 
-  // Streams running now, and nodes read for streams since start (both for
-  // metrics and tests).
+  // Streams holding a snapshot now, and nodes read for streams since start
+  // (both for metrics and tests).
   int active_streams() const { return active_streams_.load(); }
   int64_t nodes_read() const { return nodes_read_.load(); }
 

@@ -1,0 +1,37 @@
+#ifndef PULSE_SERVICES_ORGDATA_CHUNK_ENCODER_H_
+#define PULSE_SERVICES_ORGDATA_CHUNK_ENCODER_H_
+
+#include <string>
+#include <vector>
+
+#include "grpcpp/support/byte_buffer.h"
+#include "libs/hierarchy/hierarchy.h"
+
+namespace pulse::orgdata {
+
+// Writes a pulse.orgdata.v1.SubtreeChunk in the protobuf wire format
+// straight from the rows a subtree read produces, with no message object
+// per node: the bytes are those SubtreeChunk::SerializeAsString would give
+// for the same fields. Not thread-safe.
+class ChunkEncoder {
+ public:
+  ChunkEncoder() = default;
+  ChunkEncoder(const ChunkEncoder&) = delete;
+  ChunkEncoder& operator=(const ChunkEncoder&) = delete;
+
+  // Appends one node (SubtreeChunk.nodes).
+  void Add(const hierarchy::Employee& e);
+  int nodes() const { return nodes_; }
+  // The chunk so far, ended with `truncated` and `schema_revisions`; the
+  // encoder is empty again after.
+  grpc::ByteBuffer Finish(bool truncated,
+                          const std::vector<std::string>& schema_revisions);
+
+ private:
+  std::string bytes_;
+  int nodes_ = 0;
+};
+
+}  // namespace pulse::orgdata
+
+#endif  // PULSE_SERVICES_ORGDATA_CHUNK_ENCODER_H_
