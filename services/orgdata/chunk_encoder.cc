@@ -1,6 +1,8 @@
 #include "services/orgdata/chunk_encoder.h"
 
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <utility>
 
@@ -24,12 +26,14 @@ size_t VarintSize(uint64_t v) {
   return n;
 }
 
-void PutVarint(uint64_t v, std::string* out) {
+// Writers into a buffer already sized for what they write.
+char* PutVarint(uint64_t v, char* out) {
   while (v >= 0x80) {
-    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
+    *out++ = static_cast<char>((v & 0x7f) | 0x80);
     v >>= 7;
   }
-  out->push_back(static_cast<char>(v));
+  *out++ = static_cast<char>(v);
+  return out;
 }
 
 // Field sizes as protobuf counts them (tags here all fit one byte;
@@ -37,18 +41,35 @@ void PutVarint(uint64_t v, std::string* out) {
 size_t IntField(int64_t v) { return 1 + VarintSize(static_cast<uint64_t>(v)); }
 size_t StringField(size_t length) { return 1 + VarintSize(length) + length; }
 
-void PutInt(uint32_t field, int64_t v, std::string* out) {
-  out->push_back(static_cast<char>(Tag(field, kVarint)));
-  PutVarint(static_cast<uint64_t>(v), out);
+char* PutInt(uint32_t field, int64_t v, char* out) {
+  *out++ = static_cast<char>(Tag(field, kVarint));
+  return PutVarint(static_cast<uint64_t>(v), out);
 }
 
-void PutString(uint32_t field, const std::string& s, std::string* out) {
-  out->push_back(static_cast<char>(Tag(field, kLengthDelimited)));
-  PutVarint(s.size(), out);
-  out->append(s);
+char* PutString(uint32_t field, const std::string& s, char* out) {
+  *out++ = static_cast<char>(Tag(field, kLengthDelimited));
+  out = PutVarint(s.size(), out);
+  std::memcpy(out, s.data(), s.size());
+  return out + s.size();
 }
 
 }  // namespace
+
+char* ChunkEncoder::Extend(size_t n) {
+  if (buffer_ == nullptr || size_ + n > capacity_) {
+    // The first chunk starts small; a later one with the size of the last.
+    const size_t capacity = buffer_ == nullptr
+                                ? std::max<size_t>({capacity_, n, 4096})
+                                : std::max<size_t>(2 * capacity_, size_ + n);
+    std::unique_ptr<char[]> grown(new char[capacity]);  // Not zeroed.
+    if (size_ > 0) std::memcpy(grown.get(), buffer_.get(), size_);
+    buffer_ = std::move(grown);
+    capacity_ = capacity;
+  }
+  char* at = buffer_.get() + size_;
+  size_ += n;
+  return at;
+}
 
 void ChunkEncoder::Add(const hierarchy::Employee& e) {
   // proto3: implicit-presence fields are left out at their zero value;
@@ -65,33 +86,38 @@ void ChunkEncoder::Add(const hierarchy::Employee& e) {
   if (e.notes) size += StringField(e.notes->size());
   if (e.direct_reports) size += IntField(*e.direct_reports);
 
-  bytes_.push_back(static_cast<char>(Tag(1, kLengthDelimited)));
-  PutVarint(size, &bytes_);
-  if (e.id != 0) PutInt(1, e.id, &bytes_);
-  if (e.manager_id) PutInt(2, *e.manager_id, &bytes_);
-  if (e.depth != 0) PutInt(3, e.depth, &bytes_);
-  if (!e.full_name.empty()) PutString(4, e.full_name, &bytes_);
-  if (!e.title.empty()) PutString(5, e.title, &bytes_);
-  if (!e.email.empty()) PutString(6, e.email, &bytes_);
-  if (e.department_id) PutInt(7, *e.department_id, &bytes_);
-  if (!e.hire_date.empty()) PutString(8, e.hire_date, &bytes_);
-  if (e.notes) PutString(9, *e.notes, &bytes_);
-  if (e.direct_reports) PutInt(10, *e.direct_reports, &bytes_);
+  char* out = Extend(1 + VarintSize(size) + size);
+  *out++ = static_cast<char>(Tag(1, kLengthDelimited));
+  out = PutVarint(size, out);
+  if (e.id != 0) out = PutInt(1, e.id, out);
+  if (e.manager_id) out = PutInt(2, *e.manager_id, out);
+  if (e.depth != 0) out = PutInt(3, e.depth, out);
+  if (!e.full_name.empty()) out = PutString(4, e.full_name, out);
+  if (!e.title.empty()) out = PutString(5, e.title, out);
+  if (!e.email.empty()) out = PutString(6, e.email, out);
+  if (e.department_id) out = PutInt(7, *e.department_id, out);
+  if (!e.hire_date.empty()) out = PutString(8, e.hire_date, out);
+  if (e.notes) out = PutString(9, *e.notes, out);
+  if (e.direct_reports) out = PutInt(10, *e.direct_reports, out);
   ++nodes_;
 }
 
 grpc::ByteBuffer ChunkEncoder::Finish(
     bool truncated, const std::vector<std::string>& schema_revisions) {
-  if (truncated) PutInt(2, 1, &bytes_);
-  for (const std::string& r : schema_revisions) PutString(3, r, &bytes_);
-  // The slice takes the string's buffer; gRPC frees it once sent.
-  auto* owned = new std::string(std::move(bytes_));
-  bytes_.clear();
-  bytes_.reserve(owned->size());
+  size_t tail = truncated ? IntField(1) : 0;
+  for (const std::string& r : schema_revisions) tail += StringField(r.size());
+  char* out = Extend(tail);
+  if (truncated) out = PutInt(2, 1, out);
+  for (const std::string& r : schema_revisions) out = PutString(3, r, out);
+  // The slice takes the buffer; gRPC frees it once sent. The next chunk
+  // will start with room for as much (capacity_ is kept).
+  const size_t size = size_;
+  char* bytes = buffer_.release();
+  if (bytes == nullptr) bytes = new char[1];  // An empty chunk.
+  size_ = 0;
   nodes_ = 0;
   grpc::Slice slice(
-      owned->data(), owned->size(),
-      [](void* s) { delete static_cast<std::string*>(s); }, owned);
+      bytes, size, [](void* b) { delete[] static_cast<char*>(b); }, bytes);
   return grpc::ByteBuffer(&slice, 1);
 }
 

@@ -1,6 +1,7 @@
 #ifndef PULSE_SERVICES_ORGDATA_CHUNK_ENCODER_H_
 #define PULSE_SERVICES_ORGDATA_CHUNK_ENCODER_H_
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -28,7 +29,14 @@ class ChunkEncoder {
                           const std::vector<std::string>& schema_revisions);
 
  private:
-  std::string bytes_;
+  // Room for `n` more bytes; returns where they go.
+  char* Extend(size_t n);
+
+  // The chunk's bytes so far (size_ of capacity_), handed to gRPC whole;
+  // null until the chunk's first byte.
+  std::unique_ptr<char[]> buffer_;
+  size_t size_ = 0;
+  size_t capacity_ = 0;
   int nodes_ = 0;
 };
 
