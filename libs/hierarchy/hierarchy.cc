@@ -222,65 +222,82 @@ absl::StatusOr<std::string> Snapshot::RootPath(int64_t root_id) {
         "): a manager cycle or a stale subtree index; fix manager_id in the "
         "data"));
   };
-  try {
-    SQLite::Statement& q = lease_->Prepare(kSelectPathAndManager);
-    q.bind(1, root_id);
-    if (!q.executeStep()) {
-      return absl::NotFoundError(absl::StrCat("no employee with id ", root_id));
-    }
-    if (q.isColumnNull(0)) {
-      q.reset();
-      return corrupt("it has no subtree path");
-    }
-    std::string path = q.getColumn(0).getString();
-    std::optional<int64_t> manager;
-    if (!q.isColumnNull(1)) manager = q.getColumn(1).getInt64();
-    q.reset();
-    const size_t levels = path.size() / kComponent;
-    if (path.size() % kComponent != 0 || ComponentId(path, 1) != root_id) {
-      return corrupt("its path does not end in its id");
-    }
-    // Every manager above the root must be the next component up, and the
-    // top one must have no manager: that rules out a cycle through the root.
-    // The walk stops early at a manager already checked in this data
-    // version with the same path.
-    VerifiedPaths& verified = lease_->Memo<VerifiedPaths>(data_version_);
-    std::vector<std::pair<int64_t, size_t>> walked = {{root_id, path.size()}};
-    SQLite::Statement& up = lease_->Prepare(kSelectManager);
-    bool reached_checked = false;
-    for (size_t k = 2; k <= levels && !reached_checked; ++k) {
-      if (!manager.has_value() || *manager != ComponentId(path, k)) {
-        return corrupt("its managers do not match its path");
-      }
-      const size_t length = path.size() - kComponent * (k - 1);
-      auto known = verified.paths.find(*manager);
-      if (known != verified.paths.end() &&
-          known->second ==
-              absl::HashOf(absl::string_view(path).substr(0, length))) {
-        reached_checked = true;
-        break;
-      }
-      walked.emplace_back(*manager, length);
-      up.reset();
-      up.bind(1, *manager);
-      if (!up.executeStep()) return corrupt("a manager does not exist");
-      manager = up.isColumnNull(0)
-                    ? std::nullopt
-                    : std::optional<int64_t>(up.getColumn(0).getInt64());
-    }
-    up.reset();
-    if (!reached_checked && manager.has_value()) {
+  auto failed = [this, root_id](sqlite3_stmt* q) {
+    sqlite3* db = sqlite3_db_handle(q);
+    absl::Status s =
+        store::FromSqliteError(sqlite3_extended_errcode(db), sqlite3_errmsg(db),
+                               absl::StrCat("reading employee ", root_id));
+    sqlite3_reset(q);
+    return s;
+  };
+  auto q = lease_->PrepareRaw(kSelectPathAndManager);
+  if (!q.ok()) return q.status();
+  sqlite3_bind_int64(*q, 1, root_id);
+  int rc = sqlite3_step(*q);
+  if (rc == SQLITE_DONE) {
+    sqlite3_reset(*q);
+    return absl::NotFoundError(absl::StrCat("no employee with id ", root_id));
+  }
+  if (rc != SQLITE_ROW) return failed(*q);
+  if (sqlite3_column_type(*q, 0) == SQLITE_NULL) {
+    sqlite3_reset(*q);
+    return corrupt("it has no subtree path");
+  }
+  std::string path(reinterpret_cast<const char*>(sqlite3_column_text(*q, 0)),
+                   sqlite3_column_bytes(*q, 0));
+  std::optional<int64_t> manager;
+  if (sqlite3_column_type(*q, 1) != SQLITE_NULL) {
+    manager = sqlite3_column_int64(*q, 1);
+  }
+  sqlite3_reset(*q);
+  const size_t levels = path.size() / kComponent;
+  if (path.size() % kComponent != 0 || ComponentId(path, 1) != root_id) {
+    return corrupt("its path does not end in its id");
+  }
+  // Every manager above the root must be the next component up, and the
+  // top one must have no manager: that rules out a cycle through the root.
+  // The walk stops early at a manager already checked in this data
+  // version with the same path.
+  VerifiedPaths& verified = lease_->Memo<VerifiedPaths>(data_version_);
+  std::vector<std::pair<int64_t, size_t>> walked = {{root_id, path.size()}};
+  auto up = lease_->PrepareRaw(kSelectManager);
+  if (!up.ok()) return up.status();
+  bool reached_checked = false;
+  for (size_t k = 2; k <= levels; ++k) {
+    if (!manager.has_value() || *manager != ComponentId(path, k)) {
       return corrupt("its managers do not match its path");
     }
-    for (const auto& [id, length] : walked) {
-      if (verified.paths.size() >= kMaxVerifiedPaths) break;
-      verified.paths.emplace(
-          id, absl::HashOf(absl::string_view(path).substr(0, length)));
+    const size_t length = path.size() - kComponent * (k - 1);
+    auto known = verified.paths.find(*manager);
+    if (known != verified.paths.end() &&
+        known->second ==
+            absl::HashOf(absl::string_view(path).substr(0, length))) {
+      reached_checked = true;
+      break;
     }
-    return path;
-  } catch (const SQLite::Exception& e) {
-    return store::FromException(e, absl::StrCat("reading employee ", root_id));
+    walked.emplace_back(*manager, length);
+    sqlite3_reset(*up);
+    sqlite3_bind_int64(*up, 1, *manager);
+    rc = sqlite3_step(*up);
+    if (rc == SQLITE_DONE) {
+      sqlite3_reset(*up);
+      return corrupt("a manager does not exist");
+    }
+    if (rc != SQLITE_ROW) return failed(*up);
+    manager = sqlite3_column_type(*up, 0) == SQLITE_NULL
+                  ? std::nullopt
+                  : std::optional<int64_t>(sqlite3_column_int64(*up, 0));
   }
+  sqlite3_reset(*up);
+  if (!reached_checked && manager.has_value()) {
+    return corrupt("its managers do not match its path");
+  }
+  for (const auto& [id, length] : walked) {
+    if (verified.paths.size() >= kMaxVerifiedPaths) break;
+    verified.paths.emplace(
+        id, absl::HashOf(absl::string_view(path).substr(0, length)));
+  }
+  return path;
 }
 
 absl::StatusOr<Employee> Snapshot::GetEmployee(int64_t id) {
@@ -347,11 +364,29 @@ absl::StatusOr<std::unique_ptr<SubtreeReader>> Snapshot::Open(
       reader->root_path_ = *std::move(path);
       reader->path_end_ = reader->root_path_ + "g";
     }
+    // The texts are made once: they are also the statement cache's keys.
+    static const auto* const kPathSql = [] {
+      auto* sql = new std::array<std::string, 8>;
+      for (int i = 0; i < 8; ++i) {
+        (*sql)[i] = PathSubtreeSql(i & 1, i & 2, i & 4);
+      }
+      return sql;
+    }();
+    static const auto* const kWalkSql = [] {
+      auto* sql = new std::array<std::string, 16>;
+      for (int i = 0; i < 16; ++i) {
+        (*sql)[i] =
+            SubtreeSql(i & 8 ? Order::kBreadthFirst : Order::kDepthFirst, i & 1,
+                       i & 2, i & 4);
+      }
+      return sql;
+    }();
+    const int variant = (with_fields ? 1 : 0) | (with_notes ? 2 : 0) |
+                        (request.with_direct_reports ? 4 : 0);
     auto q = lease_->PrepareRaw(
-        by_path ? PathSubtreeSql(with_fields, with_notes,
-                                 request.with_direct_reports)
-                : SubtreeSql(request.order, with_fields, with_notes,
-                             request.with_direct_reports));
+        by_path ? (*kPathSql)[variant]
+                : (*kWalkSql)[variant |
+                              (request.order == Order::kBreadthFirst ? 8 : 0)]);
     if (!q.ok()) return q.status();
     if (by_path) {
       BindText(*q, 1, reader->root_path_);

@@ -10,6 +10,7 @@
 
 #include "SQLiteCpp/SQLiteCpp.h"
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "libs/store/store.h"
@@ -58,11 +59,12 @@ class Connection {
 
  private:
   std::unique_ptr<SQLite::Database> db_;
-  std::map<std::string, std::unique_ptr<SQLite::Statement>> statements_;
+  absl::flat_hash_map<std::string, std::unique_ptr<SQLite::Statement>>
+      statements_;
   struct Finalize {
     void operator()(sqlite3_stmt* statement) const;
   };
-  std::map<std::string, std::unique_ptr<sqlite3_stmt, Finalize>>
+  absl::flat_hash_map<std::string, std::unique_ptr<sqlite3_stmt, Finalize>>
       raw_statements_;
   std::map<std::type_index, std::pair<int64_t, std::any>> memo_;
 };
