@@ -263,10 +263,13 @@ absl::StatusOr<SeedStats> SeedOrganisation(const std::string& db_path,
   SeedStats stats;
   stats.employees = n;
   try {
-    // Enough page cache (about 1 KiB per employee, at least 64 MiB) that
-    // the random inserts into the indexes rarely spill mid-transaction:
-    // every spill is another page version in the write-ahead log.
-    db.exec(absl::StrCat("PRAGMA cache_size = -", std::max<int64_t>(65536, n)));
+    // A modest page cache: the table and the email index are written in
+    // order, so pages are finished one after another and can go to the
+    // file as the load runs, and the index builds at the end sort in
+    // runs that fit the CPU's caches. A cache the size of the file was
+    // slower (about 4.5 s against 2.9 s for a million: one huge sort, and
+    // every page written at commit).
+    db.exec("PRAGMA cache_size = -16384");
     // The generator makes every reference valid by construction (a manager
     // is placed before their reports, departments before their members),
     // and the seed tests run PRAGMA foreign_key_check on its output; per-row
