@@ -46,6 +46,9 @@ constexpr std::array<const char*, 40> kLastSuffixes = {
     "wall",  "ward", "well",   "wick",   "win",   "wood",  "worth", "wright"};
 constexpr int64_t kLastNames = kLastPrefixes.size() * kLastSuffixes.size();
 constexpr int64_t kNameSpace = kFirstNames.size() * 26 * kLastNames;
+// 1000003 is prime and does not divide kNameSpace, so
+// i -> i * kNameStride mod kNameSpace never repeats a name.
+constexpr int64_t kNameStride = 1000003;
 
 constexpr std::array<const char*, 10> kDepartments = {
     "Engineering", "Sales",   "Marketing", "Finance", "Operations",
@@ -107,12 +110,13 @@ struct Person {
 };
 
 // Unique names for ids 1..n, given in the order of their emails so that
-// the unique email index is written in order: evenly spaced positions in
-// the sorted space of first name x initial x last name (past kNameSpace
-// people, the names repeat with a number, out of order).
+// the unique email index is written in order: n positions spread over the
+// sorted space of first name x initial x last name by a stride prime to
+// its size (so neighbours differ in every part), then sorted (past
+// kNameSpace people, the names repeat with a number, out of order).
 class Names {
  public:
-  Names(int64_t n, uint64_t seed) : n_(n) {
+  Names(int64_t n, uint64_t seed) {
     for (const char* f : kFirstNames) firsts_.emplace_back(f);
     for (const char* p : kLastPrefixes) {
       for (const char* s : kLastSuffixes) lasts_.push_back(absl::StrCat(p, s));
@@ -120,20 +124,24 @@ class Names {
     auto by_lower = [](const std::string& a, const std::string& b) {
       return absl::AsciiStrToLower(a) < absl::AsciiStrToLower(b);
     };
-    std::sort(firsts_.begin(), firsts_.end(), by_lower);
-    std::sort(lasts_.begin(), lasts_.end(), by_lower);
     // Lower-case, the first name and its '.' sort before any longer first
     // name, and the last name and its '@' before any longer last name, so
     // the emails sort as these tuples do.
-    const int64_t spacing = n <= kNameSpace ? kNameSpace / n : 1;
-    offset_ = static_cast<int64_t>(seed % static_cast<uint64_t>(spacing));
+    std::sort(firsts_.begin(), firsts_.end(), by_lower);
+    std::sort(lasts_.begin(), lasts_.end(), by_lower);
+    const int64_t offset =
+        static_cast<int64_t>(seed % static_cast<uint64_t>(kNameSpace));
+    positions_.resize(std::min(n, kNameSpace));
+    for (int64_t i = 0; i < static_cast<int64_t>(positions_.size()); ++i) {
+      positions_[i] = (i * kNameStride + offset) % kNameSpace;
+    }
+    std::sort(positions_.begin(), positions_.end());
   }
 
   void Make(int64_t id, std::string* full_name, std::string* email) const {
     const int64_t k = id - 1;
-    const int64_t q =
-        n_ <= kNameSpace ? k * kNameSpace / n_ + offset_ : k % kNameSpace;
-    const int64_t round = n_ <= kNameSpace ? 0 : k / kNameSpace;
+    const int64_t q = positions_[k % kNameSpace];
+    const int64_t round = k / kNameSpace;
     const std::string& first = firsts_[q / (26 * kLastNames)];
     const int initial = static_cast<int>((q / kLastNames) % 26);
     const std::string& last = lasts_[q % kLastNames];
@@ -149,10 +157,10 @@ class Names {
   }
 
  private:
-  const int64_t n_;
-  int64_t offset_ = 0;
   std::vector<std::string> firsts_;
   std::vector<std::string> lasts_;
+  // The name space positions given to ids 1, 2, ... in order.
+  std::vector<int64_t> positions_;
 };
 
 // One employee row, made ahead of its insert.

@@ -94,6 +94,21 @@ TEST_F(SeedTest, RealisticShape) {
             5);
 }
 
+TEST_F(SeedTest, SmallOrganisationsGetVariedNames) {
+  const std::string path = Migrated("small.db");
+  ASSERT_OK(SeedOrganisation(path, {40, 1}));
+  SQLite::Database db(path, SQLite::OPEN_READONLY);
+  // Surnames: what follows the initial's ". ".
+  EXPECT_GE(db.execAndGet("SELECT count(DISTINCT substr(full_name, "
+                          "instr(full_name, '. ') + 2)) FROM employees")
+                .getInt64(),
+            30);
+  EXPECT_GE(db.execAndGet("SELECT count(DISTINCT substr(full_name, "
+                          "instr(full_name, '. ') - 1, 1)) FROM employees")
+                .getInt64(),
+            10);
+}
+
 TEST_F(SeedTest, RefusesUnmigratedOrFilledDatabasesWritingNothing) {
   const std::string empty = dir_.Join("empty.db");
   { SQLite::Database db(empty, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE); }
