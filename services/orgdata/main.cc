@@ -53,7 +53,8 @@ ABSL_FLAG(int, chunk_nodes, 1024,
           "Nodes per subtree message after the first (which has 64). "
           "Environment: PULSE_CHUNK_NODES.");
 ABSL_FLAG(int, max_streams, 256,
-          "Subtree streams served at once; more get RESOURCE_EXHAUSTED. "
+          "Subtree streams holding a read snapshot at once; more get "
+          "RESOURCE_EXHAUSTED. "
           "Environment: PULSE_MAX_STREAMS.");
 ABSL_FLAG(int64_t, employees, 1000,
           "With seed: how many employees the synthetic organisation has. "
