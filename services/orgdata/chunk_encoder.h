@@ -7,8 +7,13 @@
 
 #include "grpcpp/support/byte_buffer.h"
 #include "libs/hierarchy/hierarchy.h"
+#include "pulse/orgdata/v1/orgdata.pb.h"
 
 namespace pulse::orgdata {
+
+// The message form of a row, for the unary answers. ChunkEncoder writes the
+// same fields for streams.
+void ToProto(const hierarchy::Employee& e, v1::Employee* out);
 
 // Writes a pulse.orgdata.v1.SubtreeChunk in the protobuf wire format
 // straight from the rows a subtree read produces, with no message object

@@ -11,20 +11,6 @@
 namespace pulse::orgdata {
 namespace {
 
-// Copies, so the reader's strings keep their buffers for the next row.
-void ToProto(const hierarchy::Employee& e, v1::Employee* out) {
-  out->set_id(e.id);
-  if (e.manager_id) out->set_manager_id(*e.manager_id);
-  out->set_depth(e.depth);
-  out->set_full_name(e.full_name);
-  out->set_title(e.title);
-  out->set_email(e.email);
-  if (e.department_id) out->set_department_id(*e.department_id);
-  out->set_hire_date(e.hire_date);
-  if (e.notes) out->set_notes(*e.notes);
-  if (e.direct_reports) out->set_direct_reports(*e.direct_reports);
-}
-
 grpc::Status InvalidId(const char* field, int64_t value) {
   return grpc::Status(
       grpc::StatusCode::INVALID_ARGUMENT,
