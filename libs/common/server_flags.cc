@@ -1,6 +1,9 @@
 #include "libs/common/server_flags.h"
 
 #include "absl/flags/flag.h"
+#include "absl/flags/usage.h"
+#include "absl/synchronization/mutex.h"
+#include "libs/common/env_flags.h"
 #include "libs/common/grpc_util.h"
 
 ABSL_FLAG(std::string, tls_cert, "",
@@ -23,6 +26,16 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>>
 ServerCredentialsFromFlags() {
   return MakeServerCredentials(absl::GetFlag(FLAGS_tls_cert),
                                absl::GetFlag(FLAGS_tls_key));
+}
+
+std::vector<std::string> StartServerBinary(
+    int argc, char** argv, const char* usage,
+    std::initializer_list<absl::string_view> flags) {
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  absl::SetProgramUsageMessage(usage);
+  std::vector<absl::string_view> names = ServerFlagNames();
+  names.insert(names.end(), flags.begin(), flags.end());
+  return ParseFlagsWithEnv(argc, argv, names);
 }
 
 }  // namespace pulse

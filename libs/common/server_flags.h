@@ -1,7 +1,9 @@
 #ifndef PULSE_LIBS_COMMON_SERVER_FLAGS_H_
 #define PULSE_LIBS_COMMON_SERVER_FLAGS_H_
 
+#include <initializer_list>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -20,6 +22,15 @@ namespace pulse {
 
 // The names above, for ParseFlagsWithEnv's environment fallbacks.
 std::vector<absl::string_view> ServerFlagNames();
+
+// The start of a Pulse server binary's main: turns absl's mutex deadlock
+// detection off (it walks a graph on every lock, and the serving path takes
+// a few locks per request), sets the usage message, and parses the flags
+// with environment fallbacks for ServerFlagNames() and `flags`. Returns the
+// positional arguments.
+std::vector<std::string> StartServerBinary(
+    int argc, char** argv, const char* usage,
+    std::initializer_list<absl::string_view> flags);
 
 // TLS from --tls_cert/--tls_key, or plaintext (MakeServerCredentials).
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>>

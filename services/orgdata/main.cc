@@ -11,18 +11,15 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "libs/common/env_flags.h"
 #include "libs/common/grpc_util.h"
 #include "libs/common/log.h"
 #include "libs/common/server_flags.h"
 #include "libs/common/signals.h"
-#include "libs/store/store.h"
 #include "libs/seed/seed.h"
+#include "libs/store/store.h"
 #include "services/orgdata/server.h"
 
 ABSL_FLAG(std::string, db, "pulse.db",
@@ -139,20 +136,12 @@ int Seed() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Deadlock detection walks a graph on every lock; the serving path takes
-  // a few locks per request.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   pulse::store::ConfigureSqliteForServers();
-  absl::SetProgramUsageMessage(kUsage);
-  std::vector<absl::string_view> env_flags = pulse::ServerFlagNames();
-  for (absl::string_view f :
-       {"db", "migrations", "listen", "schema_addr", "required_revision",
-        "poll_interval", "max_streams", "chunk_nodes", "schema_ca", "employees",
-        "seed", "if_empty"}) {
-    env_flags.push_back(f);
-  }
-  std::vector<std::string> args =
-      pulse::ParseFlagsWithEnv(argc, argv, env_flags);
+  const std::vector<std::string> args = pulse::StartServerBinary(
+      argc, argv, kUsage,
+      {"db", "migrations", "listen", "schema_addr", "required_revision",
+       "poll_interval", "max_streams", "chunk_nodes", "schema_ca", "employees",
+       "seed", "if_empty"});
   if (args.size() != 1) {
     std::fprintf(stderr, "%s\n", kUsage);
     return 2;

@@ -13,19 +13,16 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "libs/common/env_flags.h"
 #include "libs/common/grpc_util.h"
 #include "libs/common/log.h"
 #include "libs/common/server_flags.h"
 #include "libs/common/signals.h"
-#include "libs/store/store.h"
 #include "libs/migrate/authoring.h"
 #include "libs/migrate/migrator.h"
+#include "libs/store/store.h"
 #include "services/schema/server.h"
 
 ABSL_FLAG(std::string, db, "pulse.db",
@@ -252,18 +249,11 @@ int RunCommand(const std::vector<std::string>& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Deadlock detection walks a graph on every lock; the serving path takes
-  // a few locks per request.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   pulse::store::ConfigureSqliteForServers();
-  absl::SetProgramUsageMessage(kUsage);
-  std::vector<absl::string_view> env_flags = pulse::ServerFlagNames();
-  for (absl::string_view f : {"db", "migrations", "listen", "admin_token",
-                              "upgrade_on_start", "lock_timeout"}) {
-    env_flags.push_back(f);
-  }
-  std::vector<std::string> args =
-      pulse::ParseFlagsWithEnv(argc, argv, env_flags);
+  const std::vector<std::string> args =
+      pulse::StartServerBinary(argc, argv, kUsage,
+                               {"db", "migrations", "listen", "admin_token",
+                                "upgrade_on_start", "lock_timeout"});
   if (args.empty()) {
     std::fprintf(stderr, "%s\n", kUsage);
     return 2;
