@@ -166,30 +166,39 @@ int Tree(int64_t id) {
   return 0;
 }
 
-int Employee(int64_t id) {
+// One unary call to the org-data service at --addr with the client's
+// deadline. 0, or the exit code after explaining the failure.
+template <typename Request, typename Response>
+int CallOrgData(grpc::Status (OrgDataService::Stub::*method)(
+                    grpc::ClientContext*, const Request&, Response*),
+                const Request& request, Response* response) {
   const std::string address = absl::GetFlag(FLAGS_addr);
   auto stub = OrgDataService::NewStub(Connect(address));
   grpc::ClientContext context;
   SetDeadline(&context);
+  grpc::Status status = ((*stub).*method)(&context, request, response);
+  return status.ok() ? 0 : Explain(status, address);
+}
+
+int Employee(int64_t id) {
   pulse::orgdata::v1::GetEmployeeRequest request;
   request.set_id(id);
   pulse::orgdata::v1::Employee e;
-  grpc::Status status = stub->GetEmployee(&context, request, &e);
-  if (!status.ok()) return Explain(status, address);
+  if (int code = CallOrgData(&OrgDataService::Stub::GetEmployee, request, &e)) {
+    return code;
+  }
   PrintEmployee(e);
   return 0;
 }
 
 int Chain(int64_t id) {
-  const std::string address = absl::GetFlag(FLAGS_addr);
-  auto stub = OrgDataService::NewStub(Connect(address));
-  grpc::ClientContext context;
-  SetDeadline(&context);
   pulse::orgdata::v1::ListChainOfCommandRequest request;
   request.set_id(id);
   pulse::orgdata::v1::ListChainOfCommandResponse response;
-  grpc::Status status = stub->ListChainOfCommand(&context, request, &response);
-  if (!status.ok()) return Explain(status, address);
+  if (int code = CallOrgData(&OrgDataService::Stub::ListChainOfCommand, request,
+                             &response)) {
+    return code;
+  }
   // From the top down to the employee, indented by level.
   int level = 0;
   for (int i = response.managers_size() - 1; i >= 0; --i, ++level) {
@@ -206,16 +215,14 @@ int Chain(int64_t id) {
 }
 
 int Summary(int64_t id) {
-  const std::string address = absl::GetFlag(FLAGS_addr);
-  auto stub = OrgDataService::NewStub(Connect(address));
-  grpc::ClientContext context;
-  SetDeadline(&context);
   pulse::orgdata::v1::GetSubtreeSummaryRequest request;
   request.set_root_id(id);
   request.set_max_depth(absl::GetFlag(FLAGS_depth));
   pulse::orgdata::v1::SubtreeSummary s;
-  grpc::Status status = stub->GetSubtreeSummary(&context, request, &s);
-  if (!status.ok()) return Explain(status, address);
+  if (int code =
+          CallOrgData(&OrgDataService::Stub::GetSubtreeSummary, request, &s)) {
+    return code;
+  }
   std::printf(
       "headcount %lld, %d levels below #%lld, widest span %lld (under "
       "#%lld)\n",
