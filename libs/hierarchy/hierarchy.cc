@@ -222,13 +222,9 @@ absl::StatusOr<std::string> Snapshot::RootPath(int64_t root_id) {
         "): a manager cycle or a stale subtree index; fix manager_id in the "
         "data"));
   };
-  auto failed = [this, root_id](sqlite3_stmt* q) {
-    sqlite3* db = sqlite3_db_handle(q);
-    absl::Status s =
-        store::FromSqliteError(sqlite3_extended_errcode(db), sqlite3_errmsg(db),
-                               absl::StrCat("reading employee ", root_id));
-    sqlite3_reset(q);
-    return s;
+  auto failed = [root_id](sqlite3_stmt* q) {
+    return store::FromStatementError(
+        q, absl::StrCat("reading employee ", root_id));
   };
   auto q = lease_->PrepareRaw(kSelectPathAndManager);
   if (!q.ok()) return q.status();
@@ -435,13 +431,8 @@ absl::StatusOr<bool> SubtreeReader::Step(Employee& e) {
     const int rc = sqlite3_step(row);
     if (rc == SQLITE_DONE) return false;
     if (rc != SQLITE_ROW) {
-      sqlite3* db = sqlite3_db_handle(row);
-      if ((rc & 0xff) == SQLITE_INTERRUPT) {
-        return absl::CancelledError("the read was cancelled");
-      }
-      return store::FromSqliteError(
-          sqlite3_extended_errcode(db), sqlite3_errmsg(db),
-          absl::StrCat("reading the subtree of ", request_.root_id));
+      return store::FromStatementError(
+          row, absl::StrCat("reading the subtree of ", request_.root_id));
     }
     e.id = sqlite3_column_int64(row, 0);
     e.manager_id.reset();

@@ -25,9 +25,7 @@ std::string Abbreviate(absl::string_view sql) {
 
 }  // namespace
 
-void ConfigureSqliteForServers() {
-  sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-}
+void ConfigureSqliteForServers() { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); }
 
 absl::Status FromSqliteError(int extended_code, absl::string_view message,
                              absl::string_view context) {
@@ -41,6 +39,8 @@ absl::Status FromSqliteError(int extended_code, absl::string_view message,
       return absl::DataLossError(text);
     case SQLITE_READONLY:
       return absl::FailedPreconditionError(text);
+    case SQLITE_INTERRUPT:  // A progress handler asked to stop.
+      return absl::CancelledError(text);
     case SQLITE_CANTOPEN:
     case SQLITE_PERM:
     case SQLITE_IOERR:
@@ -48,6 +48,15 @@ absl::Status FromSqliteError(int extended_code, absl::string_view message,
     default:
       return absl::InternalError(text);
   }
+}
+
+absl::Status FromStatementError(sqlite3_stmt* statement,
+                                absl::string_view context) {
+  sqlite3* db = sqlite3_db_handle(statement);
+  absl::Status status = FromSqliteError(sqlite3_extended_errcode(db),
+                                        sqlite3_errmsg(db), context);
+  sqlite3_reset(statement);
+  return status;
 }
 
 absl::Status FromException(const SQLite::Exception& e,

@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "sqlite3.h"
 
 namespace pulse::store {
 
@@ -36,12 +37,16 @@ absl::StatusOr<std::unique_ptr<SQLite::Database>> Open(
 
 // Maps a SQLite error to a status whose message starts with `context`.
 // SQLITE_BUSY and SQLITE_LOCKED map to UNAVAILABLE (retry the call),
-// corruption to DATA_LOSS, a read-only database to FAILED_PRECONDITION,
-// the rest to INTERNAL.
+// corruption to DATA_LOSS, a read-only database to FAILED_PRECONDITION, an
+// interrupt (a progress handler's) to CANCELLED, the rest to INTERNAL.
 absl::Status FromSqliteError(int extended_code, absl::string_view message,
                              absl::string_view context);
 absl::Status FromException(const SQLite::Exception& e,
                            absl::string_view context);
+// The error a raw statement's sqlite3_step just returned, mapped as above;
+// resets the statement.
+absl::Status FromStatementError(sqlite3_stmt* statement,
+                                absl::string_view context);
 
 // Runs every statement of `sql` in order, in whatever transaction is open.
 // On failure the error names the failing statement (trimmed) and its
