@@ -146,7 +146,7 @@ RequestLog::~RequestLog() {
   if (!status_.ok()) {
     absl::StrAppend(&line, " error=\"", status_.error_message(), "\"");
   }
-  LogLine(line);
+  LogLineSoon(line);
 }
 
 }  // namespace pulse

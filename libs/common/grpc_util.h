@@ -52,7 +52,8 @@ const char* StatusCodeName(grpc::StatusCode code);
 // Compares two strings in time that depends only on their lengths.
 bool ConstantTimeEquals(absl::string_view a, absl::string_view b);
 
-// Logs one line when it goes out of scope: method, peer, status code,
+// Queues one line (LogLineSoon) when it goes out of scope: method, peer,
+// status code,
 // duration and, when set, the number of items sent.
 class RequestLog {
  public:
