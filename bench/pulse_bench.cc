@@ -9,7 +9,7 @@
 //     against the real server and against the gRPC floor: this binary
 //     started again as a server process whose trivial handler returns one
 //     ready chunk (a real depth-2 answer of the mean size), on the callback
-//     API and on the sync API;
+//     API and on the sync API, the three taking turns in short rounds;
 // then prints a table, the targets with PASS/FAIL, and one JSON line.
 // Figures are measurements, never assertions: the exit status is 0 unless
 // the benchmark itself could not run.
@@ -54,7 +54,10 @@ ABSL_FLAG(int64_t, employees, 1000000, "Organisation size.");
 ABSL_FLAG(int, repeats, 3, "Runs of each whole-organisation measurement.");
 ABSL_FLAG(int, latency_calls, 200, "Calls for the mid-level latency figure.");
 ABSL_FLAG(int, clients, 32, "Concurrent clients in the load test.");
-ABSL_FLAG(double, load_seconds, 10, "Length of each load test.");
+ABSL_FLAG(double, load_seconds, 10,
+          "Length of the load test of each server, split into rounds.");
+ABSL_FLAG(int, load_rounds, 5,
+          "Turns the real server and the two gRPC floors take under load.");
 ABSL_FLAG(std::string, floor_server, "",
           "Internal: run only the trivial gRPC floor server (sync or "
           "callback) on 127.0.0.1:0 until SIGTERM, serving the chunk in "
@@ -278,8 +281,25 @@ struct LoadFigures {
   double p99_ms = 0;
 };
 
-LoadFigures Load(const std::string& address, const std::vector<int64_t>& roots,
-                 int clients, absl::Duration length) {
+// What the rounds of load against one server gathered.
+struct LoadSamples {
+  std::vector<double> latencies_ms;
+  double seconds = 0;
+
+  LoadFigures Figures() const {
+    LoadFigures f;
+    f.streams_per_second = latencies_ms.size() / std::max(seconds, 1e-9);
+    f.p50_ms = Percentile(latencies_ms, 0.50);
+    f.p99_ms = Percentile(latencies_ms, 0.99);
+    return f;
+  }
+};
+
+// One round of load: `clients` threads on 4 channels streaming depth-2
+// subtrees of random managers for `length`.
+void Load(const std::string& address, const std::vector<int64_t>& roots,
+          int clients, absl::Duration length, uint64_t seed,
+          LoadSamples* into) {
   std::vector<std::vector<double>> latencies(clients);
   std::atomic<bool> stop{false};
   std::vector<std::thread> threads;
@@ -295,7 +315,7 @@ LoadFigures Load(const std::string& address, const std::vector<int64_t>& roots,
   for (int c = 0; c < clients; ++c) {
     threads.emplace_back([&, c] {
       auto stub = OrgDataService::NewStub(channels[c % channels.size()]);
-      std::mt19937_64 rng(c + 1);
+      std::mt19937_64 rng(seed * 1000 + c + 1);
       StreamSubtreeRequest request;
       request.set_max_depth(2);
       while (!stop.load(std::memory_order_relaxed)) {
@@ -308,14 +328,10 @@ LoadFigures Load(const std::string& address, const std::vector<int64_t>& roots,
   absl::SleepFor(length);
   stop = true;
   for (auto& t : threads) t.join();
-  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
-  std::vector<double> all;
-  for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
-  LoadFigures f;
-  f.streams_per_second = all.size() / seconds;
-  f.p50_ms = Percentile(all, 0.50);
-  f.p99_ms = Percentile(all, 0.99);
-  return f;
+  into->seconds += absl::ToDoubleSeconds(absl::Now() - start);
+  for (auto& l : latencies) {
+    into->latencies_ms.insert(into->latencies_ms.end(), l.begin(), l.end());
+  }
 }
 
 }  // namespace
@@ -469,14 +485,7 @@ int main(int argc, char** argv) {
         std::max(first_chunk_max, StreamOnce(stub.get(), any).first_chunk_ms);
   }
 
-  // 7. Load against the real server, then against the gRPC floor.
-  const absl::Duration length =
-      absl::Seconds(absl::GetFlag(FLAGS_load_seconds));
-  const int clients = absl::GetFlag(FLAGS_clients);
-  std::fprintf(stderr, "pulse_bench: load test on pid %d\n", server);
-  LoadFigures real = Load(address, managers, clients, length);
-
-  // 8. 200 streams at once: 150 clients that read one chunk of the whole
+  // 7. 200 streams at once: 150 clients that read one chunk of the whole
   // organisation and stop (their windows stay at the initial 64 KiB), 50
   // that keep streaming the mid-level subtree. Server RSS growth, and how
   // many fast streams completed.
@@ -542,27 +551,43 @@ int main(int argc, char** argv) {
       Die("cannot read the floor's chunk");
     }
   }
-  StopServer(real_server);
 
-  // The gRPC floor, in a process of its own as the real server is: the
-  // bench binary serving `ready` from a trivial handler, on the callback
-  // API (as StreamSubtree) and on the sync API.
+  // 8. Load against the real server and against the gRPC floor, in a
+  // process of its own as the real server is: the bench binary serving
+  // `ready` from a trivial handler, on the callback API (as StreamSubtree)
+  // and on the sync API. The three take turns in short rounds, so that a
+  // change in the machine's speed (this VM's drifts by minutes) falls on
+  // all three alike.
   const std::string chunk_file = dir + "/floor_chunk.bin";
   {
     std::ofstream out(chunk_file, std::ios::binary);
     ready.SerializeToOstream(&out);
   }
-  auto measure_floor = [&](const std::string& api) {
-    ServerProcess floor =
-        StartServer({"/proc/self/exe", "--floor_server=" + api,
-                     "--floor_chunk=" + chunk_file},
-                    dir, "floor_" + api);
-    LoadFigures f = Load(floor.address, managers, clients, length);
-    StopServer(floor);
-    return f;
-  };
-  const LoadFigures callback_floor = measure_floor("callback");
-  const LoadFigures sync_floor = measure_floor("sync");
+  ServerProcess callback_server =
+      StartServer({"/proc/self/exe", "--floor_server=callback",
+                   "--floor_chunk=" + chunk_file},
+                  dir, "floor_callback");
+  ServerProcess sync_server = StartServer(
+      {"/proc/self/exe", "--floor_server=sync", "--floor_chunk=" + chunk_file},
+      dir, "floor_sync");
+  const int rounds = std::max(1, absl::GetFlag(FLAGS_load_rounds));
+  const absl::Duration length =
+      absl::Seconds(absl::GetFlag(FLAGS_load_seconds)) / rounds;
+  const int clients = absl::GetFlag(FLAGS_clients);
+  std::fprintf(stderr, "pulse_bench: load test on pid %d\n", server);
+  LoadSamples real_samples, callback_samples, sync_samples;
+  for (int r = 0; r < rounds; ++r) {
+    Load(address, managers, clients, length, r, &real_samples);
+    Load(callback_server.address, managers, clients, length, r,
+         &callback_samples);
+    Load(sync_server.address, managers, clients, length, r, &sync_samples);
+  }
+  StopServer(sync_server);
+  StopServer(callback_server);
+  StopServer(real_server);
+  const LoadFigures real = real_samples.Figures();
+  const LoadFigures callback_floor = callback_samples.Figures();
+  const LoadFigures sync_floor = sync_samples.Figures();
 
   // Report.
   const double e2e_rate = nodes / e2e_best;
@@ -579,9 +604,10 @@ int main(int argc, char** argv) {
   const double seed_s = absl::ToDoubleSeconds(seed);
   auto verdict = [](bool ok) { return ok ? "PASS" : "FAIL"; };
   std::printf(
-      "\nPulse benchmark: %lld employees, %d repeats, %d clients x %.0f s\n\n",
+      "\nPulse benchmark: %lld employees, %d repeats, %d clients x %.0f s "
+      "per server (%d rounds)\n\n",
       static_cast<long long>(employees), repeats, clients,
-      absl::GetFlag(FLAGS_load_seconds));
+      absl::GetFlag(FLAGS_load_seconds), rounds);
   std::printf("| measurement | figure |\n| --- | --- |\n");
   std::printf("| pulse-schema upgrade head, new file | %.1f ms |\n",
               upgrade_ms);
