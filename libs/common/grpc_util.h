@@ -53,8 +53,7 @@ const char* StatusCodeName(grpc::StatusCode code);
 bool ConstantTimeEquals(absl::string_view a, absl::string_view b);
 
 // Queues one line (LogLineSoon) when it goes out of scope: method, peer,
-// status code,
-// duration and, when set, the number of items sent.
+// status code, duration and, when set, the number of items sent.
 class RequestLog {
  public:
   RequestLog(absl::string_view method, const grpc::ServerContextBase& context);
