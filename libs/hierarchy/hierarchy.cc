@@ -2,10 +2,13 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <array>
 #include <limits>
+#include <optional>
 #include <set>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 
 namespace pulse::hierarchy {
@@ -30,8 +33,11 @@ constexpr char kSelectManager[] =
 // Characters per path component (an id as 8 hex digits).
 constexpr size_t kComponent = 8;
 // Managers whose chain up to the top has been checked, remembered per
-// connection and data version: at most this many (about 40 bytes each).
-constexpr size_t kMaxVerifiedPaths = 32768;
+// connection and data version: at most this many (about 20 bytes each).
+constexpr size_t kMaxVerifiedPaths = 131072;
+// More levels than any path of the subtree index has (its migration stops
+// at 4,096): a loop in remembered entries cannot run on.
+constexpr size_t kMaxLevels = 4097;
 // How many SQLite VM steps run between two cancellation checks.
 constexpr int kProgressSteps = 20000;
 
@@ -215,6 +221,30 @@ absl::StatusOr<bool> Snapshot::HasPathIndex() {
   return facts->has_path;
 }
 
+// The path of a remembered employee, rebuilt from the entries of its
+// managers up to the top; nullopt unless all of them were remembered.
+std::optional<std::string> Snapshot::RememberedPath(
+    const VerifiedPaths& verified, int64_t id) {
+  absl::InlinedVector<int64_t, 16> chain;
+  size_t hash = 0;
+  for (int64_t at = id; at != 0;) {
+    auto entry = verified.paths.find(at);
+    if (entry == verified.paths.end() || chain.size() > kMaxLevels) {
+      return std::nullopt;
+    }
+    if (at == id) hash = entry->second.path_hash;
+    chain.push_back(at);
+    at = entry->second.manager;
+  }
+  std::string path;
+  path.reserve(chain.size() * kComponent);
+  for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+    absl::StrAppend(&path, absl::Hex(*it, absl::kZeroPad8));
+  }
+  if (absl::HashOf(absl::string_view(path)) != hash) return std::nullopt;
+  return path;
+}
+
 absl::StatusOr<std::string> Snapshot::RootPath(int64_t root_id) {
   auto corrupt = [root_id](absl::string_view why) {
     return absl::DataLossError(absl::StrCat(
@@ -226,6 +256,10 @@ absl::StatusOr<std::string> Snapshot::RootPath(int64_t root_id) {
     return store::FromStatementError(
         q, absl::StrCat("reading employee ", root_id));
   };
+  VerifiedPaths& verified = lease_->Memo<VerifiedPaths>(data_version_);
+  if (std::optional<std::string> known = RememberedPath(verified, root_id)) {
+    return *std::move(known);
+  }
   auto q = lease_->PrepareRaw(kSelectPathAndManager);
   if (!q.ok()) return q.status();
   sqlite3_bind_int64(*q, 1, root_id);
@@ -254,7 +288,6 @@ absl::StatusOr<std::string> Snapshot::RootPath(int64_t root_id) {
   // top one must have no manager: that rules out a cycle through the root.
   // The walk stops early at a manager already checked in this data
   // version with the same path.
-  VerifiedPaths& verified = lease_->Memo<VerifiedPaths>(data_version_);
   std::vector<std::pair<int64_t, size_t>> walked = {{root_id, path.size()}};
   auto up = lease_->PrepareRaw(kSelectManager);
   if (!up.ok()) return up.status();
@@ -266,7 +299,7 @@ absl::StatusOr<std::string> Snapshot::RootPath(int64_t root_id) {
     const size_t length = path.size() - kComponent * (k - 1);
     auto known = verified.paths.find(*manager);
     if (known != verified.paths.end() &&
-        known->second ==
+        known->second.path_hash ==
             absl::HashOf(absl::string_view(path).substr(0, length))) {
       reached_checked = true;
       break;
@@ -288,10 +321,15 @@ absl::StatusOr<std::string> Snapshot::RootPath(int64_t root_id) {
   if (!reached_checked && manager.has_value()) {
     return corrupt("its managers do not match its path");
   }
-  for (const auto& [id, length] : walked) {
+  // Only the managers above the root are remembered: the next root's walk
+  // stops at its manager, and most roots are nobody's manager's manager.
+  for (size_t i = 1; i < walked.size(); ++i) {
+    const auto& [id, length] = walked[i];
     if (verified.paths.size() >= kMaxVerifiedPaths) break;
+    const absl::string_view own = absl::string_view(path).substr(0, length);
     verified.paths.emplace(
-        id, absl::HashOf(absl::string_view(path).substr(0, length)));
+        id, VerifiedPaths::Entry{std::max<int64_t>(0, ComponentId(own, 2)),
+                                 absl::HashOf(own)});
   }
   return path;
 }

@@ -182,9 +182,15 @@ class Snapshot {
   };
   absl::StatusOr<SchemaFacts> Facts();
   // Employees whose managers up to the top were found to match their
-  // paths (id -> hash of the path), remembered per data version.
+  // paths (id -> manager and hash of the path), remembered per data
+  // version. A remembered employee's path can be rebuilt from the entries
+  // up to the top without reading.
   struct VerifiedPaths {
-    absl::flat_hash_map<int64_t, size_t> paths;
+    struct Entry {
+      int64_t manager = 0;  // 0 for the top of the organisation.
+      size_t path_hash = 0;
+    };
+    absl::flat_hash_map<int64_t, Entry> paths;
   };
   absl::StatusOr<std::unique_ptr<SubtreeReader>> Open(
       const SubtreeRequest& request, bool with_fields);
@@ -194,6 +200,8 @@ class Snapshot {
   // The root's path, after checking it against the manager links above
   // the root: NOT_FOUND, or DATA_LOSS for a cycle or a stale index.
   absl::StatusOr<std::string> RootPath(int64_t root_id);
+  static std::optional<std::string> RememberedPath(
+      const VerifiedPaths& verified, int64_t id);
 
   store::ConnectionPool::Lease lease_;
   int64_t data_version_ = 0;

@@ -114,6 +114,24 @@ TEST_F(SubtreeIndexTest, ChunkedReadsResumeWhereTheyStopped) {
   }
 }
 
+TEST_F(SubtreeIndexTest, RememberedManagersGiveTheRightSubtrees) {
+  // A manager met above an earlier root is remembered with its manager, and
+  // a later read rooted at them rebuilds their path from what is
+  // remembered instead of reading it: every manager read twice, each way,
+  // on the pool's one warm connection, must match the plain walk.
+  const auto tree = testing::OrgTree::Load(db_path());
+  int rooted = 0;
+  for (int pass = 0; pass < 2; ++pass) {
+    for (const auto& [manager, reports] : tree.children) {
+      if (manager == 0 || reports.empty()) continue;  // 0: above the top.
+      ASSERT_EQ(Stream(manager, 2), tree.Dfs(manager, 2))
+          << "manager " << manager << " pass " << pass;
+      ++rooted;
+    }
+  }
+  EXPECT_GT(rooted, 100);
+}
+
 TEST_F(SubtreeIndexTest, PooledReadersSeeAMoveCommittedElsewhere) {
   // The pooled connection remembers facts between reads (schema, checked
   // paths); a commit by another connection must make it forget them.
