@@ -33,8 +33,9 @@ constexpr char kSelectManager[] =
 // Characters per path component (an id as 8 hex digits).
 constexpr size_t kComponent = 8;
 // Managers whose chain up to the top has been checked, remembered per
-// connection and data version: at most this many (about 20 bytes each).
-constexpr size_t kMaxVerifiedPaths = 131072;
+// connection and data version: at most this many, which fit a hash table
+// of 2^17 slots (about 3 MiB).
+constexpr size_t kMaxVerifiedPaths = 114000;
 // More levels than any path of the subtree index has (its migration stops
 // at 4,096): a loop in remembered entries cannot run on.
 constexpr size_t kMaxLevels = 4097;
