@@ -466,9 +466,18 @@ absl::StatusOr<bool> SubtreeReader::Step(Employee& e) {
   auto assign = [](absl::string_view from, std::string* to) {
     to->assign(from.data(), from.size());
   };
+  auto stale_root = [this] {
+    return absl::DataLossError(absl::StrCat(
+        "the subtree index has no row for employee ", request_.root_id,
+        " where the manager links put it; run 'pulse-schema validate' and "
+        "rebuild the index"));
+  };
   while (true) {
     const int rc = sqlite3_step(row);
-    if (rc == SQLITE_DONE) return false;
+    if (rc == SQLITE_DONE) {
+      if (by_path_ && !root_seen_) return stale_root();
+      return false;
+    }
     if (rc != SQLITE_ROW) {
       return store::FromStatementError(
           row, absl::StrCat("reading the subtree of ", request_.root_id));
@@ -480,6 +489,13 @@ absl::StatusOr<bool> SubtreeReader::Step(Employee& e) {
       const absl::string_view p = text(1);
       e.depth =
           static_cast<int32_t>((p.size() - root_path_.size()) / kComponent);
+      // The range starts at the root's path, which the links above it
+      // gave (perhaps without reading the root's row): the root's row must
+      // be first.
+      if (!root_seen_) {
+        if (e.depth != 0 || e.id != request_.root_id) return stale_root();
+        root_seen_ = true;
+      }
       // The index must agree with manager_id: a row's manager is the
       // component above it.
       if (e.depth > 0 && (ComponentId(p, 1) != e.id ||

@@ -119,6 +119,8 @@ class SubtreeReader {
   Employee row_;
   int64_t sent_ = 0;
   bool truncated_ = false;
+  // Whether the root's own row has been read (first, in an index range).
+  bool root_seen_ = false;
 };
 
 // One read transaction on a pooled connection: every read through it sees

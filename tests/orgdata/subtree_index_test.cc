@@ -132,6 +132,47 @@ TEST_F(SubtreeIndexTest, RememberedManagersGiveTheRightSubtrees) {
   EXPECT_GT(rooted, 100);
 }
 
+TEST_F(SubtreeIndexTest, ARootWhoseRowIsOffItsPathIsDataLoss) {
+  // A director's own path changed behind the triggers' back: the links
+  // above their reports still give the old path, which the connection
+  // remembers after reading under them; a read rooted at the director must
+  // still fail, whether it reads their row or rebuilds their path.
+  const auto tree = testing::OrgTree::Load(db_path());
+  const int64_t vp = tree.children.at(1).front();
+  int64_t director = 0;
+  int64_t below = 0;  // Two levels under the director.
+  for (int64_t d : tree.children.at(vp)) {
+    for (int64_t m : tree.children.at(d)) {
+      if (tree.children.count(m) && !tree.children.at(m).empty()) {
+        director = d;
+        below = tree.children.at(m).front();
+        break;
+      }
+    }
+    if (director != 0) break;
+  }
+  ASSERT_NE(director, 0);
+  db_->exec(absl::StrCat(
+      "UPDATE employees SET org_path = 'ffffffff' || org_path WHERE id = ",
+      director));
+  auto code = [&](int64_t root) {
+    auto lease = pool_->Acquire();
+    EXPECT_OK(lease);
+    auto snapshot = Snapshot::Begin(*std::move(lease));
+    EXPECT_OK(snapshot);
+    SubtreeRequest request;
+    request.root_id = root;
+    request.max_depth = 2;
+    return (*snapshot)
+        ->StreamSubtree(
+            request, [](Employee&) { return true; }, {}, nullptr)
+        .code();
+  };
+  EXPECT_EQ(code(director), absl::StatusCode::kDataLoss);  // Its row read.
+  EXPECT_EQ(code(below), absl::StatusCode::kOk);  // Remembers the director.
+  EXPECT_EQ(code(director), absl::StatusCode::kDataLoss);  // Path rebuilt.
+}
+
 TEST_F(SubtreeIndexTest, PooledReadersSeeAMoveCommittedElsewhere) {
   // The pooled connection remembers facts between reads (schema, checked
   // paths); a commit by another connection must make it forget them.
