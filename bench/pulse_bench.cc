@@ -153,6 +153,22 @@ void StopServer(const ServerProcess& server) {
   waitpid(server.pid, nullptr, 0);
 }
 
+// CPU time (user + system) the process has used so far.
+double CpuSeconds(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::string stat((std::istreambuf_iterator<char>(in)),
+                   std::istreambuf_iterator<char>());
+  // Fields after the command name, which is in parentheses and may hold
+  // spaces: state is field 3, utime 14 and stime 15.
+  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i >= 14) ticks += std::stod(field);
+  }
+  return ticks / sysconf(_SC_CLK_TCK);
+}
+
 int64_t RssKiB(pid_t pid) {
   std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
   std::string line;
@@ -279,27 +295,38 @@ struct LoadFigures {
   double streams_per_second = 0;
   double p50_ms = 0;
   double p99_ms = 0;
+  // The server's CPU time (user + system) per stream.
+  double server_cpu_us = 0;
 };
 
 // What the rounds of load against one server gathered.
 struct LoadSamples {
   std::vector<double> latencies_ms;
   double seconds = 0;
+  // The server's CPU time over the rounds.
+  double server_cpu_seconds = 0;
+
+  double CpuPerStreamUs() const {
+    return latencies_ms.empty() ? 0
+                                : server_cpu_seconds * 1e6 / latencies_ms.size();
+  }
 
   LoadFigures Figures() const {
     LoadFigures f;
     f.streams_per_second = latencies_ms.size() / std::max(seconds, 1e-9);
     f.p50_ms = Percentile(latencies_ms, 0.50);
     f.p99_ms = Percentile(latencies_ms, 0.99);
+    f.server_cpu_us = CpuPerStreamUs();
     return f;
   }
 };
 
 // One round of load: `clients` threads on 4 channels streaming depth-2
 // subtrees of random managers for `length`.
-void Load(const std::string& address, const std::vector<int64_t>& roots,
+void Load(const ServerProcess& server, const std::vector<int64_t>& roots,
           int clients, absl::Duration length, uint64_t seed,
           LoadSamples* into) {
+  const std::string& address = server.address;
   std::vector<std::vector<double>> latencies(clients);
   std::atomic<bool> stop{false};
   std::vector<std::thread> threads;
@@ -312,6 +339,7 @@ void Load(const std::string& address, const std::vector<int64_t>& roots,
         address, grpc::InsecureChannelCredentials(), args));
   }
   const absl::Time start = absl::Now();
+  const double cpu_start = CpuSeconds(server.pid);
   for (int c = 0; c < clients; ++c) {
     threads.emplace_back([&, c] {
       auto stub = OrgDataService::NewStub(channels[c % channels.size()]);
@@ -329,6 +357,7 @@ void Load(const std::string& address, const std::vector<int64_t>& roots,
   stop = true;
   for (auto& t : threads) t.join();
   into->seconds += absl::ToDoubleSeconds(absl::Now() - start);
+  into->server_cpu_seconds += CpuSeconds(server.pid) - cpu_start;
   for (auto& l : latencies) {
     into->latencies_ms.insert(into->latencies_ms.end(), l.begin(), l.end());
   }
@@ -577,10 +606,9 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "pulse_bench: load test on pid %d\n", server);
   LoadSamples real_samples, callback_samples, sync_samples;
   for (int r = 0; r < rounds; ++r) {
-    Load(address, managers, clients, length, r, &real_samples);
-    Load(callback_server.address, managers, clients, length, r,
-         &callback_samples);
-    Load(sync_server.address, managers, clients, length, r, &sync_samples);
+    Load(real_server, managers, clients, length, r, &real_samples);
+    Load(callback_server, managers, clients, length, r, &callback_samples);
+    Load(sync_server, managers, clients, length, r, &sync_samples);
   }
   StopServer(sync_server);
   StopServer(callback_server);
@@ -629,21 +657,23 @@ int main(int argc, char** argv) {
               static_cast<long long>(size[mid_root]), Percentile(mid_ms, 0.5),
               Percentile(mid_ms, 0.99));
   std::printf(
-      "| load: depth-2 streams/s, p50 / p99 | %.0f/s, %.2f / %.2f ms |\n",
-      real.streams_per_second, real.p50_ms, real.p99_ms);
+      "| load: depth-2 streams/s, p50 / p99, server CPU per stream | %.0f/s, "
+      "%.2f / %.2f ms, %.0f us |\n",
+      real.streams_per_second, real.p50_ms, real.p99_ms, real.server_cpu_us);
   std::printf(
       "| 150 stuck + 50 fast streams: server RSS growth, fast streams done | "
       "%.1f MiB, %d of 250 |\n",
       stuck_rss_kib / 1024.0, fast_done);
   std::printf(
-      "| gRPC floor: trivial callback handler streams/s, p50 / p99 | %.0f/s, "
-      "%.2f / %.2f ms |\n",
+      "| gRPC floor: trivial callback handler streams/s, p50 / p99, server CPU "
+      "per stream | %.0f/s, %.2f / %.2f ms, %.0f us |\n",
       callback_floor.streams_per_second, callback_floor.p50_ms,
-      callback_floor.p99_ms);
+      callback_floor.p99_ms, callback_floor.server_cpu_us);
   std::printf(
-      "| gRPC floor: trivial sync handler streams/s, p50 / p99 | %.0f/s, "
-      "%.2f / %.2f ms |\n",
-      sync_floor.streams_per_second, sync_floor.p50_ms, sync_floor.p99_ms);
+      "| gRPC floor: trivial sync handler streams/s, p50 / p99, server CPU per "
+      "stream | %.0f/s, %.2f / %.2f ms, %.0f us |\n",
+      sync_floor.streams_per_second, sync_floor.p50_ms, sync_floor.p99_ms,
+      sync_floor.server_cpu_us);
   std::printf("\n| target | figure | verdict |\n| --- | --- | --- |\n");
   std::printf("| end-to-end <= 1.3 x in-process floor | %.2f x | %s |\n",
               ratio_floor, verdict(ratio_floor <= 1.3));
@@ -674,8 +704,11 @@ int main(int argc, char** argv) {
       "\"first_chunk_root_ms\":%.3f,\"first_chunk_max_ms\":%.3f,"
       "\"rss_growth_mib\":%.1f,\"mid_nodes\":%lld,\"mid_p50_ms\":%.3f,"
       "\"mid_p99_ms\":%.3f,\"load_streams_per_s\":%.0f,\"load_p50_ms\":%.3f,"
-      "\"load_p99_ms\":%.3f,\"callback_floor_streams_per_s\":%.0f,"
-      "\"sync_floor_streams_per_s\":%.0f,\"load_over_grpc_floor\":%.3f,"
+      "\"load_p99_ms\":%.3f,\"load_server_cpu_us\":%.1f,"
+      "\"callback_floor_streams_per_s\":%.0f,"
+      "\"callback_floor_server_cpu_us\":%.1f,"
+      "\"sync_floor_streams_per_s\":%.0f,\"sync_floor_server_cpu_us\":%.1f,"
+      "\"load_over_grpc_floor\":%.3f,"
       "\"stuck_rss_growth_mib\":%.1f,"
       "\"stuck_fast_done\":%d}\n",
       static_cast<long long>(employees), upgrade_ms, seed_s, e2e_best, e2e_rate,
@@ -683,8 +716,9 @@ int main(int argc, char** argv) {
       first_chunk_root, first_chunk_max, rss_mib,
       static_cast<long long>(size[mid_root]), Percentile(mid_ms, 0.5),
       Percentile(mid_ms, 0.99), real.streams_per_second, real.p50_ms,
-      real.p99_ms, callback_floor.streams_per_second,
-      sync_floor.streams_per_second, load_ratio, stuck_rss_kib / 1024.0,
+      real.p99_ms, real.server_cpu_us, callback_floor.streams_per_second,
+      callback_floor.server_cpu_us, sync_floor.streams_per_second,
+      sync_floor.server_cpu_us, load_ratio, stuck_rss_kib / 1024.0,
       fast_done);
   return 0;
 }
