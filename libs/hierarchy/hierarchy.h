@@ -12,6 +12,7 @@
 #include "absl/hash/hash.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "libs/store/pool.h"
 
 namespace pulse::hierarchy {
@@ -68,6 +69,24 @@ using CancelFn = std::function<bool()>;
 // false stops the read (OK status).
 using NodeSink = std::function<bool(Employee&)>;
 
+// A node as read, with no copy of its strings: they point into SQLite's
+// buffers and are valid only until the reader reads on. For sinks that
+// copy the node out at once, as the service's chunk encoder does.
+struct EmployeeView {
+  int64_t id = 0;
+  std::optional<int64_t> manager_id;
+  int32_t depth = 0;
+  absl::string_view full_name;
+  absl::string_view title;
+  absl::string_view email;
+  std::optional<int64_t> department_id;
+  absl::string_view hire_date;
+  std::optional<absl::string_view> notes;
+  std::optional<int64_t> direct_reports;
+};
+// As NodeSink, for views.
+using ViewSink = std::function<bool(const EmployeeView&)>;
+
 class Snapshot;
 
 // A subtree read in progress, resumed chunk by chunk: one statement
@@ -87,6 +106,9 @@ class SubtreeReader {
   // false, do not call again.
   absl::StatusOr<bool> Next(int64_t max_nodes, const NodeSink& sink,
                             const CancelFn& cancelled);
+  // The same, each node as a view (no copy of its strings).
+  absl::StatusOr<bool> NextViews(int64_t max_nodes, const ViewSink& sink,
+                                 const CancelFn& cancelled);
   // Whether max_nodes cut the read short (known once Next returned false).
   bool truncated() const { return truncated_; }
 
@@ -102,7 +124,7 @@ class SubtreeReader {
   // Steps once; the next row in order into `e`, skipping the index rows
   // below max_depth. False at the end; SQLite's errors mapped (CANCELLED
   // for an interrupt).
-  absl::StatusOr<bool> Step(Employee& e);
+  absl::StatusOr<bool> Step(EmployeeView& e);
 
   Snapshot* snapshot_;
   const SubtreeRequest request_;
@@ -115,7 +137,9 @@ class SubtreeReader {
   std::string path_end_;
   std::string skip_from_;
   sqlite3_stmt* statement_ = nullptr;
-  // The row being read; its strings' buffers serve every row.
+  // The row being read, as a view, and copied for Next's sinks (its
+  // strings' buffers serve every row).
+  EmployeeView view_;
   Employee row_;
   int64_t sent_ = 0;
   bool truncated_ = false;

@@ -6,6 +6,8 @@
 #include <memory>
 #include <utility>
 
+#include "absl/strings/string_view.h"
+
 namespace pulse::orgdata {
 namespace {
 
@@ -46,7 +48,7 @@ char* PutInt(uint32_t field, int64_t v, char* out) {
   return PutVarint(static_cast<uint64_t>(v), out);
 }
 
-char* PutString(uint32_t field, const std::string& s, char* out) {
+char* PutString(uint32_t field, absl::string_view s, char* out) {
   *out++ = static_cast<char>(Tag(field, kLengthDelimited));
   out = PutVarint(s.size(), out);
   std::memcpy(out, s.data(), s.size());
@@ -85,6 +87,21 @@ char* ChunkEncoder::Extend(size_t n) {
 }
 
 void ChunkEncoder::Add(const hierarchy::Employee& e) {
+  hierarchy::EmployeeView view;
+  view.id = e.id;
+  view.manager_id = e.manager_id;
+  view.depth = e.depth;
+  view.full_name = e.full_name;
+  view.title = e.title;
+  view.email = e.email;
+  view.department_id = e.department_id;
+  view.hire_date = e.hire_date;
+  if (e.notes.has_value()) view.notes = *e.notes;
+  view.direct_reports = e.direct_reports;
+  Add(view);
+}
+
+void ChunkEncoder::Add(const hierarchy::EmployeeView& e) {
   // proto3: implicit-presence fields are left out at their zero value;
   // `optional` ones are written whenever set.
   size_t size = 0;

@@ -26,6 +26,7 @@ class ChunkEncoder {
   ChunkEncoder& operator=(const ChunkEncoder&) = delete;
 
   // Appends one node (SubtreeChunk.nodes).
+  void Add(const hierarchy::EmployeeView& e);
   void Add(const hierarchy::Employee& e);
   int nodes() const { return nodes_; }
   // The chunk so far, ended with `truncated` and `schema_revisions`; the

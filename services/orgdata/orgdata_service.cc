@@ -166,9 +166,9 @@ class OrgDataServiceImpl::SubtreeStream final
   // Reads up to `limit` nodes into the chunk and sends it; with the last
   // one, the status.
   void SendNext(int limit) {
-    auto more = reader_->Next(
+    auto more = reader_->NextViews(
         limit,
-        [this](hierarchy::Employee& e) {
+        [this](const hierarchy::EmployeeView& e) {
           encoder_.Add(e);
           return true;
         },

@@ -207,6 +207,47 @@ TEST_F(OrgDataTest, WholeOrganisationStreamsInBothOrdersLikeTheReference) {
             tree.Bfs(director, 0));
 }
 
+TEST_F(OrgDataTest, StreamedNodesCarryEveryFieldOfTheirRow) {
+  Seed(300);
+  Exec("UPDATE employees SET notes = 'note ' || id WHERE id % 7 = 0");
+  Exec("UPDATE employees SET department_id = NULL WHERE id % 11 = 0");
+  StartOrgData();
+  StreamResult streamed = Stream(Subtree(1));
+  ASSERT_TRUE(streamed.status.ok()) << streamed.status.error_message();
+  auto db = store::Open(db_path(), store::OpenOptions());
+  ASSERT_OK(db);
+  SQLite::Statement row(**db,
+                        "SELECT manager_id, full_name, title, email, "
+                        "department_id, hire_date, notes FROM employees "
+                        "WHERE id = ?");
+  int checked = 0;
+  for (const auto& chunk : streamed.chunks) {
+    for (const auto& n : chunk.nodes()) {
+      row.reset();
+      row.bind(1, static_cast<int64_t>(n.id()));
+      ASSERT_TRUE(row.executeStep()) << n.id();
+      EXPECT_EQ(n.has_manager_id(), !row.isColumnNull(0)) << n.id();
+      if (n.has_manager_id()) {
+        EXPECT_EQ(n.manager_id(), row.getColumn(0).getInt64());
+      }
+      EXPECT_EQ(n.full_name(), row.getColumn(1).getString());
+      EXPECT_EQ(n.title(), row.getColumn(2).getString());
+      EXPECT_EQ(n.email(), row.getColumn(3).getString());
+      EXPECT_EQ(n.has_department_id(), !row.isColumnNull(4)) << n.id();
+      if (n.has_department_id()) {
+        EXPECT_EQ(n.department_id(), row.getColumn(4).getInt64());
+      }
+      EXPECT_EQ(n.hire_date(), row.getColumn(5).getString());
+      EXPECT_EQ(n.has_notes(), !row.isColumnNull(6)) << n.id();
+      if (n.has_notes()) {
+        EXPECT_EQ(n.notes(), row.getColumn(6).getString());
+      }
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 300);
+}
+
 TEST_F(OrgDataTest, MaxDepthAndNodeBudgetAreHonoured) {
   Seed(kOrgSize);
   StartOrgData();
