@@ -65,6 +65,10 @@ ABSL_FLAG(std::string, floor_server, "",
           "--floor_chunk; the benchmark starts itself this way.");
 ABSL_FLAG(std::string, floor_chunk, "",
           "Internal: file holding the floor server's serialized chunk.");
+ABSL_FLAG(std::string, compare_server, "",
+          "Another build's pulse-orgdata, to serve the same database and "
+          "take its turns under load beside this build's (a paired "
+          "comparison of two versions, free of the machine's drift).");
 ABSL_FLAG(bool, reuse_db, false,
           "Keep the work directory's seeded database from an earlier run of "
           "the same size (upgrade and seed are then not measured); for "
@@ -611,11 +615,33 @@ int main(int argc, char** argv) {
       absl::Seconds(absl::GetFlag(FLAGS_load_seconds)) / rounds;
   const int clients = absl::GetFlag(FLAGS_clients);
   std::fprintf(stderr, "pulse_bench: load test on pid %d\n", server);
-  LoadSamples real_samples, callback_samples, sync_samples;
+  const std::string compare_bin = absl::GetFlag(FLAGS_compare_server);
+  ServerProcess compare_server;
+  if (!compare_bin.empty()) {
+    compare_server = StartServer(
+        {compare_bin, "serve", "--db=" + db, "--listen=127.0.0.1:0"}, dir,
+        "compare_server");
+  }
+  LoadSamples real_samples, callback_samples, sync_samples, compare_samples;
   for (int r = 0; r < rounds; ++r) {
     Load(real_server, managers, clients, length, r, &real_samples);
     Load(callback_server, managers, clients, length, r, &callback_samples);
     Load(sync_server, managers, clients, length, r, &sync_samples);
+    if (!compare_bin.empty()) {
+      Load(compare_server, managers, clients, length, r, &compare_samples);
+    }
+  }
+  if (!compare_bin.empty()) {
+    StopServer(compare_server);
+    const LoadFigures f = compare_samples.Figures();
+    std::printf(
+        "\n--compare_server %s under load: %.0f/s (%.2fx this build's), "
+        "p50 / p99 %.2f / %.2f ms, server CPU per stream %.0f us (this "
+        "build's: %.0f us)\n",
+        compare_bin.c_str(), f.streams_per_second,
+        f.streams_per_second / real_samples.Figures().streams_per_second,
+        f.p50_ms, f.p99_ms, f.server_cpu_us,
+        real_samples.Figures().server_cpu_us);
   }
   StopServer(sync_server);
   StopServer(callback_server);
