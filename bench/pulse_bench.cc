@@ -300,16 +300,19 @@ struct LoadFigures {
   double streams_per_second = 0;
   double p50_ms = 0;
   double p99_ms = 0;
-  // The server's CPU time (user + system) per stream.
+  // The server's and the clients' CPU time (user + system) per stream.
   double server_cpu_us = 0;
+  double client_cpu_us = 0;
 };
 
 // What the rounds of load against one server gathered.
 struct LoadSamples {
   std::vector<double> latencies_ms;
   double seconds = 0;
-  // The server's CPU time over the rounds.
+  // The server's and this process's (the clients') CPU time over the
+  // rounds.
   double server_cpu_seconds = 0;
+  double client_cpu_seconds = 0;
 
   double CpuPerStreamUs() const {
     return latencies_ms.empty() ? 0
@@ -322,6 +325,9 @@ struct LoadSamples {
     f.p50_ms = Percentile(latencies_ms, 0.50);
     f.p99_ms = Percentile(latencies_ms, 0.99);
     f.server_cpu_us = CpuPerStreamUs();
+    f.client_cpu_us =
+        latencies_ms.empty() ? 0
+                             : client_cpu_seconds * 1e6 / latencies_ms.size();
     return f;
   }
 };
@@ -345,6 +351,7 @@ void Load(const ServerProcess& server, const std::vector<int64_t>& roots,
   }
   const absl::Time start = absl::Now();
   const double cpu_start = CpuSeconds(server.pid);
+  const double client_cpu_start = CpuSeconds(getpid());
   for (int c = 0; c < clients; ++c) {
     threads.emplace_back([&, c] {
       auto stub = OrgDataService::NewStub(channels[c % channels.size()]);
@@ -363,6 +370,7 @@ void Load(const ServerProcess& server, const std::vector<int64_t>& roots,
   for (auto& t : threads) t.join();
   into->seconds += absl::ToDoubleSeconds(absl::Now() - start);
   into->server_cpu_seconds += CpuSeconds(server.pid) - cpu_start;
+  into->client_cpu_seconds += CpuSeconds(getpid()) - client_cpu_start;
   for (auto& l : latencies) {
     into->latencies_ms.insert(into->latencies_ms.end(), l.begin(), l.end());
   }
@@ -690,23 +698,25 @@ int main(int argc, char** argv) {
               static_cast<long long>(size[mid_root]), Percentile(mid_ms, 0.5),
               Percentile(mid_ms, 0.99));
   std::printf(
-      "| load: depth-2 streams/s, p50 / p99, server CPU per stream | %.0f/s, "
-      "%.2f / %.2f ms, %.0f us |\n",
-      real.streams_per_second, real.p50_ms, real.p99_ms, real.server_cpu_us);
+      "| load: depth-2 streams/s, p50 / p99, server / client CPU per stream | "
+      "%.0f/s, %.2f / %.2f ms, %.0f / %.0f us |\n",
+      real.streams_per_second, real.p50_ms, real.p99_ms, real.server_cpu_us,
+      real.client_cpu_us);
   std::printf(
       "| 150 stuck + 50 fast streams: server RSS growth, fast streams done | "
       "%.1f MiB, %d of 250 |\n",
       stuck_rss_kib / 1024.0, fast_done);
   std::printf(
-      "| gRPC floor: trivial callback handler streams/s, p50 / p99, server CPU "
-      "per stream | %.0f/s, %.2f / %.2f ms, %.0f us |\n",
+      "| gRPC floor: trivial callback handler streams/s, p50 / p99, server / "
+      "client CPU per stream | %.0f/s, %.2f / %.2f ms, %.0f / %.0f us |\n",
       callback_floor.streams_per_second, callback_floor.p50_ms,
-      callback_floor.p99_ms, callback_floor.server_cpu_us);
+      callback_floor.p99_ms, callback_floor.server_cpu_us,
+      callback_floor.client_cpu_us);
   std::printf(
-      "| gRPC floor: trivial sync handler streams/s, p50 / p99, server CPU per "
-      "stream | %.0f/s, %.2f / %.2f ms, %.0f us |\n",
+      "| gRPC floor: trivial sync handler streams/s, p50 / p99, server / client "
+      "CPU per stream | %.0f/s, %.2f / %.2f ms, %.0f / %.0f us |\n",
       sync_floor.streams_per_second, sync_floor.p50_ms, sync_floor.p99_ms,
-      sync_floor.server_cpu_us);
+      sync_floor.server_cpu_us, sync_floor.client_cpu_us);
   std::printf("\n| target | figure | verdict |\n| --- | --- | --- |\n");
   std::printf("| end-to-end <= 1.3 x in-process floor | %.2f x | %s |\n",
               ratio_floor, verdict(ratio_floor <= 1.3));
@@ -738,6 +748,7 @@ int main(int argc, char** argv) {
       "\"rss_growth_mib\":%.1f,\"mid_nodes\":%lld,\"mid_p50_ms\":%.3f,"
       "\"mid_p99_ms\":%.3f,\"load_streams_per_s\":%.0f,\"load_p50_ms\":%.3f,"
       "\"load_p99_ms\":%.3f,\"load_server_cpu_us\":%.1f,"
+      "\"load_client_cpu_us\":%.1f,"
       "\"callback_floor_streams_per_s\":%.0f,"
       "\"callback_floor_server_cpu_us\":%.1f,"
       "\"sync_floor_streams_per_s\":%.0f,\"sync_floor_server_cpu_us\":%.1f,"
@@ -749,7 +760,8 @@ int main(int argc, char** argv) {
       first_chunk_root, first_chunk_max, rss_mib,
       static_cast<long long>(size[mid_root]), Percentile(mid_ms, 0.5),
       Percentile(mid_ms, 0.99), real.streams_per_second, real.p50_ms,
-      real.p99_ms, real.server_cpu_us, callback_floor.streams_per_second,
+      real.p99_ms, real.server_cpu_us, real.client_cpu_us,
+      callback_floor.streams_per_second,
       callback_floor.server_cpu_us, sync_floor.streams_per_second,
       sync_floor.server_cpu_us, load_ratio, stuck_rss_kib / 1024.0,
       fast_done);
