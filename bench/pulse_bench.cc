@@ -316,20 +316,16 @@ struct LoadSamples {
   double server_cpu_seconds = 0;
   double client_cpu_seconds = 0;
 
-  double CpuPerStreamUs() const {
-    return latencies_ms.empty() ? 0
-                                : server_cpu_seconds * 1e6 / latencies_ms.size();
-  }
-
   LoadFigures Figures() const {
+    auto per_stream_us = [this](double cpu_seconds) {
+      return latencies_ms.empty() ? 0 : cpu_seconds * 1e6 / latencies_ms.size();
+    };
     LoadFigures f;
     f.streams_per_second = latencies_ms.size() / std::max(seconds, 1e-9);
     f.p50_ms = Percentile(latencies_ms, 0.50);
     f.p99_ms = Percentile(latencies_ms, 0.99);
-    f.server_cpu_us = CpuPerStreamUs();
-    f.client_cpu_us =
-        latencies_ms.empty() ? 0
-                             : client_cpu_seconds * 1e6 / latencies_ms.size();
+    f.server_cpu_us = per_stream_us(server_cpu_seconds);
+    f.client_cpu_us = per_stream_us(client_cpu_seconds);
     return f;
   }
 };
