@@ -149,6 +149,21 @@ int ProgressHandler(void* arg) {
 
 }  // namespace
 
+EmployeeView ViewOf(const Employee& e) {
+  EmployeeView view;
+  view.id = e.id;
+  view.manager_id = e.manager_id;
+  view.depth = e.depth;
+  view.full_name = e.full_name;
+  view.title = e.title;
+  view.email = e.email;
+  view.department_id = e.department_id;
+  view.hire_date = e.hire_date;
+  if (e.notes.has_value()) view.notes = *e.notes;
+  view.direct_reports = e.direct_reports;
+  return view;
+}
+
 absl::Status ValidateSubtreeRequest(const SubtreeRequest& request) {
   if (request.root_id <= 0) {
     return absl::InvalidArgumentError("root_id must be a positive employee id");

@@ -86,6 +86,8 @@ struct EmployeeView {
 };
 // As NodeSink, for views.
 using ViewSink = std::function<bool(const EmployeeView&)>;
+// A view of `e`, valid while `e` is unchanged.
+EmployeeView ViewOf(const Employee& e);
 
 class Snapshot;
 

@@ -87,18 +87,7 @@ char* ChunkEncoder::Extend(size_t n) {
 }
 
 void ChunkEncoder::Add(const hierarchy::Employee& e) {
-  hierarchy::EmployeeView view;
-  view.id = e.id;
-  view.manager_id = e.manager_id;
-  view.depth = e.depth;
-  view.full_name = e.full_name;
-  view.title = e.title;
-  view.email = e.email;
-  view.department_id = e.department_id;
-  view.hire_date = e.hire_date;
-  if (e.notes.has_value()) view.notes = *e.notes;
-  view.direct_reports = e.direct_reports;
-  Add(view);
+  Add(hierarchy::ViewOf(e));
 }
 
 void ChunkEncoder::Add(const hierarchy::EmployeeView& e) {
