@@ -4,12 +4,14 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <limits>
 #include <optional>
 #include <set>
 
-#include "absl/container/inlined_vector.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 
 namespace pulse::hierarchy {
 namespace {
@@ -32,13 +34,11 @@ constexpr char kSelectManager[] =
     "SELECT manager_id FROM employees WHERE id = ?";
 // Characters per path component (an id as 8 hex digits).
 constexpr size_t kComponent = 8;
-// Managers whose chain up to the top has been checked, remembered per
-// connection and data version: at most this many, which fit a hash table
-// of 2^17 slots (about 3 MiB).
-constexpr size_t kMaxVerifiedPaths = 114000;
-// More levels than any path of the subtree index has (its migration stops
-// at 4,096): a loop in remembered entries cannot run on.
-constexpr size_t kMaxLevels = 4097;
+// Checked paths kept for a pool: at most this many (7/8 of 2^18, so the
+// table stays at 2^18 slots of 16 bytes, 4 MiB) and this many bytes of
+// path text (a million-person organisation has 130,000 managers, 5.5 MB).
+constexpr size_t kMaxCheckedPaths = 229000;
+constexpr size_t kMaxCheckedBytes = 16 << 20;
 // How many SQLite VM steps run between two cancellation checks.
 constexpr int kProgressSteps = 20000;
 
@@ -149,6 +149,85 @@ int ProgressHandler(void* arg) {
 
 }  // namespace
 
+// Paths of employees whose managers up to the top were found to match
+// them, in one commit version: kept by the pool (store::ConnectionPool::
+// Shared), so that a path checked on one connection serves reads on all.
+// A read rooted at a known employee reads no row above its range, and the
+// range's first row must still be the root (SubtreeReader::Step). Holds
+// one commit version at a time. Thread-safe.
+class CheckedPaths {
+ public:
+  // Copies the path of `id` checked in `version` to `*path`; false if
+  // there is none.
+  bool Find(const store::CommitVersion& version, int64_t id,
+            std::string* path) const {
+    absl::ReaderMutexLock lock(&mu_);
+    if (version_ != version) return false;
+    auto it = paths_.find(id);
+    if (it == paths_.end()) return false;
+    path->assign(text_, it->second.first, it->second.second);
+    return true;
+  }
+
+  // Whether `id` was checked in `version` with the path `path`.
+  bool Has(const store::CommitVersion& version, int64_t id,
+           absl::string_view path) const {
+    absl::ReaderMutexLock lock(&mu_);
+    if (version_ != version) return false;
+    auto it = paths_.find(id);
+    return it != paths_.end() &&
+           absl::string_view(text_).substr(it->second.first,
+                                           it->second.second) == path;
+  }
+
+  // Adds the paths in `text` that `entries` point to, checked in
+  // `version`. A read that has just begun adopts its version (`adopt`),
+  // forgetting the paths of another; a read that began before the version
+  // held was adopted (a commit since) adds nothing.
+  void Add(const store::CommitVersion& version, bool adopt,
+           const std::vector<PathSlice>& entries, absl::string_view text) {
+    {
+      // Reads mostly meet managers met before: then the table is only
+      // read, and readers do not wait for one another.
+      absl::ReaderMutexLock lock(&mu_);
+      if (version_ != version && !adopt) return;
+      if (version_ == version &&
+          std::all_of(entries.begin(), entries.end(),
+                      [this](const PathSlice& e)
+                          ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+                            return paths_.contains(e.id);
+                          })) {
+        return;
+      }
+    }
+    absl::MutexLock lock(&mu_);
+    if (version_ != version) {
+      if (!adopt) return;
+      version_ = version;
+      paths_.clear();
+      text_.clear();
+    }
+    for (const PathSlice& e : entries) {
+      if (paths_.size() >= kMaxCheckedPaths ||
+          text_.size() + e.length > kMaxCheckedBytes) {
+        return;
+      }
+      auto [it, added] = paths_.try_emplace(e.id);
+      if (!added) continue;
+      it->second = {static_cast<uint32_t>(text_.size()), e.length};
+      text_.append(text.data() + e.offset, e.length);
+    }
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::optional<store::CommitVersion> version_ ABSL_GUARDED_BY(mu_);
+  // id -> (offset, length) of its path in text_.
+  absl::flat_hash_map<int64_t, std::pair<uint32_t, uint32_t>> paths_
+      ABSL_GUARDED_BY(mu_);
+  std::string text_ ABSL_GUARDED_BY(mu_);
+};
+
 EmployeeView ViewOf(const Employee& e) {
   EmployeeView view;
   view.id = e.id;
@@ -185,8 +264,9 @@ absl::StatusOr<std::unique_ptr<Snapshot>> Snapshot::Begin(
     store::ConnectionPool::Lease lease) {
   std::unique_ptr<Snapshot> snapshot(new Snapshot(std::move(lease)));
   try {
-    snapshot->lease_->Prepare("BEGIN").exec();
-    snapshot->data_version_ = snapshot->lease_->DataVersion();
+    store::Connection::ReadSnapshot read = snapshot->lease_->BeginRead();
+    snapshot->data_version_ = read.data_version;
+    snapshot->commit_ = read.commit;
   } catch (const SQLite::Exception& e) {
     return store::FromException(e, "beginning a read");
   }
@@ -237,28 +317,9 @@ absl::StatusOr<bool> Snapshot::HasPathIndex() {
   return facts->has_path;
 }
 
-// The path of a remembered employee, rebuilt from the entries of its
-// managers up to the top; nullopt unless all of them were remembered.
-std::optional<std::string> Snapshot::RememberedPath(
-    const VerifiedPaths& verified, int64_t id) {
-  absl::InlinedVector<int64_t, 16> chain;
-  size_t hash = 0;
-  for (int64_t at = id; at != 0;) {
-    auto entry = verified.paths.find(at);
-    if (entry == verified.paths.end() || chain.size() > kMaxLevels) {
-      return std::nullopt;
-    }
-    if (at == id) hash = entry->second.path_hash;
-    chain.push_back(at);
-    at = entry->second.manager;
-  }
-  std::string path;
-  path.reserve(chain.size() * kComponent);
-  for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
-    absl::StrAppend(&path, absl::Hex(*it, absl::kZeroPad8));
-  }
-  if (absl::HashOf(absl::string_view(path)) != hash) return std::nullopt;
-  return path;
+CheckedPaths* Snapshot::Checked() {
+  if (!commit_.has_value()) return nullptr;
+  return &lease_.pool().Shared<CheckedPaths>();
 }
 
 absl::StatusOr<std::string> Snapshot::RootPath(int64_t root_id) {
@@ -272,9 +333,10 @@ absl::StatusOr<std::string> Snapshot::RootPath(int64_t root_id) {
     return store::FromStatementError(
         q, absl::StrCat("reading employee ", root_id));
   };
-  VerifiedPaths& verified = lease_->Memo<VerifiedPaths>(data_version_);
-  if (std::optional<std::string> known = RememberedPath(verified, root_id)) {
-    return *std::move(known);
+  CheckedPaths* checked = Checked();
+  std::string path;
+  if (checked != nullptr && checked->Find(*commit_, root_id, &path)) {
+    return path;
   }
   auto q = lease_->PrepareRaw(kSelectPathAndManager);
   if (!q.ok()) return q.status();
@@ -289,8 +351,8 @@ absl::StatusOr<std::string> Snapshot::RootPath(int64_t root_id) {
     sqlite3_reset(*q);
     return corrupt("it has no subtree path");
   }
-  std::string path(reinterpret_cast<const char*>(sqlite3_column_text(*q, 0)),
-                   sqlite3_column_bytes(*q, 0));
+  path.assign(reinterpret_cast<const char*>(sqlite3_column_text(*q, 0)),
+              sqlite3_column_bytes(*q, 0));
   std::optional<int64_t> manager;
   if (sqlite3_column_type(*q, 1) != SQLITE_NULL) {
     manager = sqlite3_column_int64(*q, 1);
@@ -302,9 +364,10 @@ absl::StatusOr<std::string> Snapshot::RootPath(int64_t root_id) {
   }
   // Every manager above the root must be the next component up, and the
   // top one must have no manager: that rules out a cycle through the root.
-  // The walk stops early at a manager already checked in this data
+  // The walk stops early at a manager already checked in this commit
   // version with the same path.
-  std::vector<std::pair<int64_t, size_t>> walked = {{root_id, path.size()}};
+  std::vector<PathSlice> walked = {
+      {root_id, 0, static_cast<uint32_t>(path.size())}};
   auto up = lease_->PrepareRaw(kSelectManager);
   if (!up.ok()) return up.status();
   bool reached_checked = false;
@@ -313,14 +376,13 @@ absl::StatusOr<std::string> Snapshot::RootPath(int64_t root_id) {
       return corrupt("its managers do not match its path");
     }
     const size_t length = path.size() - kComponent * (k - 1);
-    auto known = verified.paths.find(*manager);
-    if (known != verified.paths.end() &&
-        known->second.path_hash ==
-            absl::HashOf(absl::string_view(path).substr(0, length))) {
+    if (checked != nullptr &&
+        checked->Has(*commit_, *manager,
+                     absl::string_view(path).substr(0, length))) {
       reached_checked = true;
       break;
     }
-    walked.emplace_back(*manager, length);
+    walked.push_back({*manager, 0, static_cast<uint32_t>(length)});
     sqlite3_reset(*up);
     sqlite3_bind_int64(*up, 1, *manager);
     rc = sqlite3_step(*up);
@@ -337,16 +399,9 @@ absl::StatusOr<std::string> Snapshot::RootPath(int64_t root_id) {
   if (!reached_checked && manager.has_value()) {
     return corrupt("its managers do not match its path");
   }
-  // Only the managers above the root are remembered: the next root's walk
-  // stops at its manager, and most roots are nobody's manager's manager.
-  for (size_t i = 1; i < walked.size(); ++i) {
-    const auto& [id, length] = walked[i];
-    if (verified.paths.size() >= kMaxVerifiedPaths) break;
-    const absl::string_view own = absl::string_view(path).substr(0, length);
-    verified.paths.emplace(
-        id, VerifiedPaths::Entry{std::max<int64_t>(0, ComponentId(own, 2)),
-                                 absl::HashOf(own)});
-  }
+  // The root and every manager walked past are now checked; their paths
+  // are prefixes of the root's.
+  if (checked != nullptr) checked->Add(*commit_, /*adopt=*/true, walked, path);
   return path;
 }
 
@@ -405,8 +460,9 @@ absl::StatusOr<std::unique_ptr<SubtreeReader>> Snapshot::Open(
   // order comes from the recursive walk's FIFO queue.
   const bool by_path = facts->has_path && request.order == Order::kDepthFirst;
   const bool with_notes = with_fields && facts->has_notes;
-  std::unique_ptr<SubtreeReader> reader(
-      new SubtreeReader(this, request, with_fields, with_notes, by_path));
+  std::unique_ptr<SubtreeReader> reader(new SubtreeReader(
+      this, request, with_fields, with_notes, by_path,
+      by_path ? Checked() : nullptr));
   try {
     if (by_path) {
       auto path = RootPath(request.root_id);
@@ -508,20 +564,24 @@ absl::StatusOr<bool> SubtreeReader::Step(EmployeeView& e) {
       const absl::string_view p = text(value(1));
       e.depth =
           static_cast<int32_t>((p.size() - root_path_.size()) / kComponent);
-      // The range starts at the root's path, which the links above it
-      // gave (perhaps without reading the root's row): the root's row must
-      // be first.
       if (!root_seen_) {
+        // The range starts at the root's path, which the links above it
+        // gave (perhaps without reading the root's row): the root's row
+        // must be first.
         if (e.depth != 0 || e.id != request_.root_id) return stale_root();
         root_seen_ = true;
-      }
-      // The index must agree with manager_id: a row's manager is the
-      // component above it.
-      if (e.depth > 0 && (ComponentId(p, 1) != e.id ||
-                          ComponentId(p, 2) != e.manager_id.value_or(-1))) {
+      } else if (!FollowsItsParent(p, e)) {
         return absl::DataLossError(absl::StrCat(
             "the subtree index disagrees with manager_id at employee ", e.id,
             "; run 'pulse-schema validate' and rebuild the index"));
+      } else if (checked_ != nullptr && e.depth == last_depth_ + 1 &&
+                 last_depth_ > 0) {
+        // The last row has a report: a manager, whose path (checked from
+        // the root down) later reads rooted at them can start from.
+        learned_.push_back({last_id_,
+                            static_cast<uint32_t>(learned_paths_.size()),
+                            static_cast<uint32_t>(last_path_.size())});
+        learned_paths_ += last_path_;
       }
       if (request_.max_depth > 0 && e.depth > request_.max_depth) {
         // The first row below the last level asked for: seek past the
@@ -533,6 +593,9 @@ absl::StatusOr<bool> SubtreeReader::Step(EmployeeView& e) {
         BindText(row, 1, skip_from_);
         continue;
       }
+      last_path_.assign(p.data(), p.size());
+      last_id_ = e.id;
+      last_depth_ = e.depth;
     } else {
       e.depth = sqlite3_column_int(row, 1);
       if (e.depth > 0 && e.id == request_.root_id) {
@@ -561,6 +624,32 @@ absl::StatusOr<bool> SubtreeReader::Step(EmployeeView& e) {
     }
     return true;
   }
+}
+
+bool SubtreeReader::FollowsItsParent(absl::string_view path,
+                                     const EmployeeView& e) const {
+  // In pre-order the rows read since the parent are its descendants, so
+  // the parent's path (this one without its last component) begins the
+  // last row's path, and this row is at most one level below that one. By
+  // induction from the root, every row read has its manager's row, in the
+  // range, where the links say.
+  if (e.depth < 1 || e.depth > last_depth_ + 1) return false;
+  const size_t parent = path.size() - kComponent;
+  return parent <= last_path_.size() &&
+         std::memcmp(path.data(), last_path_.data(), parent) == 0 &&
+         ComponentId(path, 1) == e.id &&
+         ComponentId(path, 2) == e.manager_id.value_or(-1);
+}
+
+void SubtreeReader::ShareLearned() {
+  if (learned_.empty()) return;
+  const std::optional<store::CommitVersion>& version =
+      snapshot_->commit_version();
+  if (version.has_value()) {
+    checked_->Add(*version, /*adopt=*/false, learned_, learned_paths_);
+  }
+  learned_.clear();
+  learned_paths_.clear();
 }
 
 absl::StatusOr<bool> SubtreeReader::Next(int64_t max_nodes,
@@ -600,10 +689,14 @@ absl::StatusOr<bool> SubtreeReader::NextViews(int64_t max_nodes,
   const CancelFn* check = cancelled ? &cancelled : &never;
   sqlite3_progress_handler(handle, kProgressSteps, &ProgressHandler,
                            const_cast<CancelFn*>(check));
-  struct ClearHandler {
+  struct Done {
+    SubtreeReader* reader;
     sqlite3* h;
-    ~ClearHandler() { sqlite3_progress_handler(h, 0, nullptr, nullptr); }
-  } clear{handle};
+    ~Done() {
+      sqlite3_progress_handler(h, 0, nullptr, nullptr);
+      reader->ShareLearned();
+    }
+  } done{this, handle};
   bool complete = false;
   for (int64_t n = 0; n < max_nodes; ++n) {
     auto row = Step(view_);

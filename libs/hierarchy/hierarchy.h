@@ -8,8 +8,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
-#include "absl/hash/hash.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -90,6 +88,14 @@ using ViewSink = std::function<bool(const EmployeeView&)>;
 EmployeeView ViewOf(const Employee& e);
 
 class Snapshot;
+class CheckedPaths;
+// An employee's path as a slice of a text holding several (for
+// CheckedPaths).
+struct PathSlice {
+  int64_t id;
+  uint32_t offset;
+  uint32_t length;
+};
 
 // A subtree read in progress, resumed chunk by chunk: one statement
 // stepping through the subtree index (or the recursive walk) on the
@@ -117,16 +123,23 @@ class SubtreeReader {
  private:
   friend class Snapshot;
   SubtreeReader(Snapshot* snapshot, SubtreeRequest request, bool with_fields,
-                bool with_notes, bool by_path)
+                bool with_notes, bool by_path, CheckedPaths* checked)
       : snapshot_(snapshot),
         request_(request),
         with_fields_(with_fields),
         with_notes_(with_notes),
-        by_path_(by_path) {}
+        by_path_(by_path),
+        checked_(checked) {}
   // Steps once; the next row in order into `e`, skipping the index rows
   // below max_depth. False at the end; SQLite's errors mapped (CANCELLED
   // for an interrupt).
   absl::StatusOr<bool> Step(EmployeeView& e);
+  // Whether the index row `path` of `e` (below the root) is where its
+  // manager link puts it: its path is its manager's plus its own id, and
+  // its manager is the row read last one level up.
+  bool FollowsItsParent(absl::string_view path, const EmployeeView& e) const;
+  // Hands the managers met since the last call to the pool's checked paths.
+  void ShareLearned();
 
   Snapshot* snapshot_;
   const SubtreeRequest request_;
@@ -147,6 +160,16 @@ class SubtreeReader {
   bool truncated_ = false;
   // Whether the root's own row has been read (first, in an index range).
   bool root_seen_ = false;
+  // The index row read last (not one skipped below max_depth).
+  std::string last_path_;
+  int64_t last_id_ = 0;
+  int32_t last_depth_ = 0;
+  // Managers met in the range (rows followed by one of their reports),
+  // whose paths the reads above checked, until ShareLearned: their ids and
+  // where their paths lie in learned_paths_. Only with checked paths.
+  CheckedPaths* const checked_;
+  std::vector<PathSlice> learned_;
+  std::string learned_paths_;
 };
 
 // One read transaction on a pooled connection: every read through it sees
@@ -168,6 +191,11 @@ class Snapshot {
   // The snapshot's PRAGMA data_version, the key for facts remembered on
   // the connection (store::Connection::Memo).
   int64_t data_version() const { return data_version_; }
+  // The snapshot's commit version, the key for facts shared by the pool's
+  // connections; nullopt when it could not be told.
+  const std::optional<store::CommitVersion>& commit_version() const {
+    return commit_;
+  }
   // Whether employees.notes exists in this snapshot's schema.
   absl::StatusOr<bool> HasNotes();
   // Whether the subtree index (employees.org_path, revision 3c9e1f7a2b50)
@@ -182,7 +210,8 @@ class Snapshot {
   // The subtree under request.root_id as a reader to pull nodes from in
   // chunks. INVALID_ARGUMENT for a bad request, NOT_FOUND for an unknown
   // root and DATA_LOSS for an inconsistent index above the root (all of
-  // which may also come from the reader's first Next instead).
+  // which may also come from the reader's first Next instead); Next gives
+  // DATA_LOSS for a row of the range not where its manager link puts it.
   absl::StatusOr<std::unique_ptr<SubtreeReader>> OpenSubtree(
       const SubtreeRequest& request);
   // Streams the subtree under request.root_id to `sink`, never holding more
@@ -209,30 +238,22 @@ class Snapshot {
     bool has_path = false;
   };
   absl::StatusOr<SchemaFacts> Facts();
-  // Employees whose managers up to the top were found to match their
-  // paths (id -> manager and hash of the path), remembered per data
-  // version. A remembered employee's path can be rebuilt from the entries
-  // up to the top without reading.
-  struct VerifiedPaths {
-    struct Entry {
-      int64_t manager = 0;  // 0 for the top of the organisation.
-      size_t path_hash = 0;
-    };
-    absl::flat_hash_map<int64_t, Entry> paths;
-  };
+  // The pool's checked paths for this snapshot's commit version; null
+  // without one.
+  CheckedPaths* Checked();
   absl::StatusOr<std::unique_ptr<SubtreeReader>> Open(
       const SubtreeRequest& request, bool with_fields);
   absl::Status Walk(const SubtreeRequest& request, bool with_fields,
                     const NodeSink& sink, const CancelFn& cancelled,
                     bool* truncated);
   // The root's path, after checking it against the manager links above
-  // the root: NOT_FOUND, or DATA_LOSS for a cycle or a stale index.
+  // the root (or as checked in this commit version, on any of the pool's
+  // connections): NOT_FOUND, or DATA_LOSS for a cycle or a stale index.
   absl::StatusOr<std::string> RootPath(int64_t root_id);
-  static std::optional<std::string> RememberedPath(
-      const VerifiedPaths& verified, int64_t id);
 
   store::ConnectionPool::Lease lease_;
   int64_t data_version_ = 0;
+  std::optional<store::CommitVersion> commit_;
   std::optional<SchemaFacts> facts_;
 };
 

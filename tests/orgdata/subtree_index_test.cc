@@ -130,29 +130,46 @@ TEST_F(SubtreeIndexTest, ChunkedReadsResumeWhereTheyStopped) {
   }
 }
 
-TEST_F(SubtreeIndexTest, RememberedManagersGiveTheRightSubtrees) {
-  // A manager met above an earlier root is remembered with its manager, and
-  // a later read rooted at them rebuilds their path from what is
-  // remembered instead of reading it: every manager read twice, each way,
-  // on the pool's one warm connection, must match the plain walk.
+TEST_F(SubtreeIndexTest, CheckedPathsGiveTheRightSubtreesOnEveryConnection) {
+  // The roots, the managers walked past above them and the managers met
+  // in their ranges are checked once per commit, for all the pool's
+  // connections: every manager read twice, the second time on another
+  // connection (mostly from checked paths, no row read above the range),
+  // must match the plain walk; and after a move committed elsewhere, so
+  // must reads on both connections.
   const auto tree = testing::OrgTree::Load(db_path());
-  int rooted = 0;
-  for (int pass = 0; pass < 2; ++pass) {
-    for (const auto& [manager, reports] : tree.children) {
+  auto every_manager = [&](const testing::OrgTree& t) {
+    int rooted = 0;
+    for (const auto& [manager, reports] : t.children) {
       if (manager == 0 || reports.empty()) continue;  // 0: above the top.
-      ASSERT_EQ(Stream(manager, 2), tree.Dfs(manager, 2))
-          << "manager " << manager << " pass " << pass;
+      EXPECT_EQ(Stream(manager, 2), t.Dfs(manager, 2)) << "manager " << manager;
       ++rooted;
     }
+    return rooted;
+  };
+  EXPECT_GT(every_manager(tree), 100);
+  {
+    auto first = pool_->Acquire();  // Held: the reads take the second.
+    ASSERT_OK(first);
+    every_manager(tree);
   }
-  EXPECT_GT(rooted, 100);
+  const int64_t from_vp = tree.children.at(1).front();
+  const int64_t to_vp = tree.children.at(1).back();
+  const int64_t director = tree.children.at(from_vp).front();
+  db_->exec(absl::StrCat("UPDATE employees SET manager_id = ", to_vp,
+                         " WHERE id = ", director));
+  const auto moved = testing::OrgTree::Load(db_path());
+  every_manager(moved);
+  auto first = pool_->Acquire();
+  ASSERT_OK(first);
+  every_manager(moved);
 }
 
 TEST_F(SubtreeIndexTest, ARootWhoseRowIsOffItsPathIsDataLoss) {
   // A director's own path changed behind the triggers' back: the links
-  // above their reports still give the old path, which the connection
-  // remembers after reading under them; a read rooted at the director must
-  // still fail, whether it reads their row or rebuilds their path.
+  // above their reports still give the old path, which becomes a checked
+  // path after a read under them; a read rooted at the director must
+  // still fail, whether it reads their row or takes the checked path.
   const auto tree = testing::OrgTree::Load(db_path());
   const int64_t vp = tree.children.at(1).front();
   int64_t director = 0;
@@ -171,11 +188,40 @@ TEST_F(SubtreeIndexTest, ARootWhoseRowIsOffItsPathIsDataLoss) {
   db_->exec(absl::StrCat(
       "UPDATE employees SET org_path = 'ffffffff' || org_path WHERE id = ",
       director));
-  // Read the director's row; then remember the director above `below`;
-  // then rebuild the director's path from what is remembered.
+  // Read the director's row; then check the director's path above
+  // `below`; then take it as checked.
   EXPECT_EQ(StreamStatus(director, 2), absl::StatusCode::kDataLoss);
   EXPECT_EQ(StreamStatus(below, 2), absl::StatusCode::kOk);
   EXPECT_EQ(StreamStatus(director, 2), absl::StatusCode::kDataLoss);
+}
+
+TEST_F(SubtreeIndexTest, AReportReadBeforeTheirManagerIsDataLoss) {
+  // A director moved behind the triggers' back, their own path set and
+  // their reports' left behind: the reports' rows still name them as
+  // manager one component up, but in the index no row of theirs is there.
+  // Reads that meet those rows must fail rather than stream reports
+  // without (or before) their manager.
+  const auto tree = testing::OrgTree::Load(db_path());
+  const int64_t vp = tree.children.at(1).front();
+  const auto& directors = tree.children.at(vp);
+  ASSERT_GE(directors.size(), 2u);
+  int64_t moved = 0;
+  for (int64_t d : directors) {
+    if (tree.children.count(d) && !tree.children.at(d).empty()) moved = d;
+  }
+  ASSERT_NE(moved, 0);
+  const int64_t to = moved == directors.front() ? directors.back()
+                                                : directors.front();
+  db_->exec("DROP TRIGGER employees_org_path_move");
+  db_->exec(absl::StrCat(
+      "UPDATE employees SET manager_id = ", to,
+      ", org_path = (SELECT org_path FROM employees WHERE id = ", to,
+      ") || printf('%08x', id) WHERE id = ", moved));
+  EXPECT_EQ(StreamStatus(vp), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(StreamStatus(vp, 2), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(StreamStatus(1), absl::StatusCode::kDataLoss);
+  // The director's own new place is consistent.
+  EXPECT_EQ(StreamStatus(to, 1), absl::StatusCode::kOk);
 }
 
 TEST_F(SubtreeIndexTest, PooledReadersSeeAMoveCommittedElsewhere) {
