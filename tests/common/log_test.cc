@@ -11,7 +11,9 @@
 
 #include <cstdlib>
 #include <string>
+#include <vector>
 
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
@@ -92,6 +94,39 @@ TEST(LogTest, ManyQueuedLinesArriveWholeAndInOrder) {
     ASSERT_NE(found, std::string::npos) << "line " << i << " missing";
     at = found + line.size();
   }
+}
+
+TEST(LogTest, QueuedLinesAreStampedAsLinesWrittenAtOnce) {
+  // Queued lines are stamped when queued, in UTC to the millisecond, in
+  // the same form as a line written at once; the stamps of a batch (which
+  // cross seconds) never go back.
+  StderrPipe err;
+  const absl::Time start = absl::Now();
+  for (int i = 0; i < 40; ++i) {
+    LogLineSoon("stamped " + std::to_string(i));
+    absl::SleepFor(absl::Milliseconds(37));  // Spreads them over seconds.
+  }
+  LogLine("stamped at once");
+  const std::string text = err.ReadUntil("stamped at once", absl::Seconds(10));
+  std::vector<absl::Time> stamps;
+  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+    ASSERT_THAT(std::string(line),
+                ::testing::MatchesRegex("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:"
+                                        "[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z .*"));
+    absl::Time stamp;
+    std::string error;
+    ASSERT_TRUE(absl::ParseTime("%Y-%m-%dT%H:%M:%E3SZ",
+                                std::string(line.substr(0, 24)), &stamp,
+                                &error))
+        << error;
+    stamps.push_back(stamp);
+  }
+  ASSERT_EQ(stamps.size(), 41u) << text;
+  EXPECT_GE(stamps.front(), absl::FromUnixMillis(absl::ToUnixMillis(start)));
+  for (size_t i = 1; i < stamps.size(); ++i) {
+    EXPECT_GE(stamps[i], stamps[i - 1]) << i;
+  }
+  EXPECT_LE(stamps.back() - stamps.front(), absl::Now() - start);
 }
 
 // Started again by QueuedLinesAreWrittenAtExit with PULSE_LOG_TEST_CHILD
