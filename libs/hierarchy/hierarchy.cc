@@ -318,8 +318,10 @@ absl::StatusOr<bool> Snapshot::HasPathIndex() {
 }
 
 CheckedPaths* Snapshot::Checked() {
-  if (!commit_.has_value()) return nullptr;
-  return &lease_.pool().Shared<CheckedPaths>();
+  if (checked_ == nullptr && commit_.has_value()) {
+    checked_ = &lease_.pool().Shared<CheckedPaths>();
+  }
+  return checked_;
 }
 
 absl::StatusOr<std::string> Snapshot::RootPath(int64_t root_id) {

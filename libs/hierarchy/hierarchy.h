@@ -254,6 +254,7 @@ class Snapshot {
   store::ConnectionPool::Lease lease_;
   int64_t data_version_ = 0;
   std::optional<store::CommitVersion> commit_;
+  CheckedPaths* checked_ = nullptr;  // Checked(), once known.
   std::optional<SchemaFacts> facts_;
 };
 

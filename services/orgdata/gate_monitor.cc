@@ -30,6 +30,7 @@ absl::Status GateMonitor::last() const {
 }
 
 void GateMonitor::Observe(const absl::Status& verdict) {
+  if (verdict.ok() && last_ok_.load(std::memory_order_acquire)) return;
   {
     absl::MutexLock lock(&mu_);
     if (have_verdict_ && verdict.ok() == last_.ok() &&
@@ -38,6 +39,7 @@ void GateMonitor::Observe(const absl::Status& verdict) {
     }
     have_verdict_ = true;
     last_ = verdict;
+    last_ok_.store(verdict.ok(), std::memory_order_release);
   }
   on_change_(verdict);
 }

@@ -1,6 +1,7 @@
 #ifndef PULSE_SERVICES_ORGDATA_GATE_MONITOR_H_
 #define PULSE_SERVICES_ORGDATA_GATE_MONITOR_H_
 
+#include <atomic>
 #include <functional>
 
 #include "absl/base/thread_annotations.h"
@@ -46,6 +47,9 @@ class GateMonitor {
   mutable absl::Mutex mu_;
   absl::Status last_ ABSL_GUARDED_BY(mu_) = absl::UnavailableError("unchecked");
   bool have_verdict_ ABSL_GUARDED_BY(mu_) = false;
+  // Whether last_ is OK: every request observes, nearly always OK after
+  // OK, which then needs no lock.
+  std::atomic<bool> last_ok_{false};
   Poller poller_;
 };
 
