@@ -324,7 +324,9 @@ CheckedPaths* Snapshot::Checked() {
   return checked_;
 }
 
-absl::StatusOr<std::string> Snapshot::RootPath(int64_t root_id) {
+absl::StatusOr<std::string> Snapshot::RootPath(int64_t root_id,
+                                               bool* checked_before) {
+  *checked_before = false;
   auto corrupt = [root_id](absl::string_view why) {
     return absl::DataLossError(absl::StrCat(
         "the organisation above employee ", root_id, " is inconsistent (", why,
@@ -338,6 +340,7 @@ absl::StatusOr<std::string> Snapshot::RootPath(int64_t root_id) {
   CheckedPaths* checked = Checked();
   std::string path;
   if (checked != nullptr && checked->Find(*commit_, root_id, &path)) {
+    *checked_before = true;
     return path;
   }
   auto q = lease_->PrepareRaw(kSelectPathAndManager);
@@ -462,13 +465,14 @@ absl::StatusOr<std::unique_ptr<SubtreeReader>> Snapshot::Open(
   // order comes from the recursive walk's FIFO queue.
   const bool by_path = facts->has_path && request.order == Order::kDepthFirst;
   const bool with_notes = with_fields && facts->has_notes;
-  std::unique_ptr<SubtreeReader> reader(new SubtreeReader(
-      this, request, with_fields, with_notes, by_path,
-      by_path ? Checked() : nullptr));
+  std::unique_ptr<SubtreeReader> reader(
+      new SubtreeReader(this, request, with_fields, with_notes, by_path));
   try {
     if (by_path) {
-      auto path = RootPath(request.root_id);
+      bool checked_before = false;
+      auto path = RootPath(request.root_id, &checked_before);
       if (!path.ok()) return path.status();
+      if (!checked_before) reader->checked_ = Checked();
       reader->root_path_ = *std::move(path);
       reader->path_end_ = reader->root_path_ + "g";
     }

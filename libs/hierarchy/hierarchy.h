@@ -123,13 +123,12 @@ class SubtreeReader {
  private:
   friend class Snapshot;
   SubtreeReader(Snapshot* snapshot, SubtreeRequest request, bool with_fields,
-                bool with_notes, bool by_path, CheckedPaths* checked)
+                bool with_notes, bool by_path)
       : snapshot_(snapshot),
         request_(request),
         with_fields_(with_fields),
         with_notes_(with_notes),
-        by_path_(by_path),
-        checked_(checked) {}
+        by_path_(by_path) {}
   // Steps once; the next row in order into `e`, skipping the index rows
   // below max_depth. False at the end; SQLite's errors mapped (CANCELLED
   // for an interrupt).
@@ -166,8 +165,12 @@ class SubtreeReader {
   int32_t last_depth_ = 0;
   // Managers met in the range (rows followed by one of their reports),
   // whose paths the reads above checked, until ShareLearned: their ids and
-  // where their paths lie in learned_paths_. Only with checked paths.
-  CheckedPaths* const checked_;
+  // where their paths lie in learned_paths_. Only when the root itself
+  // was not checked yet in this commit version: once the table holds what
+  // the reads meet, reads rooted at what it holds add nothing, and so look
+  // nothing up to learn (a root met above or in other reads, but not yet
+  // as a root, leaves its range to the reads that miss).
+  CheckedPaths* checked_ = nullptr;
   std::vector<PathSlice> learned_;
   std::string learned_paths_;
 };
@@ -248,8 +251,9 @@ class Snapshot {
                     bool* truncated);
   // The root's path, after checking it against the manager links above
   // the root (or as checked in this commit version, on any of the pool's
-  // connections): NOT_FOUND, or DATA_LOSS for a cycle or a stale index.
-  absl::StatusOr<std::string> RootPath(int64_t root_id);
+  // connections, when `*checked_before` is set): NOT_FOUND, or DATA_LOSS
+  // for a cycle or a stale index.
+  absl::StatusOr<std::string> RootPath(int64_t root_id, bool* checked_before);
 
   store::ConnectionPool::Lease lease_;
   int64_t data_version_ = 0;

@@ -112,7 +112,9 @@ absl::StatusOr<sqlite3_stmt*> Connection::PrepareRaw(const std::string& sql) {
 }
 
 int64_t Connection::DataVersion() {
-  SQLite::Statement& q = Prepare("PRAGMA data_version");
+  // The cache's key made once (a literal would make a string per call).
+  static const std::string* const kSql = new std::string("PRAGMA data_version");
+  SQLite::Statement& q = Prepare(*kSql);
   q.executeStep();
   const int64_t version = q.getColumn(0).getInt64();
   q.reset();

@@ -43,7 +43,7 @@ OrgDataServiceImpl::OrgDataServiceImpl(store::ConnectionPool* pool,
 }
 
 absl::StatusOr<std::unique_ptr<hierarchy::Snapshot>>
-OrgDataServiceImpl::OpenGated(migrate::RevisionState* state) {
+OrgDataServiceImpl::OpenGated(const migrate::RevisionState** state) {
   auto lease = pool_->Acquire();
   if (!lease.ok()) {
     absl::Status unavailable = absl::UnavailableError(absl::StrCat(
@@ -69,7 +69,7 @@ OrgDataServiceImpl::OpenGated(migrate::RevisionState* state) {
   }
   monitor_->Observe(facts.verdict);
   if (!facts.verdict.ok()) return facts.verdict;
-  if (state != nullptr) *state = facts.state;
+  if (state != nullptr) *state = &facts.state;
   return snapshot;
 }
 
@@ -146,7 +146,7 @@ class OrgDataServiceImpl::SubtreeStream final
                        " subtrees; retry with backoff")));
       return;
     }
-    migrate::RevisionState state;
+    const migrate::RevisionState* state = nullptr;
     auto snapshot = service_->OpenGated(&state);
     if (!snapshot.ok()) {
       End(ToGrpcStatus(snapshot.status()));
@@ -159,7 +159,7 @@ class OrgDataServiceImpl::SubtreeStream final
       return;
     }
     reader_ = *std::move(reader);
-    revisions_ = std::move(state.current);
+    revisions_ = &state->current;
     SendNext(service_->options_.first_chunk_nodes);
   }
 
@@ -182,17 +182,18 @@ class OrgDataServiceImpl::SubtreeStream final
                      : ToGrpcStatus(more.status()));
       return;
     }
-    // The first chunk carries the schema revisions.
+    // The first chunk carries the schema revisions (read while the
+    // snapshot is held: the first chunk is always read before Release).
     const bool first = sent_ == read;
     static const std::vector<std::string> kNone;
     if (*more) {
-      chunk_ = encoder_.Finish(false, first ? revisions_ : kNone);
+      chunk_ = encoder_.Finish(false, first ? *revisions_ : kNone);
       StartWrite(&chunk_);
       return;
     }
     const bool truncated = reader_->truncated();
     const bool last_write = read > 0 || truncated;
-    chunk_ = encoder_.Finish(truncated, first ? revisions_ : kNone);
+    chunk_ = encoder_.Finish(truncated, first ? *revisions_ : kNone);
     Release();
     log_.set_items_sent(sent_);
     log_.Finish(grpc::Status::OK);
@@ -228,7 +229,8 @@ class OrgDataServiceImpl::SubtreeStream final
   bool counted_ = false;
   std::unique_ptr<hierarchy::Snapshot> snapshot_;
   std::unique_ptr<hierarchy::SubtreeReader> reader_;
-  std::vector<std::string> revisions_;
+  // The snapshot's revisions, kept with its connection.
+  const std::vector<std::string>* revisions_ = nullptr;
   ChunkEncoder encoder_;
   // The chunk being written; gRPC reads it until the write is done.
   grpc::ByteBuffer chunk_;

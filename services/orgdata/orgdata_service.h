@@ -68,10 +68,11 @@ class OrgDataServiceImpl final
  private:
   class SubtreeStream;
 
-  // A snapshot whose revision passed the gate; the state read is returned
-  // through `state` when not null.
+  // A snapshot whose revision passed the gate; when `state` is not null,
+  // it is pointed at the revision state read, which stays valid while the
+  // snapshot lives (it is kept with the connection).
   absl::StatusOr<std::unique_ptr<hierarchy::Snapshot>> OpenGated(
-      migrate::RevisionState* state);
+      const migrate::RevisionState** state);
 
   store::ConnectionPool* pool_;
   const migrate::RevisionGate* gate_;
