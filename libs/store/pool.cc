@@ -83,6 +83,7 @@ SQLite::Statement& Connection::Prepare(const std::string& sql) {
     it->second->reset();
     it->second->clearBindings();
   }
+  used_.push_back(it->second.get());
   return *it->second;
 }
 
@@ -95,6 +96,7 @@ absl::StatusOr<sqlite3_stmt*> Connection::PrepareRaw(const std::string& sql) {
   if (it != raw_statements_.end()) {
     sqlite3_reset(it->second.get());
     sqlite3_clear_bindings(it->second.get());
+    used_raw_.push_back(it->second.get());
     return it->second.get();
   }
   sqlite3* handle = db_->getHandle();
@@ -108,6 +110,7 @@ absl::StatusOr<sqlite3_stmt*> Connection::PrepareRaw(const std::string& sql) {
                            sqlite3_errmsg(handle), "preparing a query");
   }
   raw_statements_.emplace(sql, statement);
+  used_raw_.push_back(statement);
   return statement;
 }
 
@@ -136,8 +139,10 @@ Connection::ReadSnapshot Connection::BeginRead() {
 }
 
 void Connection::ResetAll() {
-  for (auto& [sql, statement] : statements_) statement->tryReset();
-  for (auto& [sql, statement] : raw_statements_) sqlite3_reset(statement.get());
+  for (SQLite::Statement* statement : used_) statement->tryReset();
+  for (sqlite3_stmt* statement : used_raw_) sqlite3_reset(statement);
+  used_.clear();
+  used_raw_.clear();
 }
 
 ConnectionPool::Lease::~Lease() {

@@ -60,7 +60,10 @@ class Connection {
   // SQLite's C API (no per-column objects); owned by the connection.
   // FromSqliteError's codes when it cannot be prepared.
   absl::StatusOr<sqlite3_stmt*> PrepareRaw(const std::string& sql);
-  // Resets every statement, so none holds a read snapshot open.
+  // Resets every statement handed out since the last call (so, since
+  // statements are stepped only after Prepare or PrepareRaw hands them
+  // out, every statement that may be running), so none holds a read
+  // snapshot open.
   void ResetAll();
 
   // PRAGMA data_version inside the current transaction (it starts the read
@@ -104,6 +107,9 @@ class Connection {
   };
   absl::flat_hash_map<std::string, std::unique_ptr<sqlite3_stmt, Finalize>>
       raw_statements_;
+  // Handed out since the last ResetAll (with repeats).
+  std::vector<SQLite::Statement*> used_;
+  std::vector<sqlite3_stmt*> used_raw_;
   std::map<std::type_index, std::pair<int64_t, std::any>> memo_;
   // The WAL index in the memory SQLite shares between connections to the
   // file (mapped once the file is known to be in WAL mode), when it is the
@@ -157,8 +163,15 @@ class ConnectionPool {
   // thread-safe.
   template <typename T>
   T& Shared() {
+    const std::type_index type(typeid(T));
+    {
+      // Every read looks its objects up: readers do not wait for each other.
+      absl::ReaderMutexLock lock(&shared_mu_);
+      auto it = shared_.find(type);
+      if (it != shared_.end()) return *static_cast<T*>(it->second.get());
+    }
     absl::MutexLock lock(&shared_mu_);
-    std::shared_ptr<void>& value = shared_[std::type_index(typeid(T))];
+    std::shared_ptr<void>& value = shared_[type];
     if (value == nullptr) value = std::make_shared<T>();
     return *static_cast<T*>(value.get());
   }

@@ -96,6 +96,33 @@ TEST_F(PoolTest, ClearingThePoolStartsANewEpoch) {
   EXPECT_EQ(after.wal_index_header, before.wal_index_header);
 }
 
+TEST_F(PoolTest, AConnectionBackInThePoolHoldsNoSnapshot) {
+  // A statement left in the middle of its rows keeps a read snapshot open,
+  // which would keep a checkpoint from finishing; returning the connection
+  // resets it.
+  writer_->exec("INSERT INTO t VALUES (1), (2)");
+  auto pool = ReadPool();
+  writer_->setBusyTimeout(0);  // A blocked checkpoint says so at once.
+  auto checkpoint_blocked = [this] {
+    SQLite::Statement q(*writer_, "PRAGMA wal_checkpoint(TRUNCATE)");
+    EXPECT_TRUE(q.executeStep());
+    return q.getColumn(0).getInt() != 0;  // 1: SQLITE_BUSY.
+  };
+  {
+    auto lease = pool->Acquire();
+    ASSERT_OK(lease);
+    SQLite::Statement& rows = (*lease)->Prepare("SELECT x FROM t");
+    ASSERT_TRUE(rows.executeStep());
+    auto raw = (*lease)->PrepareRaw("SELECT x FROM t ORDER BY x DESC");
+    ASSERT_OK(raw);
+    ASSERT_EQ(sqlite3_step(*raw), SQLITE_ROW);
+    writer_->exec("INSERT INTO t VALUES (3)");
+    EXPECT_TRUE(checkpoint_blocked());
+  }
+  writer_->exec("INSERT INTO t VALUES (4)");
+  EXPECT_FALSE(checkpoint_blocked());
+}
+
 TEST_F(PoolTest, SharedObjectsAreOnePerPool) {
   auto pool = ReadPool();
   auto other = ReadPool();
