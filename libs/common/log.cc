@@ -36,9 +36,9 @@ class LineWriter {
     const int64_t second = millis >= 0 ? millis / 1000 : (millis - 999) / 1000;
     if (second != second_ || prefix_.empty()) {
       second_ = second;
-      prefix_ = absl::FormatTime("%Y-%m-%dT%H:%M:%S.",
-                                 absl::FromUnixSeconds(second),
-                                 absl::UTCTimeZone());
+      prefix_ =
+          absl::FormatTime("%Y-%m-%dT%H:%M:%S.", absl::FromUnixSeconds(second),
+                           absl::UTCTimeZone());
     }
     const int64_t ms = millis - second * 1000;
     const char fraction[] = {static_cast<char>('0' + ms / 100),

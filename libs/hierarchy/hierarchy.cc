@@ -191,13 +191,12 @@ class CheckedPaths {
       // read, and readers do not wait for one another.
       absl::ReaderMutexLock lock(&mu_);
       if (version_ != version && !adopt) return;
-      if (version_ == version &&
-          std::all_of(entries.begin(), entries.end(),
-                      [this](const PathSlice& e)
-                          ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-                            return paths_.contains(e.id);
-                          })) {
-        return;
+      if (version_ == version) {
+        bool known = true;
+        for (const PathSlice& e : entries) {
+          known = known && paths_.contains(e.id);
+        }
+        if (known) return;
       }
     }
     absl::MutexLock lock(&mu_);

@@ -79,5 +79,28 @@ TEST(ChunkEncoderTest, WritesWhatProtobufWrites) {
   }
 }
 
+TEST(ChunkEncoderTest, AChunkKeepsItsBytesWhileGrpcHoldsIt) {
+  // Buffers come back for reuse only when gRPC lets go of them: chunks of
+  // streams begun one after the other (each a new encoder, as each stream
+  // has), some still held and some let go, keep their own bytes.
+  std::mt19937_64 rng(11);
+  std::vector<std::pair<grpc::ByteBuffer, std::string>> held;
+  for (int stream = 0; stream < 40; ++stream) {
+    ChunkEncoder encoder;
+    v1::SubtreeChunk expected;
+    for (int i = 0; i < 3; ++i) {
+      hierarchy::Employee e;
+      e.id = static_cast<int64_t>(rng() % 1000000) + 1;
+      e.full_name =
+          std::string(1 + rng() % 40, static_cast<char>('a' + stream % 26));
+      encoder.Add(e);
+      ToProto(e, expected.add_nodes());
+    }
+    held.emplace_back(encoder.Finish(false, {}), expected.SerializeAsString());
+    if (stream % 3 == 0) held.erase(held.begin());  // gRPC is done with it.
+  }
+  for (const auto& [buffer, bytes] : held) EXPECT_EQ(Bytes(buffer), bytes);
+}
+
 }  // namespace
 }  // namespace pulse::orgdata

@@ -210,8 +210,8 @@ TEST_F(SubtreeIndexTest, AReportReadBeforeTheirManagerIsDataLoss) {
     if (tree.children.count(d) && !tree.children.at(d).empty()) moved = d;
   }
   ASSERT_NE(moved, 0);
-  const int64_t to = moved == directors.front() ? directors.back()
-                                                : directors.front();
+  const int64_t to =
+      moved == directors.front() ? directors.back() : directors.front();
   db_->exec("DROP TRIGGER employees_org_path_move");
   db_->exec(absl::StrCat(
       "UPDATE employees SET manager_id = ", to,
