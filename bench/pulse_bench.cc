@@ -61,7 +61,7 @@ ABSL_FLAG(int, channels, 4,
           "Channels (connections) the load test's clients share, in turn.");
 ABSL_FLAG(double, load_seconds, 10,
           "Length of the load test of each server, split into rounds.");
-ABSL_FLAG(int, load_rounds, 5,
+ABSL_FLAG(int, load_rounds, 10,
           "Turns the real server and the two gRPC floors take under load.");
 ABSL_FLAG(std::string, floor_server, "",
           "Internal: run only the trivial gRPC floor server (sync or "
