@@ -2,7 +2,6 @@
 
 #include <sqlite3.h>
 
-#include <algorithm>
 #include <array>
 #include <cstring>
 #include <limits>
@@ -162,22 +161,16 @@ class CheckedPaths {
   bool Find(const store::CommitVersion& version, int64_t id,
             std::string* path) const {
     absl::ReaderMutexLock lock(&mu_);
-    if (version_ != version) return false;
-    auto it = paths_.find(id);
-    if (it == paths_.end()) return false;
-    path->assign(text_, it->second.first, it->second.second);
-    return true;
+    const std::optional<absl::string_view> known = Lookup(version, id);
+    if (known.has_value()) path->assign(known->data(), known->size());
+    return known.has_value();
   }
 
   // Whether `id` was checked in `version` with the path `path`.
   bool Has(const store::CommitVersion& version, int64_t id,
            absl::string_view path) const {
     absl::ReaderMutexLock lock(&mu_);
-    if (version_ != version) return false;
-    auto it = paths_.find(id);
-    return it != paths_.end() &&
-           absl::string_view(text_).substr(it->second.first,
-                                           it->second.second) == path;
+    return Lookup(version, id) == path;
   }
 
   // Adds the paths in `text` that `entries` point to, checked in
@@ -219,6 +212,16 @@ class CheckedPaths {
   }
 
  private:
+  // The path of `id` checked in `version`, viewing text_.
+  std::optional<absl::string_view> Lookup(const store::CommitVersion& version,
+                                          int64_t id) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    if (version_ != version) return std::nullopt;
+    auto it = paths_.find(id);
+    if (it == paths_.end()) return std::nullopt;
+    return absl::string_view(text_).substr(it->second.first, it->second.second);
+  }
+
   mutable absl::Mutex mu_;
   std::optional<store::CommitVersion> version_ ABSL_GUARDED_BY(mu_);
   // id -> (offset, length) of its path in text_.
