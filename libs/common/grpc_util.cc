@@ -11,7 +11,8 @@
 namespace pulse {
 namespace {
 
-constexpr size_t kMaxStatusMessage = 1024;
+// An import's error list fits (trailers stay under clients' 8 KiB).
+constexpr size_t kMaxStatusMessage = 4096;
 constexpr absl::string_view kBearerPrefix = "Bearer ";
 
 }  // namespace
@@ -23,7 +24,7 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 }
 
 void ApplyServerDefaults(grpc::ServerBuilder* builder) {
-  builder->SetMaxReceiveMessageSize(64 * 1024);
+  builder->SetMaxReceiveMessageSize(4 * 1024 * 1024);
   builder->SetMaxSendMessageSize(4 * 1024 * 1024);
   builder->AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, 16 * 1024);
   builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);

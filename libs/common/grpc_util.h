@@ -25,8 +25,8 @@ absl::Status CheckAdminToken(const grpc::ServerContext& context,
                              absl::string_view admin_token);
 
 // The channel settings both servers use, chosen rather than inherited:
-// requests are tiny, so inbound messages are capped at 64 KiB (and metadata
-// at 16 KiB); replies stay under the 4 MiB default (a subtree chunk is a
+// inbound messages are capped at 4 MiB (a batch of writes or a piece of an
+// import; reads are tiny) and metadata at 16 KiB; replies stay under the 4 MiB default (a subtree chunk is a
 // few hundred KiB). Keepalive pings every 30 s find dead peers of long
 // WatchRevision and StreamSubtree calls, and clients may ping every 10 s,
 // even with no call open.

@@ -319,24 +319,8 @@ absl::StatusOr<SeedStats> SeedOrganisation(const std::string& db_path,
     // drift checks). Building an index from sorted data beats a million
     // random inserts into it, and the paths written below are what the
     // triggers would compute.
-    std::vector<std::string> suspended;
-    {
-      SQLite::Statement q(db,
-                          "SELECT type, name, sql FROM sqlite_schema WHERE "
-                          "tbl_name = 'employees' AND type IN ('index', "
-                          "'trigger') AND sql IS NOT NULL ORDER BY type");
-      std::vector<std::pair<std::string, std::string>> drops;
-      while (q.executeStep()) {
-        drops.emplace_back(
-            absl::StrCat("DROP ", q.getColumn(0).getString(), " \"",
-                         q.getColumn(1).getString(), "\""),
-            q.getColumn(2).getString());
-      }
-      for (auto& [drop, create] : drops) {
-        db.exec(drop);
-        suspended.push_back(std::move(create));
-      }
-    }
+    const std::vector<std::string> suspended =
+        store::SuspendIndexesAndTriggers(db, "employees");
 
     SQLite::Statement department(
         db,
@@ -477,7 +461,7 @@ absl::StatusOr<SeedStats> SeedOrganisation(const std::string& db_path,
     }
     employee.reset();
     db.exec("PRAGMA ignore_check_constraints = OFF");
-    for (const std::string& create : suspended) db.exec(create);
+    store::RestoreSchema(db, suspended);
     if (absl::Status s = (*txn)->Commit(); !s.ok()) return s;
     db.exec("PRAGMA journal_mode = WAL");
   } catch (const SQLite::Exception& e) {

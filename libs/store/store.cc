@@ -1,6 +1,8 @@
 #include "libs/store/store.h"
 
 #include <sqlite3.h>
+
+#include <algorithm>
 #include <sys/stat.h>
 
 #include "absl/strings/ascii.h"
@@ -194,6 +196,37 @@ absl::StatusOr<bool> TableExists(SQLite::Database& db,
   } catch (const SQLite::Exception& e) {
     return FromException(e, absl::StrCat("looking up table ", table));
   }
+}
+
+std::vector<std::string> SuspendIndexesAndTriggers(
+    SQLite::Database& db, absl::string_view table,
+    const std::vector<std::string>& keep) {
+  // Indexes before triggers (ORDER BY type), so that they are rebuilt
+  // before any trigger that might use them exists again.
+  SQLite::Statement q(db,
+                      "SELECT type, name, sql FROM sqlite_schema WHERE "
+                      "tbl_name = ? AND type IN ('index', 'trigger') AND sql "
+                      "IS NOT NULL ORDER BY type");
+  q.bind(1, std::string(table));
+  std::vector<std::pair<std::string, std::string>> drops;
+  while (q.executeStep()) {
+    const std::string name = q.getColumn(1).getString();
+    if (std::find(keep.begin(), keep.end(), name) != keep.end()) continue;
+    drops.emplace_back(absl::StrCat("DROP ", q.getColumn(0).getString(), " \"",
+                                    q.getColumn(1).getString(), "\""),
+                       q.getColumn(2).getString());
+  }
+  q.reset();
+  std::vector<std::string> creates;
+  for (auto& [drop, create] : drops) {
+    db.exec(drop);
+    creates.push_back(std::move(create));
+  }
+  return creates;
+}
+
+void RestoreSchema(SQLite::Database& db, const std::vector<std::string>& sql) {
+  for (const std::string& statement : sql) db.exec(statement);
 }
 
 }  // namespace pulse::store

@@ -3,6 +3,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "SQLiteCpp/SQLiteCpp.h"
 #include "absl/status/status.h"
@@ -71,6 +72,18 @@ class WriteTransaction {
   SQLite::Database& db_;
   bool done_ = false;
 };
+
+// Drops the indexes and triggers of `table` (for a bulk load inside the
+// caller's transaction: building an index from the loaded rows beats
+// inserting into it row by row) and returns the statements that recreate
+// them exactly as they were, for RestoreSchema. Indexes named in `keep`
+// stay. Throws SQLite::Exception.
+std::vector<std::string> SuspendIndexesAndTriggers(
+    SQLite::Database& db, absl::string_view table,
+    const std::vector<std::string>& keep = {});
+// Runs the statements SuspendIndexesAndTriggers returned. Throws
+// SQLite::Exception.
+void RestoreSchema(SQLite::Database& db, const std::vector<std::string>& sql);
 
 // True when `table` exists in the main schema.
 absl::StatusOr<bool> TableExists(SQLite::Database& db, absl::string_view table);

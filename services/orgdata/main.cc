@@ -3,6 +3,9 @@
 //
 //   pulse-orgdata serve --db=PATH --listen=HOST:PORT [--schema_addr=HOST:PORT]
 //   pulse-orgdata seed --db=PATH --employees=N [--seed=S]
+//   pulse-orgdata import --db=PATH --file=F [--format=csv|jsonl]
+//       [--departments=F] [--mode=merge|replace] [--dry_run]
+//   pulse-orgdata export --db=PATH [--format=csv|jsonl] [--departments=F]
 //
 // Every flag falls back to the environment variable PULSE_<FLAG>.
 
@@ -20,6 +23,7 @@
 #include "libs/common/signals.h"
 #include "libs/seed/seed.h"
 #include "libs/store/store.h"
+#include "services/orgdata/io_commands.h"
 #include "services/orgdata/server.h"
 
 ABSL_FLAG(std::string, db, "pulse.db",
@@ -53,6 +57,27 @@ ABSL_FLAG(int, max_streams, 256,
           "Subtree streams holding a read snapshot at once; more get "
           "RESOURCE_EXHAUSTED. "
           "Environment: PULSE_MAX_STREAMS.");
+ABSL_FLAG(std::string, admin_token, "",
+          "With serve: the bearer token that ApplyChanges and Import need "
+          "(authorization: Bearer TOKEN); empty refuses every write. "
+          "Environment: PULSE_ADMIN_TOKEN.");
+ABSL_FLAG(std::string, file, "",
+          "With import: the employees file (CSV with a header row, or JSON "
+          "Lines). Environment: PULSE_FILE.");
+ABSL_FLAG(std::string, format, "",
+          "With import: csv or jsonl (default: from the file's extension); "
+          "with export: csv (default) or jsonl. Environment: PULSE_FORMAT.");
+ABSL_FLAG(std::string, departments, "",
+          "With import: a departments file (name, parent, head_employee_id) "
+          "to read; with export: one to write. Environment: "
+          "PULSE_DEPARTMENTS.");
+ABSL_FLAG(std::string, mode, "merge",
+          "With import: merge (insert or update the listed employees) or "
+          "replace (the file is the whole organisation; others are "
+          "deleted). Environment: PULSE_MODE.");
+ABSL_FLAG(bool, dry_run, false,
+          "With import: validate and print what would change, writing "
+          "nothing. Environment: PULSE_DRY_RUN.");
 ABSL_FLAG(int64_t, employees, 1000,
           "With seed: how many employees the synthetic organisation has. "
           "Environment: PULSE_EMPLOYEES.");
@@ -68,8 +93,10 @@ namespace {
 constexpr char kUsage[] =
     "pulse-orgdata COMMAND [FLAGS]\n\n"
     "Commands:\n"
-    "  serve   run the gRPC org-data service (read-only)\n"
-    "  seed    fill a migrated, empty database with a synthetic organisation";
+    "  serve   run the gRPC org-data service\n"
+    "  seed    fill a migrated, empty database with a synthetic organisation\n"
+    "  import  load employees from a CSV or JSON Lines file, all or nothing\n"
+    "  export  write the organisation to stdout as CSV or JSON Lines";
 
 int Fail(const absl::Status& status) {
   std::fprintf(stderr, "pulse-orgdata: %s\n",
@@ -88,6 +115,7 @@ int Serve() {
   options.poll_interval = absl::GetFlag(FLAGS_poll_interval);
   options.service.max_streams = absl::GetFlag(FLAGS_max_streams);
   options.service.chunk_nodes = absl::GetFlag(FLAGS_chunk_nodes);
+  options.service.admin_token = absl::GetFlag(FLAGS_admin_token);
   if (options.service.chunk_nodes < 1 || options.service.chunk_nodes > 16384) {
     return Fail(absl::InvalidArgumentError(
         "--chunk_nodes must be between 1 and 16384"));
@@ -141,13 +169,26 @@ int main(int argc, char** argv) {
       argc, argv, kUsage,
       {"db", "migrations", "listen", "schema_addr", "required_revision",
        "poll_interval", "max_streams", "chunk_nodes", "schema_ca", "employees",
-       "seed", "if_empty"});
+       "seed", "if_empty", "admin_token", "file", "format", "departments",
+       "mode", "dry_run"});
   if (args.size() != 1) {
     std::fprintf(stderr, "%s\n", kUsage);
     return 2;
   }
   if (args[0] == "serve") return Serve();
   if (args[0] == "seed") return Seed();
+  if (args[0] == "import") {
+    return pulse::orgdata::RunImport(
+        {absl::GetFlag(FLAGS_db), absl::GetFlag(FLAGS_file),
+         absl::GetFlag(FLAGS_format), absl::GetFlag(FLAGS_departments),
+         absl::GetFlag(FLAGS_mode), absl::GetFlag(FLAGS_dry_run)});
+  }
+  if (args[0] == "export") {
+    const std::string format = absl::GetFlag(FLAGS_format);
+    return pulse::orgdata::RunExport({absl::GetFlag(FLAGS_db),
+                                      format.empty() ? "csv" : format,
+                                      absl::GetFlag(FLAGS_departments)});
+  }
   std::fprintf(stderr, "pulse-orgdata: unknown command '%s'; see --help\n",
                args[0].c_str());
   return 2;

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "libs/write/rows.h"
 #include "grpcpp/support/proto_buffer_reader.h"
 #include "libs/common/grpc_util.h"
 #include "services/orgdata/chunk_encoder.h"
@@ -24,6 +25,64 @@ struct GateFacts {
   absl::Status verdict;
 };
 
+void ToProto(const write::WriteSummary& s, v1::WriteSummary* out) {
+  out->set_employees_added(s.added);
+  out->set_employees_updated(s.updated);
+  out->set_employees_moved(s.moved);
+  out->set_employees_deleted(s.deleted);
+  out->set_employees_unchanged(s.unchanged);
+  out->set_reports_reassigned(s.reports_reassigned);
+  out->set_departments_added(s.departments_added);
+  out->set_departments_updated(s.departments_updated);
+  out->set_departments_deleted(s.departments_deleted);
+}
+
+std::optional<int64_t> Optional(bool has, int64_t value) {
+  return has ? std::optional<int64_t>(value) : std::nullopt;
+}
+
+// The change as the write library takes it; INVALID_ARGUMENT for an empty
+// one.
+absl::StatusOr<write::Change> FromProto(const v1::Change& c, size_t index) {
+  switch (c.change_case()) {
+    case v1::Change::kUpsertEmployee: {
+      const v1::Employee& e = c.upsert_employee();
+      write::UpsertEmployee u;
+      u.id = e.id();
+      u.manager_id = Optional(e.has_manager_id(), e.manager_id());
+      u.department_id = Optional(e.has_department_id(), e.department_id());
+      u.full_name = e.full_name();
+      u.title = e.title();
+      u.email = e.email();
+      u.hire_date = e.hire_date();
+      if (e.has_notes()) u.notes = e.notes();
+      return u;
+    }
+    case v1::Change::kMoveEmployee:
+      return write::MoveEmployee{
+          c.move_employee().id(),
+          Optional(c.move_employee().has_new_manager_id(),
+                   c.move_employee().new_manager_id())};
+    case v1::Change::kDeleteEmployee:
+      return write::DeleteEmployee{
+          c.delete_employee().id(),
+          Optional(c.delete_employee().has_reassign_reports_to(),
+                   c.delete_employee().reassign_reports_to())};
+    case v1::Change::kUpsertDepartment: {
+      const v1::Department& d = c.upsert_department();
+      return write::UpsertDepartment{
+          d.id(), d.name(), Optional(d.has_parent_id(), d.parent_id()),
+          Optional(d.has_head_employee_id(), d.head_employee_id())};
+    }
+    case v1::Change::kDeleteDepartment:
+      return write::DeleteDepartment{c.delete_department().id()};
+    case v1::Change::CHANGE_NOT_SET:
+      break;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("changes[", index, "]: names no change"));
+}
+
 hierarchy::Order FromProto(v1::Order order) {
   return order == v1::ORDER_BREADTH_FIRST ? hierarchy::Order::kBreadthFirst
                                           : hierarchy::Order::kDepthFirst;
@@ -33,10 +92,12 @@ hierarchy::Order FromProto(v1::Order order) {
 
 OrgDataServiceImpl::OrgDataServiceImpl(store::ConnectionPool* pool,
                                        const migrate::RevisionGate* gate,
-                                       GateMonitor* monitor, Options options)
+                                       GateMonitor* monitor, Writer* writer,
+                                       Options options)
     : pool_(pool),
       gate_(gate),
       monitor_(monitor),
+      writer_(writer),
       options_(options),
       chunk_readers_(
           static_cast<int>(std::max(2u, std::thread::hardware_concurrency()))) {
@@ -296,6 +357,114 @@ grpc::Status OrgDataServiceImpl::GetSubtreeSummary(
   response->set_depth(summary->depth);
   response->set_widest_span(summary->widest_span);
   response->set_widest_span_manager_id(summary->widest_span_manager_id);
+  return log.Finish(grpc::Status::OK);
+}
+
+grpc::Status OrgDataServiceImpl::ApplyChanges(
+    grpc::ServerContext* context, const v1::ApplyChangesRequest* request,
+    v1::ApplyChangesResponse* response) {
+  RequestLog log("ApplyChanges", *context);
+  if (absl::Status s = CheckAdminToken(*context, options_.admin_token);
+      !s.ok()) {
+    return log.Finish(ToGrpcStatus(s));
+  }
+  std::vector<write::Change> changes;
+  changes.reserve(request->changes_size());
+  for (int i = 0; i < request->changes_size(); ++i) {
+    auto change = FromProto(request->changes(i), i);
+    if (!change.ok()) return log.Finish(ToGrpcStatus(change.status()));
+    changes.push_back(*std::move(change));
+  }
+  auto summary = writer_->ApplyChanges(changes, request->validate_only());
+  if (!summary.ok()) return log.Finish(ToGrpcStatus(summary.status()));
+  ToProto(*summary, response->mutable_summary());
+  response->set_validated_only(request->validate_only());
+  log.set_items_sent(request->changes_size());
+  return log.Finish(grpc::Status::OK);
+}
+
+grpc::Status OrgDataServiceImpl::Import(
+    grpc::ServerContext* context, grpc::ServerReader<v1::ImportRequest>* reader,
+    v1::ImportResponse* response) {
+  RequestLog log("Import", *context);
+  if (absl::Status s = CheckAdminToken(*context, options_.admin_token);
+      !s.ok()) {
+    return log.Finish(ToGrpcStatus(s));
+  }
+  v1::ImportRequest piece;
+  if (!reader->Read(&piece)) {
+    return log.Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                   "the import sent no message"));
+  }
+  write::ImportOptions options;
+  options.mode = piece.mode() == v1::IMPORT_MODE_REPLACE
+                     ? write::ImportMode::kReplace
+                     : write::ImportMode::kMerge;
+  options.dry_run = piece.dry_run();
+  options.source = piece.source().empty() ? "row" : piece.source();
+  options.precondition = writer_->Precondition();
+  auto db = writer_->OpenImportConnection();
+  if (!db.ok()) return log.Finish(ToGrpcStatus(db.status()));
+  auto importer = write::Importer::Begin(**db, options);
+  if (!importer.ok()) return log.Finish(ToGrpcStatus(importer.status()));
+  int64_t rows = 0, departments = 0;
+  do {
+    for (const v1::ImportDepartmentRow& d : piece.departments()) {
+      write::DepartmentRow row;
+      row.line = d.line() > 0 ? d.line() : ++departments;
+      row.name = d.name();
+      row.parent = d.parent();
+      if (d.has_head_employee_id()) row.head_employee_id = d.head_employee_id();
+      if (row.name.empty()) {
+        (*importer)->AddError({row.line, "name", "missing"});
+        continue;
+      }
+      if (absl::Status s = (*importer)->AddDepartment(row); !s.ok()) {
+        return log.Finish(ToGrpcStatus(s));
+      }
+    }
+    for (const v1::ImportRow& r : piece.rows()) {
+      write::EmployeeRow row;
+      row.line = r.line() > 0 ? r.line() : rows + 1;
+      ++rows;
+      row.id = r.id();
+      if (r.has_manager_id()) row.manager_id = r.manager_id();
+      row.full_name = r.full_name();
+      row.title = r.title();
+      row.email = r.email();
+      row.department = r.department();
+      row.hire_date = r.hire_date();
+      if (r.has_notes() && !r.notes().empty()) row.notes = r.notes();
+      std::vector<write::RowError> errors;
+      write::CheckEmployee(row, &errors);
+      if (!errors.empty()) {
+        for (write::RowError& e : errors) (*importer)->AddError(std::move(e));
+        if (row.id > 0) (*importer)->AddRejected(row.id, row.line);
+        continue;
+      }
+      if (absl::Status s = (*importer)->AddEmployee(row); !s.ok()) {
+        return log.Finish(ToGrpcStatus(s));
+      }
+    }
+    if (context->IsCancelled()) {
+      return log.Finish(grpc::Status(grpc::StatusCode::CANCELLED,
+                                     "the client went away; nothing changed"));
+    }
+  } while (reader->Read(&piece));
+  auto summary = writer_->FinishImport(**importer);
+  if (!summary.ok()) {
+    const std::vector<write::RowError>& errors = (*importer)->errors();
+    if (errors.empty()) return log.Finish(ToGrpcStatus(summary.status()));
+    // The list fits the status message (trailers stay small).
+    return log.Finish(grpc::Status(
+        static_cast<grpc::StatusCode>(summary.status().code()),
+        absl::StrCat(errors.size(), " invalid row",
+                     errors.size() == 1 ? "" : "s", ", nothing was changed:\n",
+                     write::FormatErrors(errors, options.source, 100, 3000))));
+  }
+  ToProto(*summary, response->mutable_summary());
+  response->set_dry_run(options.dry_run);
+  log.set_items_sent(rows);
   return log.Finish(grpc::Status::OK);
 }
 

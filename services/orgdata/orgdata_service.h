@@ -10,6 +10,7 @@
 #include "libs/store/pool.h"
 #include "pulse/orgdata/v1/orgdata.grpc.pb.h"
 #include "services/orgdata/gate_monitor.h"
+#include "services/orgdata/writer.h"
 
 namespace pulse::orgdata {
 
@@ -37,12 +38,14 @@ class OrgDataServiceImpl final
     // Streams allowed at once; more get RESOURCE_EXHAUSTED. Each holds a
     // read snapshot and a connection while its client reads.
     int max_streams = 256;
+    // Bearer token that ApplyChanges and Import need; empty refuses them.
+    std::string admin_token;
   };
 
   // Everything pointed to must outlive the service.
   OrgDataServiceImpl(store::ConnectionPool* pool,
                      const migrate::RevisionGate* gate, GateMonitor* monitor,
-                     Options options);
+                     Writer* writer, Options options);
 
   // Raw: chunks are written as protobuf bytes made straight from the rows
   // (ChunkEncoder); the request is parsed here.
@@ -59,6 +62,12 @@ class OrgDataServiceImpl final
   grpc::Status GetSubtreeSummary(grpc::ServerContext* context,
                                  const v1::GetSubtreeSummaryRequest* request,
                                  v1::SubtreeSummary* response) override;
+  grpc::Status ApplyChanges(grpc::ServerContext* context,
+                            const v1::ApplyChangesRequest* request,
+                            v1::ApplyChangesResponse* response) override;
+  grpc::Status Import(grpc::ServerContext* context,
+                      grpc::ServerReader<v1::ImportRequest>* reader,
+                      v1::ImportResponse* response) override;
 
   // Streams holding a snapshot now, and nodes read for streams since start
   // (both for metrics and tests).
@@ -77,6 +86,7 @@ class OrgDataServiceImpl final
   store::ConnectionPool* pool_;
   const migrate::RevisionGate* gate_;
   GateMonitor* monitor_;
+  Writer* writer_;
   const Options options_;
   // Reads each stream's second chunk, so the thread that saw the first
   // written returns at once and gRPC sends it while the next is read.

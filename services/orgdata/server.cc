@@ -40,8 +40,9 @@ absl::Status Server::BuildAndStart(const Options& options) {
         }
         SetServing(verdict.ok());
       });
+  writer_ = std::make_unique<Writer>(options.db_path, gate_.get());
   service_ = std::make_unique<OrgDataServiceImpl>(
-      pool_.get(), gate_.get(), monitor_.get(), options.service);
+      pool_.get(), gate_.get(), monitor_.get(), writer_.get(), options.service);
 
   auto server = StartGrpcServer(options.listen_address, options.credentials,
                                 service_.get(), &port_);

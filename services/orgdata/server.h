@@ -79,6 +79,7 @@ class Server {
   std::unique_ptr<migrate::RevisionGate> gate_;
   std::unique_ptr<store::ConnectionPool> pool_;
   std::unique_ptr<GateMonitor> monitor_;
+  std::unique_ptr<Writer> writer_;
   std::unique_ptr<SchemaWatcher> watcher_;
   std::unique_ptr<OrgDataServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;

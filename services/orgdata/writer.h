@@ -1,0 +1,52 @@
+#ifndef PULSE_SERVICES_ORGDATA_WRITER_H_
+#define PULSE_SERVICES_ORGDATA_WRITER_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "SQLiteCpp/SQLiteCpp.h"
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "libs/migrate/revision_gate.h"
+#include "libs/write/changes.h"
+#include "libs/write/import.h"
+
+namespace pulse::orgdata {
+
+// The org-data service's write path: one writer connection, opened on first
+// use, through which writes run one at a time, each in its own transaction
+// whose first read is the revision gate (the same gate as reads). Reads
+// never use it. Thread-safe.
+class Writer {
+ public:
+  // `gate` must outlive the writer.
+  Writer(std::string db_path, const migrate::RevisionGate* gate)
+      : db_path_(std::move(db_path)), gate_(gate) {}
+  Writer(const Writer&) = delete;
+  Writer& operator=(const Writer&) = delete;
+
+  // write::ApplyChanges on the writer connection, behind the gate.
+  absl::StatusOr<write::WriteSummary> ApplyChanges(
+      const std::vector<write::Change>& changes, bool validate_only);
+
+  // A connection of its own for an import's staged rows (staging takes no
+  // lock, so a slow client holds up no other writer), and the gate as the
+  // import's precondition. Finish the import with FinishImport.
+  absl::StatusOr<std::unique_ptr<SQLite::Database>> OpenImportConnection();
+  std::function<absl::Status(SQLite::Database&)> Precondition() const;
+  // Importer::Finish, one writer at a time.
+  absl::StatusOr<write::WriteSummary> FinishImport(write::Importer& importer);
+
+ private:
+  const std::string db_path_;
+  const migrate::RevisionGate* gate_;
+  absl::Mutex mu_;
+  std::unique_ptr<SQLite::Database> db_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace pulse::orgdata
+
+#endif  // PULSE_SERVICES_ORGDATA_WRITER_H_
