@@ -4,6 +4,7 @@
 //   pulse employee ID | chain ID | summary ID
 //   pulse revision
 //   pulse health ADDR       (exit 0 only when SERVING: a container probe)
+//   pulse import FILE [--mode=merge|replace] [--dry_run] [--departments=F]
 //
 // Every flag falls back to the environment variable PULSE_<FLAG>.
 
@@ -25,6 +26,7 @@
 #include "libs/common/grpc_util.h"
 #include "pulse/orgdata/v1/orgdata.grpc.pb.h"
 #include "pulse/schema/v1/schema.grpc.pb.h"
+#include "libs/write/rows.h"
 #include "services/client/render.h"
 
 ABSL_FLAG(std::string, addr, "127.0.0.1:50052",
@@ -41,6 +43,19 @@ ABSL_FLAG(std::string, format, "text",
 ABSL_FLAG(std::string, tls_ca, "",
           "PEM certificates to trust: talk TLS to the services. Empty means "
           "plaintext. Environment: PULSE_TLS_CA.");
+ABSL_FLAG(std::string, admin_token, "",
+          "With import: the org-data service's admin token, sent as "
+          "authorization: Bearer TOKEN. Environment: PULSE_ADMIN_TOKEN.");
+ABSL_FLAG(std::string, mode, "merge",
+          "With import: merge (insert or update the listed employees) or "
+          "replace (the file is the whole organisation). Environment: "
+          "PULSE_MODE.");
+ABSL_FLAG(bool, dry_run, false,
+          "With import: validate and print what would change, writing "
+          "nothing. Environment: PULSE_DRY_RUN.");
+ABSL_FLAG(std::string, departments, "",
+          "With import: a departments file (name, parent, head_employee_id) "
+          "to send too. Environment: PULSE_DEPARTMENTS.");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(30),
           "How long a call may take. Environment: PULSE_TIMEOUT.");
 
@@ -57,7 +72,11 @@ constexpr char kUsage[] =
     "  chain ID      show an employee's chain of command up to the top\n"
     "  summary ID    headcount, depth and widest span under employee ID\n"
     "  revision      the database's schema revision (schema service)\n"
-    "  health ADDR   check a service's health; exit 0 only when SERVING";
+    "  health ADDR   check a service's health; exit 0 only when SERVING\n"
+    "  import FILE   load employees from a CSV or JSON Lines file into the\n"
+    "                service, all or nothing (--mode, --dry_run, "
+    "--departments,\n"
+    "                --admin_token)";
 
 int Usage(const std::string& why) {
   std::fprintf(stderr, "pulse: %s\n\n%s\n", why.c_str(), kUsage);
@@ -91,7 +110,15 @@ int Explain(const grpc::Status& status, const std::string& address,
       break;
     case grpc::StatusCode::NOT_FOUND:
     case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::ALREADY_EXISTS:
       text = absl::StrCat(status.error_message(), ".");
+      break;
+    case grpc::StatusCode::UNAUTHENTICATED:
+    case grpc::StatusCode::PERMISSION_DENIED:
+      text = absl::StrCat(
+          "the service refused the write (", status.error_message(),
+          "): give the org-data service's admin token with --admin_token or "
+          "PULSE_ADMIN_TOKEN.");
       break;
     default:
       text = absl::StrCat("the call failed (code ",
@@ -272,13 +299,148 @@ int Health(const std::string& address) {
   return serving ? 0 : 1;
 }
 
+// Sends the file's rows in pieces; the service applies them when the
+// stream ends. Rows carry their line numbers, so errors name FILE:LINE.
+int Import(const std::string& file) {
+  namespace write = pulse::write;
+  const std::string format_flag = absl::GetFlag(FLAGS_format);
+  auto format = write::FormatFor(
+      format_flag == "csv" || format_flag == "jsonl" ? format_flag : "", file);
+  if (!format.ok()) return Usage(std::string(format.status().message()));
+  const std::string mode = absl::GetFlag(FLAGS_mode);
+  if (mode != "merge" && mode != "replace") {
+    return Usage(absl::StrCat("--mode must be merge or replace, not '", mode,
+                              "'"));
+  }
+  const std::string address = absl::GetFlag(FLAGS_addr);
+  auto stub = OrgDataService::NewStub(Connect(address));
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  context.AddMetadata("authorization",
+                      absl::StrCat("Bearer ", absl::GetFlag(FLAGS_admin_token)));
+  pulse::orgdata::v1::ImportResponse response;
+  auto stream = stub->Import(&context, &response);
+  pulse::orgdata::v1::ImportRequest piece;
+  piece.set_mode(mode == "replace" ? pulse::orgdata::v1::IMPORT_MODE_REPLACE
+                                   : pulse::orgdata::v1::IMPORT_MODE_MERGE);
+  piece.set_dry_run(absl::GetFlag(FLAGS_dry_run));
+  piece.set_source(file);
+  constexpr int kRowsPerMessage = 1000;
+  bool sent_any = false;
+  auto flush = [&](bool force) {
+    if (!force && piece.rows_size() + piece.departments_size() <
+                      kRowsPerMessage) {
+      return true;
+    }
+    sent_any = true;
+    const bool ok = stream->Write(piece);
+    piece.Clear();
+    return ok;
+  };
+  // A row that cannot be read locally is sent as it is (fields left
+  // empty), so the service lists it with the others.
+  const std::string departments = absl::GetFlag(FLAGS_departments);
+  if (!departments.empty()) {
+    std::vector<std::string> columns(write::kDepartmentColumns.begin(),
+                                     write::kDepartmentColumns.end());
+    auto dformat = write::FormatFor(
+        format_flag == "csv" || format_flag == "jsonl" ? format_flag : "",
+        departments);
+    if (!dformat.ok()) return Usage(std::string(dformat.status().message()));
+    auto reader = write::RecordReader::Open(departments, *dformat, columns);
+    if (!reader.ok()) {
+      std::fprintf(stderr, "pulse: %s\n",
+                   std::string(reader.status().message()).c_str());
+      return 1;
+    }
+    std::vector<std::optional<std::string>> values;
+    std::optional<write::RowError> error;
+    std::vector<write::RowError> errors;
+    while ((*reader)->Next(&values, &error)) {
+      write::DepartmentRow row;
+      if (error.has_value()) {
+        std::fprintf(stderr, "pulse: %s:%lld: %s\n", departments.c_str(),
+                     static_cast<long long>(error->line),
+                     error->problem.c_str());
+        return 1;
+      }
+      errors.clear();
+      write::ParseDepartment(values, (*reader)->line(), &row, &errors);
+      auto* d = piece.add_departments();
+      d->set_name(row.name);
+      d->set_parent(row.parent);
+      if (row.head_employee_id) d->set_head_employee_id(*row.head_employee_id);
+      d->set_line((*reader)->line());
+      if (!flush(false)) break;
+    }
+  }
+  std::vector<std::string> columns(write::kEmployeeColumns.begin(),
+                                   write::kEmployeeColumns.end());
+  auto reader = write::RecordReader::Open(file, *format, columns);
+  if (!reader.ok()) {
+    std::fprintf(stderr, "pulse: %s\n",
+                 std::string(reader.status().message()).c_str());
+    return 1;
+  }
+  for (const write::RowError& e : (*reader)->header_errors()) {
+    std::fprintf(stderr, "pulse: %s:%lld: %s: %s\n", file.c_str(),
+                 static_cast<long long>(e.line), e.column.c_str(),
+                 e.problem.c_str());
+  }
+  if (!(*reader)->header_errors().empty()) return 1;
+  std::vector<std::optional<std::string>> values;
+  std::optional<write::RowError> error;
+  std::vector<write::RowError> errors;
+  bool open = true;
+  while (open && (*reader)->Next(&values, &error)) {
+    write::EmployeeRow row;
+    if (!error.has_value()) {
+      errors.clear();
+      write::ParseEmployee(values, (*reader)->line(), &row, &errors);
+    }
+    auto* r = piece.add_rows();
+    r->set_line((*reader)->line());
+    r->set_id(row.id);
+    if (row.manager_id) r->set_manager_id(*row.manager_id);
+    r->set_full_name(row.full_name);
+    r->set_title(row.title);
+    r->set_email(row.email);
+    r->set_department(row.department);
+    r->set_hire_date(row.hire_date);
+    if (row.notes) r->set_notes(*row.notes);
+    open = flush(false);
+  }
+  if (open && (piece.rows_size() > 0 || piece.departments_size() > 0 ||
+               !sent_any)) {
+    flush(true);
+  }
+  stream->WritesDone();
+  const grpc::Status status = stream->Finish();
+  if (!status.ok()) return Explain(status, address);
+  const auto& s = response.summary();
+  std::printf(
+      "%s %s: %lld added, %lld updated (%lld moved), %lld deleted, %lld "
+      "unchanged; departments: %lld added, %lld updated\n",
+      response.dry_run() ? "dry run, nothing written; would import"
+                         : "imported",
+      file.c_str(), static_cast<long long>(s.employees_added()),
+      static_cast<long long>(s.employees_updated()),
+      static_cast<long long>(s.employees_moved()),
+      static_cast<long long>(s.employees_deleted()),
+      static_cast<long long>(s.employees_unchanged()),
+      static_cast<long long>(s.departments_added()),
+      static_cast<long long>(s.departments_updated()));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(kUsage);
   std::vector<std::string> args = pulse::ParseFlagsWithEnv(
       argc, argv,
-      {"addr", "schema_addr", "depth", "format", "timeout", "tls_ca"});
+      {"addr", "schema_addr", "depth", "format", "timeout", "tls_ca",
+       "admin_token", "mode", "dry_run", "departments"});
   if (args.empty()) return Usage("a command is required");
   const std::string& command = args[0];
   if (command == "revision") {
@@ -288,6 +450,10 @@ int main(int argc, char** argv) {
   if (command == "health") {
     if (args.size() != 2) return Usage("health takes an address, host:port");
     return Health(args[1]);
+  }
+  if (command == "import") {
+    if (args.size() != 2) return Usage("import takes one file (CSV or JSONL)");
+    return Import(args[1]);
   }
   if (command == "tree" || command == "employee" || command == "chain" ||
       command == "summary") {

@@ -269,7 +269,7 @@ TEST_F(SubtreeIndexTest, MoveUnderOwnReportIsRefusedAndChangesNothing) {
                            " WHERE id = ", vp));
     ADD_FAILURE() << "the move was accepted";
   } catch (const SQLite::Exception& e) {
-    EXPECT_THAT(e.what(), HasSubstr("own subtree"));
+    EXPECT_THAT(e.what(), HasSubstr("who is in their subtree"));
   }
   EXPECT_EQ(testing::OrgTree::Load(db_path()).manager, tree.manager);
   ExpectMatchesReference();
