@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The write path's figures (issue 13), each judged against a floor measured
+# in the same run: importing a CSV export of a seeded organisation into an
+# empty database, and merging it again, against the sqlite3 tool's .import
+# of the same file into a table with the same keys and indexes; peak memory
+# of the import; one plain-SQL insert (and an out-of-order one) at full
+# size. Usage: bench/writes.sh [EMPLOYEES] (default 1000000); expects a
+# build in ${BUILD_DIR:-build}.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-1000000}
+B=${BUILD_DIR:-build}/services
+S=$B/schema/pulse-schema
+O=$B/orgdata/pulse-orgdata
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+$S upgrade head --db="$W/src.db" --migrations=migrations >/dev/null
+$O seed --db="$W/src.db" --employees="$N" >/dev/null
+$O export --db="$W/src.db" --departments="$W/d.csv" >"$W/e.csv"
+$S upgrade head --db="$W/dst.db" --migrations=migrations >/dev/null
+
+seconds() { /usr/bin/time -f "%e %M" -o "$W/t" "$@" >/dev/null; cat "$W/t"; }
+read -r import_s import_kib < <(seconds $O import --db="$W/dst.db" --file="$W/e.csv" --departments="$W/d.csv")
+read -r merge_s merge_kib < <(seconds $O import --db="$W/dst.db" --file="$W/e.csv" --departments="$W/d.csv")
+sqlite3 "$W/ref.db" "CREATE TABLE employees (id INTEGER PRIMARY KEY, manager_id INTEGER, full_name TEXT NOT NULL, title TEXT NOT NULL, email TEXT NOT NULL UNIQUE, department TEXT, hire_date TEXT NOT NULL, notes TEXT); CREATE INDEX employees_manager_id ON employees (manager_id); CREATE INDEX employees_department ON employees (department);"
+read -r ref_s ref_kib < <(seconds sqlite3 "$W/ref.db" ".import --csv --skip 1 $W/e.csv employees")
+
+# One insert under the top, and a report inserted before their manager
+# (moved when the manager arrives), each its own statement.
+insert_ms() {
+  sqlite3 "$W/dst.db" "PRAGMA foreign_keys = OFF" ".timer on" "$1" |
+    awk '/Run Time/ {print $4 * 1000}'
+}
+one=$(insert_ms "INSERT INTO employees (id, manager_id, full_name, email, hire_date) VALUES ($((N + 1)), 1, 'New One', 'new.one@bench', '2024-01-01')")
+early=$(insert_ms "INSERT INTO employees (id, manager_id, full_name, email, hire_date) VALUES ($((N + 3)), $((N + 2)), 'Early Report', 'early@bench', '2024-01-01')")
+late=$(insert_ms "INSERT INTO employees (id, manager_id, full_name, email, hire_date) VALUES ($((N + 2)), 1, 'Late Manager', 'late@bench', '2024-01-01')")
+
+awk -v n="$N" -v is="$import_s" -v ik="$import_kib" -v ms="$merge_s" \
+    -v mk="$merge_kib" -v rs="$ref_s" -v one="$one" -v early="$early" -v late="$late" 'BEGIN {
+  printf "write path, %d employees\n", n
+  printf "  import into an empty database   %7.2f s  %5.2fx sqlite3 .import (%.2f s)  peak %d MiB   target <= 2x, <= 256 MiB: %s\n", is, is / rs, rs, ik / 1024, (is / rs <= 2 && ik / 1024 <= 256) ? "PASS" : "FAIL"
+  printf "  merge of the same file again    %7.2f s  %5.2fx sqlite3 .import            peak %d MiB   target <= 2x, <= 256 MiB: %s\n", ms, ms / rs, mk / 1024, (ms / rs <= 2 && mk / 1024 <= 256) ? "PASS" : "FAIL"
+  printf "  one plain-SQL insert            %7.3f ms (report before manager %.3f ms, that manager %.3f ms)   target <= 1 ms: %s\n", one, early, late, (one <= 1 && early <= 1 && late <= 1) ? "PASS" : "FAIL"
+}'
