@@ -9,6 +9,7 @@
 
 #include "SQLiteCpp/SQLiteCpp.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "libs/write/rows.h"
@@ -91,6 +92,10 @@ class Importer {
   Importer(SQLite::Database& db, ImportOptions options)
       : db_(db), options_(std::move(options)) {}
   absl::Status Validate();
+  // INTERNAL naming the first reference to a missing row (after a load
+  // with foreign keys off: the checks of Validate should make it
+  // impossible).
+  absl::Status CheckReferences();
   void CheckCycles(const std::function<std::optional<int64_t>(int64_t)>&
                        nearest_listed_ancestor);
   absl::StatusOr<WriteSummary> Apply();
@@ -105,10 +110,15 @@ class Importer {
   SQLite::Database& db_;
   const ImportOptions options_;
   absl::flat_hash_map<int64_t, Node> nodes_;
+  // Hashes of the staged emails: only when two collide does Validate list
+  // duplicates with a query (a sort of every staged row).
+  absl::flat_hash_set<uint64_t> email_hashes_;
+  bool emails_may_repeat_ = false;
   std::unique_ptr<SQLite::Statement> stage_employee_;
   std::unique_ptr<SQLite::Statement> stage_department_;
   std::vector<RowError> errors_;
   int64_t departments_ = 0;
+  int64_t staged_ = 0;
   bool staging_ = false;
 };
 
