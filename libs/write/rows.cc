@@ -479,6 +479,61 @@ bool ParseDepartment(const std::vector<std::optional<std::string>>& v,
   return errors->size() == before;
 }
 
+namespace {
+
+template <typename Row, typename Names, typename Parse>
+absl::Status ReadRows(const std::string& path, Format format, bool name_file,
+                      const Names& names, Parse parse,
+                      const std::function<absl::Status(const Row&)>& add,
+                      const std::function<void(RowError, const Row*)>& reject) {
+  auto reader = RecordReader::Open(
+      path, format, std::vector<std::string>(names.begin(), names.end()));
+  if (!reader.ok()) return reader.status();
+  auto named = [&](RowError e) {
+    if (name_file) e.source = path;
+    return e;
+  };
+  for (const RowError& e : (*reader)->header_errors()) {
+    reject(named(e), nullptr);
+  }
+  if (!(*reader)->header_errors().empty()) return absl::OkStatus();
+  std::vector<std::optional<std::string>> values;
+  std::optional<RowError> error;
+  std::vector<RowError> errors;
+  Row row;
+  while ((*reader)->Next(&values, &error)) {
+    if (error.has_value()) {
+      reject(named(*std::move(error)), nullptr);
+      continue;
+    }
+    errors.clear();
+    if (!parse(values, (*reader)->line(), &row, &errors)) {
+      for (RowError& e : errors) reject(named(std::move(e)), &row);
+      continue;
+    }
+    if (absl::Status s = add(row); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ReadEmployees(
+    const std::string& path, Format format, bool name_file,
+    const std::function<absl::Status(const EmployeeRow&)>& add,
+    const std::function<void(RowError, const EmployeeRow*)>& reject) {
+  return ReadRows<EmployeeRow>(path, format, name_file, kEmployeeColumns,
+                               ParseEmployee, add, reject);
+}
+
+absl::Status ReadDepartments(
+    const std::string& path, Format format, bool name_file,
+    const std::function<absl::Status(const DepartmentRow&)>& add,
+    const std::function<void(RowError, const DepartmentRow*)>& reject) {
+  return ReadRows<DepartmentRow>(path, format, name_file, kDepartmentColumns,
+                                 ParseDepartment, add, reject);
+}
+
 void RecordWriter::Write(const std::vector<const char*>& names,
                          const std::vector<std::optional<std::string>>& values,
                          const std::vector<bool>& numeric) {

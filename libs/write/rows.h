@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -144,6 +145,22 @@ bool ParseDepartment(const std::vector<std::optional<std::string>>& values,
 // Checks the fields of an employee given field by field (an Import call's
 // rows): id range, required fields, the date, a manager equal to the id.
 void CheckEmployee(const EmployeeRow& row, std::vector<RowError>* errors);
+
+// Reads every record of an employees file: each valid row goes to `add`
+// (whose error stops the read and is returned); each record with a problem
+// goes to `reject`, with the row as far as it was read (null when the
+// record could not be read at all, or for a header error). `name_file`
+// puts `path` into the errors' source. NOT_FOUND when the file cannot be
+// opened.
+absl::Status ReadEmployees(
+    const std::string& path, Format format, bool name_file,
+    const std::function<absl::Status(const EmployeeRow&)>& add,
+    const std::function<void(RowError, const EmployeeRow*)>& reject);
+// The same for a departments file.
+absl::Status ReadDepartments(
+    const std::string& path, Format format, bool name_file,
+    const std::function<absl::Status(const DepartmentRow&)>& add,
+    const std::function<void(RowError, const DepartmentRow*)>& reject);
 
 // Writes rows in `format`, export's only writer: the header (CSV), then a
 // line per row, with no trailing space, so that a file it wrote and read

@@ -337,69 +337,30 @@ int Import(const std::string& file) {
     piece.Clear();
     return ok;
   };
-  // A row that cannot be read locally is sent as it is (fields left
-  // empty), so the service lists it with the others.
-  const std::string departments = absl::GetFlag(FLAGS_departments);
-  if (!departments.empty()) {
-    std::vector<std::string> columns(write::kDepartmentColumns.begin(),
-                                     write::kDepartmentColumns.end());
-    auto dformat = write::FormatFor(
-        format_flag == "csv" || format_flag == "jsonl" ? format_flag : "",
-        departments);
-    if (!dformat.ok()) return Usage(std::string(dformat.status().message()));
-    auto reader = write::RecordReader::Open(departments, *dformat, columns);
-    if (!reader.ok()) {
-      std::fprintf(stderr, "pulse: %s\n",
-                   std::string(reader.status().message()).c_str());
-      return 1;
-    }
-    std::vector<std::optional<std::string>> values;
-    std::optional<write::RowError> error;
-    std::vector<write::RowError> errors;
-    while ((*reader)->Next(&values, &error)) {
-      write::DepartmentRow row;
-      if (error.has_value()) {
-        std::fprintf(stderr, "pulse: %s:%lld: %s\n", departments.c_str(),
-                     static_cast<long long>(error->line),
-                     error->problem.c_str());
-        return 1;
-      }
-      errors.clear();
-      write::ParseDepartment(values, (*reader)->line(), &row, &errors);
-      auto* d = piece.add_departments();
-      d->set_name(row.name);
-      d->set_parent(row.parent);
-      if (row.head_employee_id) d->set_head_employee_id(*row.head_employee_id);
-      d->set_line((*reader)->line());
-      if (!flush(false)) break;
-    }
-  }
-  std::vector<std::string> columns(write::kEmployeeColumns.begin(),
-                                   write::kEmployeeColumns.end());
-  auto reader = write::RecordReader::Open(file, *format, columns);
-  if (!reader.ok()) {
-    std::fprintf(stderr, "pulse: %s\n",
-                 std::string(reader.status().message()).c_str());
-    return 1;
-  }
-  for (const write::RowError& e : (*reader)->header_errors()) {
-    std::fprintf(stderr, "pulse: %s:%lld: %s: %s\n", file.c_str(),
+  // A row with a problem is sent as far as it was read (the service lists
+  // it with the others); one that cannot be read at all, or a header
+  // without a required column, stops the import here.
+  bool open = true;
+  bool unreadable = false;
+  auto report = [&](const write::RowError& e) {
+    std::fprintf(stderr, "pulse: %s:%lld: %s: %s\n",
+                 (e.source.empty() ? file : e.source).c_str(),
                  static_cast<long long>(e.line), e.column.c_str(),
                  e.problem.c_str());
-  }
-  if (!(*reader)->header_errors().empty()) return 1;
-  std::vector<std::optional<std::string>> values;
-  std::optional<write::RowError> error;
-  std::vector<write::RowError> errors;
-  bool open = true;
-  while (open && (*reader)->Next(&values, &error)) {
-    write::EmployeeRow row;
-    if (!error.has_value()) {
-      errors.clear();
-      write::ParseEmployee(values, (*reader)->line(), &row, &errors);
-    }
+    unreadable = true;
+  };
+  auto add_department = [&](const write::DepartmentRow& row) {
+    auto* d = piece.add_departments();
+    d->set_name(row.name);
+    d->set_parent(row.parent);
+    if (row.head_employee_id) d->set_head_employee_id(*row.head_employee_id);
+    d->set_line(row.line);
+    open = open && flush(false);
+    return open ? absl::OkStatus() : absl::CancelledError("the stream broke");
+  };
+  auto add_employee = [&](const write::EmployeeRow& row) {
     auto* r = piece.add_rows();
-    r->set_line((*reader)->line());
+    r->set_line(row.line);
     r->set_id(row.id);
     if (row.manager_id) r->set_manager_id(*row.manager_id);
     r->set_full_name(row.full_name);
@@ -408,7 +369,42 @@ int Import(const std::string& file) {
     r->set_department(row.department);
     r->set_hire_date(row.hire_date);
     if (row.notes) r->set_notes(*row.notes);
-    open = flush(false);
+    open = open && flush(false);
+    return open ? absl::OkStatus() : absl::CancelledError("the stream broke");
+  };
+  const std::string departments = absl::GetFlag(FLAGS_departments);
+  absl::Status read = absl::OkStatus();
+  int64_t last_rejected = 0;
+  if (!departments.empty()) {
+    auto dformat = write::FormatFor(
+        format_flag == "csv" || format_flag == "jsonl" ? format_flag : "",
+        departments);
+    if (!dformat.ok()) return Usage(std::string(dformat.status().message()));
+    read = write::ReadDepartments(
+        departments, *dformat, /*name_file=*/true, add_department,
+        [&](write::RowError e, const write::DepartmentRow* row) {
+          if (row == nullptr) return report(e);
+          // Once per row, however many problems it has.
+          if (row->line != last_rejected) add_department(*row).IgnoreError();
+          last_rejected = row->line;
+        });
+  }
+  if (read.ok() && !unreadable) {
+    read = write::ReadEmployees(
+        file, *format, /*name_file=*/false, add_employee,
+        [&](write::RowError e, const write::EmployeeRow* row) {
+          if (row == nullptr) return report(e);
+          if (row->line != last_rejected) add_employee(*row).IgnoreError();
+          last_rejected = row->line;
+        });
+  }
+  if (!read.ok() && open) {
+    std::fprintf(stderr, "pulse: %s\n", std::string(read.message()).c_str());
+    return 1;
+  }
+  if (unreadable) {
+    context.TryCancel();
+    return 1;
   }
   if (open && (piece.rows_size() > 0 || piece.departments_size() > 0 ||
                !sent_any)) {

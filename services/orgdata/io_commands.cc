@@ -1,7 +1,6 @@
 #include "services/orgdata/io_commands.h"
 
 #include <cstdio>
-#include <type_traits>
 
 #include "absl/strings/str_cat.h"
 #include "libs/store/store.h"
@@ -15,47 +14,6 @@ int Fail(const absl::Status& status) {
   std::fprintf(stderr, "pulse-orgdata: %s\n",
                std::string(status.message()).c_str());
   return 1;
-}
-
-template <typename Names>
-std::vector<std::string> Columns(const Names& names) {
-  return std::vector<std::string>(names.begin(), names.end());
-}
-
-// Feeds every record of `path` to `add` (after `parse`), recording the
-// records that cannot be read as the importer's errors.
-template <typename Row, typename Parse, typename Add>
-absl::Status ReadFile(const std::string& path, write::Format format,
-                      std::vector<std::string> columns, bool name_file,
-                      write::Importer& importer, Parse parse, Add add) {
-  auto record = [&](write::RowError e) {
-    if (name_file) e.source = path;
-    importer.AddError(std::move(e));
-  };
-  auto reader = write::RecordReader::Open(path, format, std::move(columns));
-  if (!reader.ok()) return reader.status();
-  for (const write::RowError& e : (*reader)->header_errors()) record(e);
-  if (!(*reader)->header_errors().empty()) return absl::OkStatus();
-  std::vector<std::optional<std::string>> values;
-  std::optional<write::RowError> error;
-  std::vector<write::RowError> errors;
-  Row row;
-  while ((*reader)->Next(&values, &error)) {
-    if (error.has_value()) {
-      record(*std::move(error));
-      continue;
-    }
-    errors.clear();
-    if (!parse(values, (*reader)->line(), &row, &errors)) {
-      for (write::RowError& e : errors) record(std::move(e));
-      if constexpr (std::is_same_v<Row, write::EmployeeRow>) {
-        if (row.id > 0) importer.AddRejected(row.id, row.line);
-      }
-      continue;
-    }
-    if (absl::Status s = add(row); !s.ok()) return s;
-  }
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -94,19 +52,26 @@ int RunImport(const ImportCommand& command) {
       Fail(departments_format.status());
       return 2;
     }
-    absl::Status s = ReadFile<write::DepartmentRow>(
-        command.departments_file, *departments_format,
-        Columns(write::kDepartmentColumns), /*name_file=*/true, **importer, write::ParseDepartment,
+    absl::Status s = write::ReadDepartments(
+        command.departments_file, *departments_format, /*name_file=*/true,
         [&](const write::DepartmentRow& row) {
           return (*importer)->AddDepartment(row);
+        },
+        [&](write::RowError e, const write::DepartmentRow*) {
+          (*importer)->AddError(std::move(e));
         });
     if (!s.ok()) return Fail(s);
   }
-  absl::Status s = ReadFile<write::EmployeeRow>(
-      command.file, *format, Columns(write::kEmployeeColumns),
-      /*name_file=*/false, **importer,
-      write::ParseEmployee, [&](const write::EmployeeRow& row) {
+  absl::Status s = write::ReadEmployees(
+      command.file, *format, /*name_file=*/false,
+      [&](const write::EmployeeRow& row) {
         return (*importer)->AddEmployee(row);
+      },
+      [&](write::RowError e, const write::EmployeeRow* row) {
+        if (row != nullptr && row->id > 0) {
+          (*importer)->AddRejected(row->id, row->line);
+        }
+        (*importer)->AddError(std::move(e));
       });
   if (!s.ok()) return Fail(s);
   auto summary = (*importer)->Finish();

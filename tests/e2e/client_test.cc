@@ -19,6 +19,8 @@ using ::testing::HasSubstr;
 using testing::RunProcess;
 using testing::RunResult;
 
+constexpr char kToken[] = "client-test-admin-token";
+
 class ClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -45,7 +47,8 @@ class ClientTest : public ::testing::Test {
         "COMMIT;");
     auto org = testing::Subprocess::Start(
         {PULSE_ORGDATA_BIN, "serve", "--listen=127.0.0.1:0",
-         "--db=" + db_path(), "--poll_interval=50ms"},
+         "--db=" + db_path(), "--poll_interval=50ms",
+         std::string("--admin_token=") + kToken},
         dir_.path());
     ASSERT_OK(org);
     org_ = *std::move(org);
@@ -146,6 +149,48 @@ TEST_F(ClientTest, EmployeeChainAndErrorsInPlainWords) {
   RunResult nobody = Pulse({"health", "127.0.0.1:1"});
   EXPECT_EQ(nobody.exit_code, 1);
   EXPECT_THAT(nobody.err, HasSubstr("cannot reach"));
+}
+
+TEST_F(ClientTest, ImportSendsAFileToTheServiceAllOrNothing) {
+  ASSERT_TRUE(testing::WaitFor([&] {
+    return Pulse({"health", address_}).exit_code == 0;
+  }));
+  const std::string good = dir_.Join("people.csv");
+  // Reports before their manager; a department by name.
+  testing::WriteFile(good,
+                     "id,manager_id,full_name,title,email,department,"
+                     "hire_date\n"
+                     "9,8,Ivy Report,Engineer,ivy@x,Platform,2024-03-01\n"
+                     "8,2,Hal Manager,Manager,hal@x,Platform,2024-02-01\n");
+  const std::string bad = dir_.Join("bad.csv");
+  testing::WriteFile(bad,
+                     "id,manager_id,full_name,title,email,department,"
+                     "hire_date\n"
+                     "8,2,Hal Manager,Manager,ada@x,Platform,2024-02-01\n"
+                     "9,8,Ivy Report,Engineer,ivy@x,,2024-13-01\n");
+
+  RunResult no_token = Pulse({"import", good});
+  EXPECT_EQ(no_token.exit_code, 1);
+  EXPECT_THAT(no_token.err, HasSubstr("--admin_token"));
+
+  const std::string token = std::string("--admin_token=") + kToken;
+  RunResult refused = Pulse({"import", bad, token});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_THAT(refused.err, HasSubstr(bad + ":2: email: 'ada@x' already "
+                                         "belongs to employee 1"));
+  EXPECT_THAT(refused.err, HasSubstr(bad + ":3: hire_date: '2024-13-01'"));
+
+  RunResult dry = Pulse({"import", good, token, "--dry_run"});
+  EXPECT_EQ(dry.exit_code, 0) << dry.err;
+  EXPECT_THAT(dry.out, HasSubstr("would import"));
+  EXPECT_THAT(Pulse({"employee", "9"}).err, HasSubstr("no employee"));
+
+  RunResult imported = Pulse({"import", good, token});
+  ASSERT_EQ(imported.exit_code, 0) << imported.err;
+  EXPECT_THAT(imported.out, HasSubstr("2 added"));
+  RunResult tree = Pulse({"tree", "2", "--format=json"});
+  EXPECT_THAT(tree.out, HasSubstr("Ivy Report"));
+  EXPECT_THAT(Pulse({"chain", "9"}).out, HasSubstr("Hal Manager"));
 }
 
 }  // namespace

@@ -140,46 +140,27 @@ class WriteTest : public ::testing::Test {
     auto importer = Importer::Begin(*db_, options);
     if (!importer.ok()) return importer.status();
     auto feed = [&](const std::string& path, bool employees) -> absl::Status {
-      std::vector<std::string> columns;
       if (employees) {
-        columns.assign(kEmployeeColumns.begin(), kEmployeeColumns.end());
-      } else {
-        columns.assign(kDepartmentColumns.begin(), kDepartmentColumns.end());
+        return ReadEmployees(
+            path, Format::kCsv, false,
+            [&](const EmployeeRow& row) {
+              return (*importer)->AddEmployee(row);
+            },
+            [&](RowError e, const EmployeeRow* row) {
+              if (row != nullptr && row->id > 0) {
+                (*importer)->AddRejected(row->id, row->line);
+              }
+              (*importer)->AddError(std::move(e));
+            });
       }
-      auto reader = RecordReader::Open(path, Format::kCsv, columns);
-      if (!reader.ok()) return reader.status();
-      for (const RowError& e : (*reader)->header_errors()) {
-        (*importer)->AddError(e);
-      }
-      std::vector<std::optional<std::string>> values;
-      std::optional<RowError> error;
-      std::vector<RowError> errors;
-      while ((*reader)->Next(&values, &error)) {
-        if (error) {
-          (*importer)->AddError(*error);
-          continue;
-        }
-        errors.clear();
-        if (employees) {
-          EmployeeRow row;
-          if (!ParseEmployee(values, (*reader)->line(), &row, &errors)) {
-            for (auto& e : errors) (*importer)->AddError(e);
-            if (row.id > 0) (*importer)->AddRejected(row.id, row.line);
-            continue;
-          }
-          if (absl::Status s = (*importer)->AddEmployee(row); !s.ok()) return s;
-        } else {
-          DepartmentRow row;
-          if (!ParseDepartment(values, (*reader)->line(), &row, &errors)) {
-            for (auto& e : errors) (*importer)->AddError(e);
-            continue;
-          }
-          if (absl::Status s = (*importer)->AddDepartment(row); !s.ok()) {
-            return s;
-          }
-        }
-      }
-      return absl::OkStatus();
+      return ReadDepartments(
+          path, Format::kCsv, true,
+          [&](const DepartmentRow& row) {
+            return (*importer)->AddDepartment(row);
+          },
+          [&](RowError e, const DepartmentRow*) {
+            (*importer)->AddError(std::move(e));
+          });
     };
     if (!departments.empty()) {
       const std::string dfile = dir_.Join("departments.csv");
@@ -417,31 +398,19 @@ TEST_F(WriteTest, ExportImportExportIsByteIdenticalInBothFormats) {
     ImportOptions import_options;
     auto importer = Importer::Begin(**copy, import_options);
     ASSERT_OK(importer);
-    for (int pass = 0; pass < 2; ++pass) {
-      std::vector<std::string> columns;
-      if (pass == 0) {
-        columns.assign(kDepartmentColumns.begin(), kDepartmentColumns.end());
-      } else {
-        columns.assign(kEmployeeColumns.begin(), kEmployeeColumns.end());
-      }
-      auto reader = RecordReader::Open(pass == 0 ? dep : emp, format, columns);
-      ASSERT_OK(reader);
-      std::vector<std::optional<std::string>> values;
-      std::optional<RowError> error;
-      std::vector<RowError> errors;
-      while ((*reader)->Next(&values, &error)) {
-        ASSERT_FALSE(error.has_value()) << error->problem;
-        if (pass == 0) {
-          DepartmentRow row;
-          ASSERT_TRUE(ParseDepartment(values, (*reader)->line(), &row, &errors));
-          ASSERT_OK((*importer)->AddDepartment(row));
-        } else {
-          EmployeeRow row;
-          ASSERT_TRUE(ParseEmployee(values, (*reader)->line(), &row, &errors));
-          ASSERT_OK((*importer)->AddEmployee(row));
-        }
-      }
-    }
+    auto refuse = [](RowError e, const void*) {
+      ADD_FAILURE() << e.line << ": " << e.column << ": " << e.problem;
+    };
+    ASSERT_OK(ReadDepartments(
+        dep, format, true,
+        [&](const DepartmentRow& row) {
+          return (*importer)->AddDepartment(row);
+        },
+        refuse));
+    ASSERT_OK(ReadEmployees(
+        emp, format, false,
+        [&](const EmployeeRow& row) { return (*importer)->AddEmployee(row); },
+        refuse));
     ASSERT_OK((*importer)->Finish());
     importer->reset();
     std::swap(db_, *copy);
