@@ -73,6 +73,8 @@ ABSL_FLAG(std::string, compare_server, "",
           "Another build's pulse-orgdata, to serve the same database and "
           "take its turns under load beside this build's (a paired "
           "comparison of two versions, free of the machine's drift).");
+ABSL_FLAG(double, writes_per_second, 100,
+          "Single-change ApplyChanges calls per second in the mixed load.");
 ABSL_FLAG(bool, reuse_db, false,
           "Keep the work directory's seeded database from an earlier run of "
           "the same size (upgrade and seed are then not measured); for "
@@ -333,10 +335,53 @@ struct LoadSamples {
 };
 
 // One round of load: `clients` threads on 4 channels streaming depth-2
-// subtrees of random managers for `length`.
+// subtrees of random managers for `length`, with `writes` alongside when
+// set.
+// The admin token the benchmark's server is started with.
+constexpr char kBenchToken[] = "bench-admin-token-0123456789";
+
+// An ApplyChanges call with the bench's token; its latency in ms, or -1
+// on failure.
+double TimedApply(OrgDataService::Stub* stub,
+                  const pulse::orgdata::v1::ApplyChangesRequest& request) {
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", absl::StrCat("Bearer ", kBenchToken));
+  pulse::orgdata::v1::ApplyChangesResponse response;
+  const absl::Time start = absl::Now();
+  const grpc::Status status = stub->ApplyChanges(&context, request, &response);
+  if (!status.ok()) {
+    std::fprintf(stderr, "pulse_bench: ApplyChanges: %s\n",
+                 status.error_message().c_str());
+    return -1;
+  }
+  return absl::ToDoubleMilliseconds(absl::Now() - start);
+}
+
+// A new employee under `manager`, as one change.
+pulse::orgdata::v1::Change NewEmployee(int64_t id, int64_t manager) {
+  pulse::orgdata::v1::Change change;
+  auto* e = change.mutable_upsert_employee();
+  e->set_id(id);
+  e->set_manager_id(manager);
+  e->set_full_name(absl::StrCat("Bench Hire ", id));
+  e->set_title("Engineer");
+  e->set_email(absl::StrCat("bench.hire.", id, "@pulse.example"));
+  e->set_hire_date("2026-12-01");
+  return change;
+}
+
+// Writes made during a round of load: `per_second` single-change
+// ApplyChanges calls (a new employee under a random manager), each
+// latency into `latencies_ms`; ids from `*next_id` up.
+struct WriteLoad {
+  double per_second = 0;
+  int64_t* next_id = nullptr;
+  std::vector<double>* latencies_ms = nullptr;
+};
+
 void Load(const ServerProcess& server, const std::vector<int64_t>& roots,
-          int clients, absl::Duration length, uint64_t seed,
-          LoadSamples* into) {
+          int clients, absl::Duration length, uint64_t seed, LoadSamples* into,
+          const WriteLoad& writes = {}) {
   const std::string& address = server.address;
   std::vector<std::vector<double>> latencies(clients);
   std::atomic<bool> stop{false};
@@ -362,6 +407,23 @@ void Load(const ServerProcess& server, const std::vector<int64_t>& roots,
         request.set_root_id(roots[rng() % roots.size()]);
         StreamFigures f = StreamOnce(stub.get(), request);
         latencies[c].push_back(f.seconds * 1000);
+      }
+    });
+  }
+  if (writes.per_second > 0) {
+    threads.emplace_back([&] {
+      auto stub = OrgDataService::NewStub(channels[0]);
+      std::mt19937_64 rng(seed + 99);
+      const absl::Duration every = absl::Seconds(1) / writes.per_second;
+      absl::Time next = absl::Now();
+      while (!stop.load(std::memory_order_relaxed)) {
+        pulse::orgdata::v1::ApplyChangesRequest request;
+        *request.add_changes() =
+            NewEmployee((*writes.next_id)++, roots[rng() % roots.size()]);
+        const double ms = TimedApply(stub.get(), request);
+        if (ms >= 0) writes.latencies_ms->push_back(ms);
+        next += every;
+        absl::SleepFor(next - absl::Now());
       }
     });
   }
@@ -407,10 +469,10 @@ int main(int argc, char** argv) {
   }
 
   // 2. The real server.
-  const ServerProcess real_server =
-      StartServer({bin + "/orgdata/pulse-orgdata", "serve", "--db=" + db,
-                   "--listen=127.0.0.1:0"},
-                  dir, "server");
+  const ServerProcess real_server = StartServer(
+      {bin + "/orgdata/pulse-orgdata", "serve", "--db=" + db,
+       "--listen=127.0.0.1:0", absl::StrCat("--admin_token=", kBenchToken)},
+      dir, "server");
   const pid_t server = real_server.pid;
   const std::string& address = real_server.address;
   grpc::ChannelArguments args;
@@ -491,7 +553,10 @@ int main(int argc, char** argv) {
         std::min(floor_best, absl::ToDoubleSeconds(absl::Now() - start));
     if (!more.ok() || bytes == 0) Die("in-process read failed");
   }
-  if (nodes != employees) Die(absl::StrCat("streamed ", nodes, " nodes"));
+  // A reused database holds the writes of earlier runs too.
+  if (nodes != employees && !reuse) {
+    Die(absl::StrCat("streamed ", nodes, " nodes"));
+  }
 
   // 5. The naive reference: sqlite3's own recursive walk over manager_id.
   double reference_best = 1e9;
@@ -640,8 +705,24 @@ int main(int argc, char** argv) {
         "compare_server");
   }
   LoadSamples real_samples, callback_samples, sync_samples, compare_samples;
+  // Mixed rounds: the same read load while a writer commits
+  // --writes_per_second single-change ApplyChanges calls.
+  LoadSamples mixed_samples;
+  std::vector<double> mixed_write_ms;
+  int64_t next_id = 10 * employees + 1;
+  WriteLoad writes{absl::GetFlag(FLAGS_writes_per_second), &next_id,
+                   &mixed_write_ms};
   for (int r = 0; r < rounds; ++r) {
     Load(real_server, managers, clients, length, r, &real_samples);
+    Load(real_server, managers, clients, length, r, &mixed_samples, writes);
+    if (writes.per_second > 0) {
+      // The server checkpoints the round's writes after they commit: done
+      // here, outside the measured rounds, so that the next read-only
+      // round does not pay for the mixed one's (in the mixed rounds it
+      // runs alongside and is counted).
+      SQLite::Database(db, SQLite::OPEN_READWRITE)
+          .exec("PRAGMA wal_checkpoint(PASSIVE)");
+    }
     Load(callback_server, managers, clients, length, r, &callback_samples);
     Load(sync_server, managers, clients, length, r, &sync_samples);
     if (!compare_bin.empty()) {
@@ -662,8 +743,57 @@ int main(int argc, char** argv) {
   }
   StopServer(sync_server);
   StopServer(callback_server);
+
+  // 9. Writes, the server otherwise idle: 1,000 new employees in one
+  // ApplyChanges, and the move of a subtree of about 10,000 people to
+  // another manager and back (best of --repeats each).
+  double batch_best = 1e9, move_best = 1e9;
+  // The subtree moves under the top of the largest subtree outside it
+  // (none in a tiny organisation, whose ~10,000 is the whole of it).
+  const int64_t moved_root = mid_root;
+  int64_t move_to = 0;
+  auto inside_moved = [&](int64_t id) {
+    for (int64_t at = id; at != 0; at = manager_of[at]) {
+      if (at == moved_root) return true;
+    }
+    return false;
+  };
+  for (const auto& [id, n] : size) {
+    if (id != manager_of[moved_root] && !inside_moved(id) &&
+        (move_to == 0 || n > size[move_to]) && manager_of[id] != 0) {
+      move_to = id;
+    }
+  }
+  {
+    std::mt19937_64 write_rng(11);
+    for (int r = 0; r < repeats; ++r) {
+      pulse::orgdata::v1::ApplyChangesRequest batch;
+      for (int i = 0; i < 1000; ++i) {
+        *batch.add_changes() =
+            NewEmployee(next_id++, managers[write_rng() % managers.size()]);
+      }
+      const double batch_ms = TimedApply(stub.get(), batch);
+      if (batch_ms < 0) Die("the 1,000-upsert ApplyChanges failed");
+      batch_best = std::min(batch_best, batch_ms);
+      for (int64_t to : {move_to, manager_of[moved_root]}) {
+        if (move_to == 0 || manager_of[moved_root] == 0) break;
+        pulse::orgdata::v1::ApplyChangesRequest move;
+        move.add_changes()->mutable_move_employee()->set_id(moved_root);
+        move.mutable_changes(0)->mutable_move_employee()->set_new_manager_id(
+            to);
+        const double move_ms = TimedApply(stub.get(), move);
+        if (move_ms < 0) Die("the subtree move failed");
+        move_best = std::min(move_best, move_ms);
+      }
+    }
+  }
   StopServer(real_server);
   const LoadFigures real = real_samples.Figures();
+  const LoadFigures mixed = mixed_samples.Figures();
+  const double mixed_ratio =
+      mixed.streams_per_second / std::max(real.streams_per_second, 1e-9);
+  const double write_p50 = Percentile(mixed_write_ms, 0.5);
+  const double write_p99 = Percentile(mixed_write_ms, 0.99);
   const LoadFigures callback_floor = callback_samples.Figures();
   const LoadFigures sync_floor = sync_samples.Figures();
 
@@ -713,6 +843,17 @@ int main(int argc, char** argv) {
       real.streams_per_second, real.p50_ms, real.p99_ms, real.server_cpu_us,
       real.client_cpu_us);
   std::printf(
+      "| mixed load: the same reads while %.0f ApplyChanges/s commit: "
+      "streams/s, p50 / p99; writes p50 / p99 (%zu writes) | %.0f/s, %.2f / "
+      "%.2f ms; %.2f / %.2f ms |\n",
+      absl::GetFlag(FLAGS_writes_per_second), mixed_write_ms.size(),
+      mixed.streams_per_second, mixed.p50_ms, mixed.p99_ms, write_p50,
+      write_p99);
+  std::printf(
+      "| ApplyChanges with 1,000 new employees / move of a %lld-node subtree "
+      "there and back (best) | %.1f ms / %.1f ms |\n",
+      static_cast<long long>(size[mid_root]), batch_best, move_best);
+  std::printf(
       "| 150 stuck + 50 fast streams: server RSS growth, fast streams done | "
       "%.1f MiB, %d of 250 |\n",
       stuck_rss_kib / 1024.0, fast_done);
@@ -723,7 +864,8 @@ int main(int argc, char** argv) {
       callback_floor.p99_ms, callback_floor.server_cpu_us,
       callback_floor.client_cpu_us);
   std::printf(
-      "| gRPC floor: trivial sync handler streams/s, p50 / p99, server / client "
+      "| gRPC floor: trivial sync handler streams/s, p50 / p99, server / "
+      "client "
       "CPU per stream | %.0f/s, %.2f / %.2f ms, %.0f / %.0f us |\n",
       sync_floor.streams_per_second, sync_floor.p50_ms, sync_floor.p99_ms,
       sync_floor.server_cpu_us, sync_floor.client_cpu_us);
@@ -743,6 +885,17 @@ int main(int argc, char** argv) {
       verdict(load_ratio >= 0.7));
   std::printf("| load p99 <= 5 ms | %.2f ms | %s |\n", real.p99_ms,
               verdict(real.p99_ms <= 5));
+  std::printf(
+      "| mixed load streams/s >= 0.8 x read-only (same run) | %.2f x | %s |\n",
+      mixed_ratio, verdict(mixed_ratio >= 0.8));
+  std::printf("| mixed load read p99 <= 10 ms | %.2f ms | %s |\n", mixed.p99_ms,
+              verdict(mixed.p99_ms <= 10));
+  std::printf("| mixed load write p99 <= 20 ms | %.2f ms | %s |\n", write_p99,
+              verdict(write_p99 <= 20));
+  std::printf("| ApplyChanges, 1,000 upserts <= 50 ms | %.1f ms | %s |\n",
+              batch_best, verdict(batch_best <= 50));
+  std::printf("| move a ~10,000-node subtree <= 100 ms | %.1f ms | %s |\n",
+              move_best, verdict(move_best <= 100));
   std::printf("| upgrade head <= 50 ms | %.1f ms | %s |\n", upgrade_ms,
               reuse ? "n/a (database reused)" : verdict(upgrade_ms <= 50));
   std::printf("| seed 1,000,000 <= 5 s | %.2f s | %s |\n", seed_s,
@@ -764,16 +917,19 @@ int main(int argc, char** argv) {
       "\"sync_floor_streams_per_s\":%.0f,\"sync_floor_server_cpu_us\":%.1f,"
       "\"load_over_grpc_floor\":%.3f,"
       "\"stuck_rss_growth_mib\":%.1f,"
-      "\"stuck_fast_done\":%d}\n",
+      "\"stuck_fast_done\":%d,\"mixed_streams_per_s\":%.0f,"
+      "\"mixed_over_read_only\":%.3f,\"mixed_read_p99_ms\":%.3f,"
+      "\"mixed_write_p99_ms\":%.3f,\"apply_1000_ms\":%.2f,"
+      "\"move_subtree_ms\":%.2f}\n",
       static_cast<long long>(employees), upgrade_ms, seed_s, e2e_best, e2e_rate,
       floor_best, reference_best, ratio_floor, ratio_reference,
       first_chunk_root, first_chunk_max, rss_mib,
       static_cast<long long>(size[mid_root]), Percentile(mid_ms, 0.5),
       Percentile(mid_ms, 0.99), real.streams_per_second, real.p50_ms,
       real.p99_ms, real.server_cpu_us, real.client_cpu_us,
-      callback_floor.streams_per_second,
-      callback_floor.server_cpu_us, sync_floor.streams_per_second,
-      sync_floor.server_cpu_us, load_ratio, stuck_rss_kib / 1024.0,
-      fast_done);
+      callback_floor.streams_per_second, callback_floor.server_cpu_us,
+      sync_floor.streams_per_second, sync_floor.server_cpu_us, load_ratio,
+      stuck_rss_kib / 1024.0, fast_done, mixed.streams_per_second, mixed_ratio,
+      mixed.p99_ms, write_p99, batch_best, move_best);
   return 0;
 }

@@ -2,6 +2,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "libs/store/pool.h"
 #include "libs/store/store.h"
 
 namespace pulse::write {
@@ -10,8 +11,8 @@ namespace {
 // Applies one change; `at` names it in errors ("changes[3].move_employee").
 class ChangeApplier {
  public:
-  ChangeApplier(SQLite::Database& db, WriteSummary* summary)
-      : db_(db), summary_(summary) {}
+  ChangeApplier(store::Connection& connection, WriteSummary* summary)
+      : connection_(connection), db_(connection.db()), summary_(summary) {}
 
   absl::Status operator()(const std::string& at, const UpsertEmployee& c) {
     EmployeeRow row;
@@ -23,27 +24,27 @@ class ChangeApplier {
     std::vector<RowError> errors;
     CheckEmployee(row, &errors);
     if (!errors.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          at, ".", errors[0].column, ": ", errors[0].problem));
+      return absl::InvalidArgumentError(
+          absl::StrCat(at, ".", errors[0].column, ": ", errors[0].problem));
     }
     if (c.manager_id && !EmployeeExists(*c.manager_id)) {
-      return absl::NotFoundError(absl::StrCat(at, ".manager_id: no employee ",
-                                              *c.manager_id));
+      return absl::NotFoundError(
+          absl::StrCat(at, ".manager_id: no employee ", *c.manager_id));
     }
     if (c.department_id && !DepartmentExists(*c.department_id)) {
-      return absl::NotFoundError(absl::StrCat(
-          at, ".department_id: no department ", *c.department_id));
+      return absl::NotFoundError(
+          absl::StrCat(at, ".department_id: no department ", *c.department_id));
     }
-    SQLite::Statement owner(db_, "SELECT id FROM employees WHERE email = ?");
+    SQLite::Statement& owner =
+        connection_.Prepare("SELECT id FROM employees WHERE email = ?");
     owner.bind(1, c.email);
     if (owner.executeStep() && owner.getColumn(0).getInt64() != c.id) {
-      return absl::AlreadyExistsError(
-          absl::StrCat(at, ".email: '", c.email,
-                       "' already belongs to employee ",
-                       owner.getColumn(0).getInt64()));
+      return absl::AlreadyExistsError(absl::StrCat(
+          at, ".email: '", c.email, "' already belongs to employee ",
+          owner.getColumn(0).getInt64()));
     }
-    SQLite::Statement current(db_,
-                              "SELECT manager_id FROM employees WHERE id = ?");
+    SQLite::Statement& current =
+        connection_.Prepare("SELECT manager_id FROM employees WHERE id = ?");
     current.bind(1, c.id);
     const bool exists = current.executeStep();
     std::optional<int64_t> old_manager;
@@ -56,13 +57,13 @@ class ChangeApplier {
         return s;
       }
     }
-    SQLite::Statement q(
-        db_, exists ? "UPDATE employees SET manager_id = ?2, department_id = "
-                      "?3, full_name = ?4, title = ?5, email = ?6, hire_date = "
-                      "?7, notes = ?8 WHERE id = ?1"
-                    : "INSERT INTO employees (id, manager_id, department_id, "
-                      "full_name, title, email, hire_date, notes) VALUES (?1, "
-                      "?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+    SQLite::Statement& q = connection_.Prepare(
+        exists ? "UPDATE employees SET manager_id = ?2, department_id = "
+                 "?3, full_name = ?4, title = ?5, email = ?6, hire_date = "
+                 "?7, notes = ?8 WHERE id = ?1"
+               : "INSERT INTO employees (id, manager_id, department_id, "
+                 "full_name, title, email, hire_date, notes) VALUES (?1, "
+                 "?2, ?3, ?4, ?5, ?6, ?7, ?8)");
     q.bind(1, c.id);
     Bind(q, 2, c.manager_id);
     Bind(q, 3, c.department_id);
@@ -98,14 +99,13 @@ class ChangeApplier {
         return absl::NotFoundError(absl::StrCat(
             at, ".new_manager_id: no employee ", *c.new_manager_id));
       }
-      if (absl::Status s = CheckNoCycle(at, c.id, *c.new_manager_id);
-          !s.ok()) {
+      if (absl::Status s = CheckNoCycle(at, c.id, *c.new_manager_id); !s.ok()) {
         return s;
       }
     }
-    SQLite::Statement q(db_,
-                        "UPDATE employees SET manager_id = ?2 WHERE id = ?1 "
-                        "AND manager_id IS NOT ?2");
+    SQLite::Statement& q = connection_.Prepare(
+        "UPDATE employees SET manager_id = ?2 WHERE id = ?1 "
+        "AND manager_id IS NOT ?2");
     q.bind(1, c.id);
     Bind(q, 2, c.new_manager_id);
     if (absl::Status s = Run(at, q); !s.ok()) return s;
@@ -115,8 +115,8 @@ class ChangeApplier {
   }
 
   absl::Status operator()(const std::string& at, const DeleteEmployee& c) {
-    SQLite::Statement current(db_,
-                              "SELECT manager_id FROM employees WHERE id = ?");
+    SQLite::Statement& current =
+        connection_.Prepare("SELECT manager_id FROM employees WHERE id = ?");
     current.bind(1, c.id);
     if (!current.executeStep()) {
       return absl::NotFoundError(absl::StrCat(at, ".id: no employee ", c.id));
@@ -144,13 +144,14 @@ class ChangeApplier {
       }
       target = c.reassign_reports_to;
     }
-    SQLite::Statement reassign(
-        db_, "UPDATE employees SET manager_id = ?2 WHERE manager_id = ?1");
+    SQLite::Statement& reassign = connection_.Prepare(
+        "UPDATE employees SET manager_id = ?2 WHERE manager_id = ?1");
     reassign.bind(1, c.id);
     Bind(reassign, 2, target);
     if (absl::Status s = Run(at, reassign); !s.ok()) return s;
     summary_->reports_reassigned += db_.getChanges();
-    SQLite::Statement q(db_, "DELETE FROM employees WHERE id = ?");
+    SQLite::Statement& q =
+        connection_.Prepare("DELETE FROM employees WHERE id = ?");
     q.bind(1, c.id);
     if (absl::Status s = Run(at, q); !s.ok()) return s;
     ++summary_->deleted;
@@ -172,13 +173,13 @@ class ChangeApplier {
             at, ".parent_id: a department cannot be its own parent"));
       }
       if (!DepartmentExists(*c.parent_id)) {
-        return absl::NotFoundError(absl::StrCat(
-            at, ".parent_id: no department ", *c.parent_id));
+        return absl::NotFoundError(
+            absl::StrCat(at, ".parent_id: no department ", *c.parent_id));
       }
       if (exists) {
         // The new parent must not be below the department.
-        SQLite::Statement up(db_,
-                             "SELECT parent_id FROM departments WHERE id = ?");
+        SQLite::Statement& up = connection_.Prepare(
+            "SELECT parent_id FROM departments WHERE id = ?");
         std::optional<int64_t> at_id = c.parent_id;
         for (int steps = 0; at_id && steps < 100000; ++steps) {
           if (*at_id == c.id) {
@@ -199,11 +200,11 @@ class ChangeApplier {
       return absl::NotFoundError(absl::StrCat(
           at, ".head_employee_id: no employee ", *c.head_employee_id));
     }
-    SQLite::Statement q(
-        db_, exists ? "UPDATE departments SET name = ?2, parent_id = ?3, "
-                      "head_employee_id = ?4 WHERE id = ?1"
-                    : "INSERT INTO departments (id, name, parent_id, "
-                      "head_employee_id) VALUES (?1, ?2, ?3, ?4)");
+    SQLite::Statement& q = connection_.Prepare(
+        exists ? "UPDATE departments SET name = ?2, parent_id = ?3, "
+                 "head_employee_id = ?4 WHERE id = ?1"
+               : "INSERT INTO departments (id, name, parent_id, "
+                 "head_employee_id) VALUES (?1, ?2, ?3, ?4)");
     if (c.id > 0) {
       q.bind(1, c.id);
     } else {
@@ -230,7 +231,7 @@ class ChangeApplier {
           "UPDATE departments SET parent_id = (SELECT parent_id FROM "
           "departments WHERE id = ?1) WHERE parent_id = ?1",
           "DELETE FROM departments WHERE id = ?1"}) {
-      SQLite::Statement q(db_, sql);
+      SQLite::Statement& q = connection_.Prepare(sql);
       q.bind(1, c.id);
       if (absl::Status s = Run(at, q); !s.ok()) return s;
     }
@@ -249,7 +250,7 @@ class ChangeApplier {
   }
 
   bool Exists(const char* sql, int64_t id) {
-    SQLite::Statement q(db_, sql);
+    SQLite::Statement& q = connection_.Prepare(sql);
     q.bind(1, id);
     return q.executeStep();
   }
@@ -264,8 +265,7 @@ class ChangeApplier {
   // subtree index makes it one comparison of paths.
   absl::Status CheckNoCycle(const std::string& at, int64_t id,
                             int64_t manager) {
-    SQLite::Statement q(
-        db_,
+    SQLite::Statement& q = connection_.Prepare(
         "SELECT m.org_path >= e.org_path AND m.org_path < e.org_path || 'g' "
         "FROM employees e, employees m WHERE e.id = ? AND m.id = ?");
     q.bind(1, id);
@@ -297,6 +297,8 @@ class ChangeApplier {
     return absl::OkStatus();
   }
 
+  // Statements are prepared once per connection and reused.
+  store::Connection& connection_;
   SQLite::Database& db_;
   WriteSummary* summary_;
 };
@@ -308,16 +310,22 @@ constexpr const char* kChangeNames[] = {"upsert_employee", "move_employee",
 }  // namespace
 
 absl::StatusOr<WriteSummary> ApplyChanges(
-    SQLite::Database& db, const std::vector<Change>& changes,
+    store::Connection& connection, const std::vector<Change>& changes,
     bool validate_only,
     const std::function<absl::Status(SQLite::Database&)>& precondition) {
+  SQLite::Database& db = connection.db();
+  // No statement may keep a read open once the call is over.
+  struct Reset {
+    store::Connection& connection;
+    ~Reset() { connection.ResetAll(); }
+  } reset{connection};
   auto txn = store::WriteTransaction::Begin(db);
   if (!txn.ok()) return txn.status();
   if (precondition) {
     if (absl::Status s = precondition(db); !s.ok()) return s;
   }
   WriteSummary summary;
-  ChangeApplier apply(db, &summary);
+  ChangeApplier apply(connection, &summary);
   try {
     for (size_t i = 0; i < changes.size(); ++i) {
       const std::string at =

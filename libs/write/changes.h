@@ -10,6 +10,7 @@
 
 #include "SQLiteCpp/SQLiteCpp.h"
 #include "absl/status/statusor.h"
+#include "libs/store/pool.h"
 #include "libs/write/import.h"
 
 namespace pulse::write {
@@ -54,7 +55,8 @@ struct DeleteDepartment {
 using Change = std::variant<UpsertEmployee, MoveEmployee, DeleteEmployee,
                             UpsertDepartment, DeleteDepartment>;
 
-// Applies `changes` in order in one write transaction on `db`, all or
+// Applies `changes` in order in one write transaction on `connection`
+// (whose statement cache keeps what it prepares), all or
 // nothing; with `validate_only`, checks and counts them, then rolls back.
 // `precondition` (may be empty) runs first inside the transaction (the
 // revision gate). Errors name the change ("changes[3].upsert_employee.
@@ -63,7 +65,7 @@ using Change = std::variant<UpsertEmployee, MoveEmployee, DeleteEmployee,
 // has, FAILED_PRECONDITION for a cycle, UNAVAILABLE when the write lock
 // cannot be had in time.
 absl::StatusOr<WriteSummary> ApplyChanges(
-    SQLite::Database& db, const std::vector<Change>& changes,
+    store::Connection& connection, const std::vector<Change>& changes,
     bool validate_only,
     const std::function<absl::Status(SQLite::Database&)>& precondition);
 

@@ -11,8 +11,8 @@
 namespace pulse::write {
 namespace {
 
-constexpr const char* kRequired[] = {"id", "manager_id", "full_name", "email",
-                                     "hire_date", "name"};
+constexpr const char* kRequired[] = {"id",    "manager_id", "full_name",
+                                     "email", "hire_date",  "name"};
 
 bool IsRequiredColumn(absl::string_view name) {
   for (const char* r : kRequired) {
@@ -34,14 +34,30 @@ bool ParseJsonString(absl::string_view text, size_t* p, std::string* out) {
     if (*p >= text.size()) return false;
     const char e = text[(*p)++];
     switch (e) {
-      case '"': out->push_back('"'); break;
-      case '\\': out->push_back('\\'); break;
-      case '/': out->push_back('/'); break;
-      case 'b': out->push_back('\b'); break;
-      case 'f': out->push_back('\f'); break;
-      case 'n': out->push_back('\n'); break;
-      case 'r': out->push_back('\r'); break;
-      case 't': out->push_back('\t'); break;
+      case '"':
+        out->push_back('"');
+        break;
+      case '\\':
+        out->push_back('\\');
+        break;
+      case '/':
+        out->push_back('/');
+        break;
+      case 'b':
+        out->push_back('\b');
+        break;
+      case 'f':
+        out->push_back('\f');
+        break;
+      case 'n':
+        out->push_back('\n');
+        break;
+      case 'r':
+        out->push_back('\r');
+        break;
+      case 't':
+        out->push_back('\t');
+        break;
       case 'u': {
         auto hex4 = [&](uint32_t* v) {
           if (*p + 4 > text.size()) return false;
@@ -49,10 +65,14 @@ bool ParseJsonString(absl::string_view text, size_t* p, std::string* out) {
           for (int i = 0; i < 4; ++i) {
             const char h = text[(*p)++];
             *v <<= 4;
-            if (h >= '0' && h <= '9') *v |= h - '0';
-            else if (h >= 'a' && h <= 'f') *v |= h - 'a' + 10;
-            else if (h >= 'A' && h <= 'F') *v |= h - 'A' + 10;
-            else return false;
+            if (h >= '0' && h <= '9')
+              *v |= h - '0';
+            else if (h >= 'a' && h <= 'f')
+              *v |= h - 'a' + 10;
+            else if (h >= 'A' && h <= 'F')
+              *v |= h - 'A' + 10;
+            else
+              return false;
           }
           return true;
         };
@@ -98,11 +118,21 @@ void AppendJsonString(absl::string_view s, std::string* out) {
   out->push_back('"');
   for (const char c : s) {
     switch (c) {
-      case '"': out->append("\\\""); break;
-      case '\\': out->append("\\\\"); break;
-      case '\n': out->append("\\n"); break;
-      case '\r': out->append("\\r"); break;
-      case '\t': out->append("\\t"); break;
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char u[8];
@@ -164,9 +194,9 @@ absl::StatusOr<Format> FormatFor(absl::string_view flag,
       absl::EndsWithIgnoreCase(path, ".ndjson")) {
     return Format::kJsonl;
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "cannot tell the format of '", path,
-      "' from its name: give --format=csv or --format=jsonl"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("cannot tell the format of '", path,
+                   "' from its name: give --format=csv or --format=jsonl"));
 }
 
 bool IsIsoDate(absl::string_view d) {
@@ -226,7 +256,10 @@ absl::StatusOr<std::unique_ptr<RecordReader>> RecordReader::Open(
 
 RecordReader::RecordReader(std::FILE* file, bool owned, Format format,
                            std::vector<std::string> columns)
-    : file_(file), owned_(owned), format_(format), columns_(std::move(columns)) {}
+    : file_(file),
+      owned_(owned),
+      format_(format),
+      columns_(std::move(columns)) {}
 
 RecordReader::~RecordReader() {
   if (owned_) std::fclose(file_);
@@ -465,7 +498,8 @@ bool ParseDepartment(const std::vector<std::optional<std::string>>& v,
   row->parent = std::string(absl::StripAsciiWhitespace(v[1].value_or("")));
   if (row->name.empty()) errors->push_back({line, "name", "missing"});
   if (!row->name.empty() && row->name == row->parent) {
-    errors->push_back({line, "parent", "a department cannot be its own parent"});
+    errors->push_back(
+        {line, "parent", "a department cannot be its own parent"});
   }
   if (!Blank(v[2])) {
     int64_t head = 0;

@@ -92,8 +92,7 @@ class RecordReader {
   // `columns`: the names the caller knows; others are ignored. NOT_FOUND
   // when the file cannot be opened; "-" is standard input.
   static absl::StatusOr<std::unique_ptr<RecordReader>> Open(
-      const std::string& path, Format format,
-      std::vector<std::string> columns);
+      const std::string& path, Format format, std::vector<std::string> columns);
   ~RecordReader();
   RecordReader(const RecordReader&) = delete;
   RecordReader& operator=(const RecordReader&) = delete;

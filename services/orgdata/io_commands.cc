@@ -79,8 +79,7 @@ int RunImport(const ImportCommand& command) {
   std::printf(
       "%s %s: %lld added, %lld updated (%lld moved), %lld deleted, %lld "
       "unchanged; departments: %lld added, %lld updated\n",
-      command.dry_run ? "dry run, nothing written; would import"
-                      : "imported",
+      command.dry_run ? "dry run, nothing written; would import" : "imported",
       command.file.c_str(), static_cast<long long>(summary->added),
       static_cast<long long>(summary->updated),
       static_cast<long long>(summary->moved),

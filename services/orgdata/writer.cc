@@ -1,8 +1,29 @@
 #include "services/orgdata/writer.h"
 
+#include "libs/common/log.h"
 #include "libs/store/store.h"
 
 namespace pulse::orgdata {
+namespace {
+
+// The writer's page cache (negative: KiB): a subtree move rewrites a row of
+// every employee in it, scattered through the table by id.
+constexpr char kWriterCache[] = "PRAGMA cache_size = -65536";
+
+}  // namespace
+
+Writer::Writer(std::string db_path, const migrate::RevisionGate* gate)
+    : db_path_(std::move(db_path)), gate_(gate) {
+  checkpointer_ = std::thread([this] { CheckpointLoop(); });
+}
+
+Writer::~Writer() {
+  {
+    absl::MutexLock lock(&checkpoint_mu_);
+    stopping_ = true;
+  }
+  checkpointer_.join();
+}
 
 std::function<absl::Status(SQLite::Database&)> Writer::Precondition() const {
   const migrate::RevisionGate* gate = gate_;
@@ -13,24 +34,86 @@ absl::StatusOr<std::unique_ptr<SQLite::Database>>
 Writer::OpenImportConnection() {
   store::OpenOptions open;
   open.create = false;
-  return store::Open(db_path_, open);
+  auto db = store::Open(db_path_, open);
+  if (!db.ok()) return db.status();
+  try {
+    // The checkpointer copies the log into the file, off the write path.
+    (*db)->exec("PRAGMA wal_autocheckpoint = 0");
+  } catch (const SQLite::Exception& e) {
+    return store::FromException(e, "configuring the writer");
+  }
+  return db;
 }
 
 absl::StatusOr<write::WriteSummary> Writer::ApplyChanges(
     const std::vector<write::Change>& changes, bool validate_only) {
-  absl::MutexLock lock(&mu_);
-  if (db_ == nullptr) {
-    auto db = OpenImportConnection();
-    if (!db.ok()) return db.status();
-    db_ = *std::move(db);
+  absl::StatusOr<write::WriteSummary> result;
+  {
+    absl::MutexLock lock(&mu_);
+    if (connection_ == nullptr) {
+      auto db = OpenImportConnection();
+      if (!db.ok()) return db.status();
+      try {
+        (*db)->exec(kWriterCache);
+      } catch (const SQLite::Exception& e) {
+        return store::FromException(e, "configuring the writer");
+      }
+      connection_ = std::make_unique<store::Connection>(*std::move(db));
+    }
+    result = write::ApplyChanges(*connection_, changes, validate_only,
+                                 Precondition());
   }
-  return write::ApplyChanges(*db_, changes, validate_only, Precondition());
+  if (result.ok() && !validate_only) RequestCheckpoint();
+  return result;
 }
 
 absl::StatusOr<write::WriteSummary> Writer::FinishImport(
     write::Importer& importer) {
-  absl::MutexLock lock(&mu_);
-  return importer.Finish();
+  absl::StatusOr<write::WriteSummary> result;
+  {
+    absl::MutexLock lock(&mu_);
+    result = importer.Finish();
+  }
+  if (result.ok()) RequestCheckpoint();
+  return result;
+}
+
+void Writer::RequestCheckpoint() {
+  absl::MutexLock lock(&checkpoint_mu_);
+  checkpoint_wanted_ = true;
+}
+
+void Writer::CheckpointLoop() {
+  std::unique_ptr<SQLite::Database> db;
+  bool stop = false;
+  while (!stop) {
+    {
+      absl::MutexLock lock(&checkpoint_mu_);
+      checkpoint_mu_.Await(absl::Condition(
+          +[](Writer* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->checkpoint_mu_) {
+            return w->checkpoint_wanted_ || w->stopping_;
+          },
+          this));
+      stop = stopping_;
+      if (!checkpoint_wanted_) break;
+      checkpoint_wanted_ = false;
+    }
+    // PASSIVE: copies what no reader still needs, waiting for nobody.
+    // Writes that commit meanwhile ask again.
+    try {
+      if (db == nullptr) {
+        store::OpenOptions open;
+        open.create = false;
+        auto opened = store::Open(db_path_, open);
+        if (!opened.ok()) continue;
+        db = *std::move(opened);
+      }
+      db->exec("PRAGMA wal_checkpoint(PASSIVE)");
+    } catch (const SQLite::Exception& e) {
+      LogLine(absl::StrCat("checkpoint of ", db_path_, " failed: ", e.what()));
+      db.reset();
+    }
+  }
 }
 
 }  // namespace pulse::orgdata

@@ -100,10 +100,10 @@ TEST_F(ImportCliTest, SigkillInTheMiddleLeavesTheDatabaseAsItWas) {
   RunResult before = Orgdata({"export", "--db=" + db});
   ASSERT_EQ(before.exit_code, 0);
 
-  auto import = testing::Subprocess::Start(
-      {PULSE_ORGDATA_BIN, "import", "--db=" + db, "--file=" + file,
-       "--mode=replace"},
-      dir_.path());
+  auto import =
+      testing::Subprocess::Start({PULSE_ORGDATA_BIN, "import", "--db=" + db,
+                                  "--file=" + file, "--mode=replace"},
+                                 dir_.path());
   ASSERT_OK(import);
   // Mid-write: the write-ahead log holds uncommitted pages.
   const std::string wal = db + "-wal";

@@ -687,11 +687,10 @@ TEST_F(OrgDataTest, ImportOverGrpcIsAllOrNothingAndListsBadRows) {
   };
   // Reports before their managers; row 3 has a bad date.
   v1::ImportResponse response;
-  grpc::Status status = import({row(503, 502, "2020-01-01"),
-                                row(502, 501, "2020-01-01"),
-                                row(504, 501, "2020-99-01"),
-                                row(501, 1, "2020-01-01")},
-                               false, &response);
+  grpc::Status status =
+      import({row(503, 502, "2020-01-01"), row(502, 501, "2020-01-01"),
+              row(504, 501, "2020-99-01"), row(501, 1, "2020-01-01")},
+             false, &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(status.error_message(),
               HasSubstr("upload.csv:3: hire_date: '2020-99-01' is not a date"));
@@ -713,8 +712,28 @@ TEST_F(OrgDataTest, ImportOverGrpcIsAllOrNothingAndListsBadRows) {
   EXPECT_EQ(response.summary().departments_added(), 1);
   StreamResult streamed = Stream(Subtree(501));
   ASSERT_TRUE(streamed.status.ok()) << streamed.status.error_message();
-  EXPECT_EQ(streamed.nodes,
-            (std::vector<std::pair<int64_t, int>>{{501, 0}, {502, 1}, {503, 2}}));
+  EXPECT_EQ(streamed.nodes, (std::vector<std::pair<int64_t, int>>{
+                                {501, 0}, {502, 1}, {503, 2}}));
+}
+
+// The writer leaves checkpoints to a thread of its own: written pages reach
+// the database file (not only the write-ahead log) without any other
+// writer's help.
+TEST_F(OrgDataTest, WritesReachTheDatabaseFileThroughTheCheckpointer) {
+  Seed(100);
+  StartOrgData();
+  auto file_size = [&] { return std::filesystem::file_size(db_path()); };
+  const auto before = file_size();
+  v1::ApplyChangesRequest request;
+  for (int i = 0; i < 3000; ++i) {
+    *request.add_changes() = Upsert(1000 + i, 1, absl::StrCat("bulk", i, "@x"));
+  }
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", absl::StrCat("Bearer ", kToken));
+  v1::ApplyChangesResponse response;
+  ASSERT_TRUE(stub_->ApplyChanges(&context, request, &response).ok());
+  EXPECT_TRUE(testing::WaitFor([&] { return file_size() > before; }))
+      << "the database file stayed at " << before << " bytes";
 }
 
 }  // namespace

@@ -49,6 +49,16 @@ class WriteTest : public ::testing::Test {
 
   std::string db_path() const { return dir_.Join("pulse.db"); }
 
+  // A connection of its own for ApplyChanges, as the service has.
+  store::Connection& Writer() {
+    if (writer_ == nullptr) {
+      auto db = store::Open(db_path(), store::OpenOptions());
+      EXPECT_OK(db);
+      writer_ = std::make_unique<store::Connection>(*std::move(db));
+    }
+    return *writer_;
+  }
+
   void Exec(const std::string& sql) { db_->exec(sql); }
   // The error of `sql`, or "" when it runs.
   std::string ErrorOf(const std::string& sql) {
@@ -60,8 +70,9 @@ class WriteTest : public ::testing::Test {
     return "";
   }
   int64_t Count(const std::string& where = "1") {
-    return db_->execAndGet(absl::StrCat("SELECT count(*) FROM employees WHERE ",
-                                        where))
+    return db_
+        ->execAndGet(
+            absl::StrCat("SELECT count(*) FROM employees WHERE ", where))
         .getInt64();
   }
 
@@ -71,12 +82,13 @@ class WriteTest : public ::testing::Test {
   void ExpectPathsMatchManagers() {
     std::map<int64_t, std::optional<int64_t>> manager;
     std::map<int64_t, std::string> stored;
-    SQLite::Statement q(*db_,
-                        "SELECT id, manager_id, org_path FROM employees");
+    SQLite::Statement q(*db_, "SELECT id, manager_id, org_path FROM employees");
     while (q.executeStep()) {
       const int64_t id = q.getColumn(0).getInt64();
-      if (!q.getColumn(1).isNull()) manager[id] = q.getColumn(1).getInt64();
-      else manager[id] = std::nullopt;
+      if (!q.getColumn(1).isNull())
+        manager[id] = q.getColumn(1).getInt64();
+      else
+        manager[id] = std::nullopt;
       stored[id] = q.getColumn(2).getString();
     }
     for (const auto& [id, path] : stored) {
@@ -175,8 +187,7 @@ class WriteTest : public ::testing::Test {
     const std::string file = dir_.Join("out.txt");
     const std::string dfile = dir_.Join("out_departments.txt");
     std::FILE* out = std::fopen(file.c_str(), "wb");
-    std::FILE* dout =
-        departments ? std::fopen(dfile.c_str(), "wb") : nullptr;
+    std::FILE* dout = departments ? std::fopen(dfile.c_str(), "wb") : nullptr;
     EXPECT_OK(Export(*db_, format, out, dout));
     std::fclose(out);
     if (dout) {
@@ -188,6 +199,7 @@ class WriteTest : public ::testing::Test {
 
   testing::TempDir dir_;
   std::unique_ptr<SQLite::Database> db_;
+  std::unique_ptr<store::Connection> writer_;
 };
 
 TEST_F(WriteTest, PlainSqlInsertsInAnyOrderGetTheRightPaths) {
@@ -203,9 +215,9 @@ TEST_F(WriteTest, PlainSqlInsertsInAnyOrderGetTheRightPaths) {
   Exec(Insert(11, 10));
   Exec("COMMIT");
   ExpectPathsMatchManagers();
-  EXPECT_EQ(
-      db_->execAndGet("SELECT org_path FROM employees WHERE id = 15").getString(),
-      "0000000a0000000b0000000c0000000d0000000f");
+  EXPECT_EQ(db_->execAndGet("SELECT org_path FROM employees WHERE id = 15")
+                .getString(),
+            "0000000a0000000b0000000c0000000d0000000f");
   ExpectSubtreesMatchReference();
 }
 
@@ -276,14 +288,26 @@ TEST_F(WriteTest, AnHrExportOutOfOrderImportsAsTheRightTree) {
   EXPECT_EQ(summary->departments_added, 2);
   ExpectPathsMatchManagers();
   ExpectSubtreesMatchReference();
-  EXPECT_EQ(db_->execAndGet("SELECT notes FROM employees WHERE id = 3")
-                .getString(),
-            "likes \"quotes\"\nand lines");
+  EXPECT_EQ(
+      db_->execAndGet("SELECT notes FROM employees WHERE id = 3").getString(),
+      "likes \"quotes\"\nand lines");
   EXPECT_EQ(db_->execAndGet("SELECT p.name || '/' || d.name || '/' || "
                             "d.head_employee_id FROM departments d JOIN "
                             "departments p ON p.id = d.parent_id")
                 .getString(),
             "Engineering/Platform/5");
+  // A new head for one department, a new department: one updated, one
+  // added, the rest as they were.
+  auto again = ImportCsv(
+      absl::StrCat(kHeader,
+                   "7,3,Gus Grey,Engineer,gus@x,Platform,2021-05-01,\n"),
+      ImportMode::kMerge, false,
+      "name,parent,head_employee_id\nEngineering,,3\nPlatform,Engineering,"
+      "7\nData,Engineering,\n");
+  ASSERT_OK(again);
+  EXPECT_EQ(again->departments_updated, 1);
+  EXPECT_EQ(again->departments_added, 1);
+  EXPECT_EQ(again->unchanged, 1);
 }
 
 TEST_F(WriteTest, OneBadRowChangesNothingAndNamesItsLine) {
@@ -303,28 +327,28 @@ TEST_F(WriteTest, OneBadRowChangesNothingAndNamesItsLine) {
 
 TEST_F(WriteTest, ImportChecksEveryRuleAndListsEachProblem) {
   ASSERT_OK(ImportCsv(absl::StrCat(kHeader, "1,,A,,a@x,,2020-01-01,\n")));
-  auto summary = ImportCsv(absl::StrCat(
-      kHeader,
-      "2,,B,,b@x,,2020-01-01,\n"        // 2
-      "2,,B2,,b2@x,,2020-01-01,\n"      // 3: duplicate id
-      "4,,D,,b@x,,2020-01-01,\n"        // 4: duplicate email in the file
-      "5,,E,,a@x,,2020-01-01,\n"        // 5: email of employee 1
-      "6,99,F,,f@x,,2020-01-01,\n"      // 6: unknown manager
-      "7,8,G,,g@x,,2020-01-01,\n"       // 7: cycle 7 -> 8 -> 7
-      "8,7,H,,h@x,,2020-01-01,\n"       // 8
-      "9,9,I,,i@x,,2020-01-01,\n"       // 9: own manager
-      "10,,,,j@x,,2020-01-01,\n"        // 10: missing name
-      "11,,K,,k@x,,yesterday,\n"        // 11: bad date
-      "x,,L,,l@x,,2020-01-01,\n"        // 12: id not a number
-      "5000000000,,M,,m@x,,2020-01-01,\n"));  // 13: out of range
+  auto summary = ImportCsv(
+      absl::StrCat(kHeader,
+                   "2,,B,,b@x,,2020-01-01,\n"    // 2
+                   "2,,B2,,b2@x,,2020-01-01,\n"  // 3: duplicate id
+                   "4,,D,,b@x,,2020-01-01,\n"  // 4: duplicate email in the file
+                   "5,,E,,a@x,,2020-01-01,\n"  // 5: email of employee 1
+                   "6,99,F,,f@x,,2020-01-01,\n"  // 6: unknown manager
+                   "7,8,G,,g@x,,2020-01-01,\n"   // 7: cycle 7 -> 8 -> 7
+                   "8,7,H,,h@x,,2020-01-01,\n"   // 8
+                   "9,9,I,,i@x,,2020-01-01,\n"   // 9: own manager
+                   "10,,,,j@x,,2020-01-01,\n"    // 10: missing name
+                   "11,,K,,k@x,,yesterday,\n"    // 11: bad date
+                   "x,,L,,l@x,,2020-01-01,\n"    // 12: id not a number
+                   "5000000000,,M,,m@x,,2020-01-01,\n"));  // 13: out of range
   ASSERT_FALSE(summary.ok());
   const std::string m(summary.status().message());
   for (const char* expected :
        {"in.csv:3: id: duplicate id 2 (also on line 2)",
         "in.csv:2: email: duplicate email 'b@x' (lines 2, 4)",
         "in.csv:5: email: 'a@x' already belongs to employee 1",
-        "in.csv:6: manager_id: no employee 99",
-        "manager_id: a manager cycle: ", "in.csv:9: manager_id: an employee "
+        "in.csv:6: manager_id: no employee 99", "manager_id: a manager cycle: ",
+        "in.csv:9: manager_id: an employee "
         "cannot be their own manager",
         "in.csv:10: full_name: missing", "in.csv:11: hire_date: 'yesterday'",
         "in.csv:12: id: 'x' is not an integer",
@@ -356,10 +380,10 @@ TEST_F(WriteTest, MergeMovesUpdatesAndKeepsTheRestReplaceDeletesIt) {
   ASSERT_OK(dry);
   EXPECT_EQ(dry->deleted, 3);
   EXPECT_EQ(Count(), 4);
-  auto replaced =
-      ImportCsv(absl::StrCat(kHeader, "1,,A,,a@x,,2020-01-01,\n"
-                                      "5,1,E,,e@x,,2020-01-01,\n"),
-                ImportMode::kReplace);
+  auto replaced = ImportCsv(absl::StrCat(kHeader,
+                                         "1,,A,,a@x,,2020-01-01,\n"
+                                         "5,1,E,,e@x,,2020-01-01,\n"),
+                            ImportMode::kReplace);
   ASSERT_OK(replaced);
   EXPECT_EQ(replaced->deleted, 3);
   EXPECT_EQ(replaced->added, 1);
@@ -374,8 +398,9 @@ TEST_F(WriteTest, ExportImportExportIsByteIdenticalInBothFormats) {
   db_.reset();
   ASSERT_OK(seed::SeedOrganisation(db_path(), options));
   Reopen();
-  Exec("UPDATE employees SET notes = 'a, \"b\"' || char(10) || 'c' WHERE id "
-       "% 7 = 0");
+  Exec(
+      "UPDATE employees SET notes = 'a, \"b\"' || char(10) || 'c' WHERE id "
+      "% 7 = 0");
   for (Format format : {Format::kCsv, Format::kJsonl}) {
     std::string departments;
     const std::string first = ExportText(format, &departments);
@@ -388,8 +413,10 @@ TEST_F(WriteTest, ExportImportExportIsByteIdenticalInBothFormats) {
       ASSERT_OK(migrator);
       ASSERT_OK((*migrator)->Upgrade("head"));
     }
-    const std::string emp = other.Join(format == Format::kCsv ? "e.csv" : "e.jsonl");
-    const std::string dep = other.Join(format == Format::kCsv ? "d.csv" : "d.jsonl");
+    const std::string emp =
+        other.Join(format == Format::kCsv ? "e.csv" : "e.jsonl");
+    const std::string dep =
+        other.Join(format == Format::kCsv ? "d.csv" : "d.jsonl");
     testing::WriteFile(emp, first);
     testing::WriteFile(dep, departments);
     store::OpenOptions open;
@@ -430,7 +457,7 @@ TEST_F(WriteTest, ApplyChangesIsAtomicAndNamesTheChange) {
                      std::nullopt},
       UpsertEmployee{3, 2, std::nullopt, "C", "", "c@x", "2020-01-01",
                      std::nullopt}};
-  auto applied = ApplyChanges(*db_, changes, false, nullptr);
+  auto applied = ApplyChanges(Writer(), changes, false, nullptr);
   ASSERT_OK(applied);
   EXPECT_EQ(applied->added, 3);
   struct Case {
@@ -450,8 +477,8 @@ TEST_F(WriteTest, ApplyChangesIsAtomicAndNamesTheChange) {
                       std::nullopt},
        absl::StatusCode::kInvalidArgument,
        "changes[1].upsert_employee.hire_date"},
-      {UpsertEmployee{5000000000, 1, std::nullopt, "D", "", "d@x",
-                      "2020-01-01", std::nullopt},
+      {UpsertEmployee{5000000000, 1, std::nullopt, "D", "", "d@x", "2020-01-01",
+                      std::nullopt},
        absl::StatusCode::kInvalidArgument, "upsert_employee.id"},
       {UpsertEmployee{4, 1, 77, "D", "", "d@x", "2020-01-01", std::nullopt},
        absl::StatusCode::kNotFound, "no department 77"},
@@ -460,27 +487,27 @@ TEST_F(WriteTest, ApplyChangesIsAtomicAndNamesTheChange) {
   };
   for (const Case& c : cases) {
     // A valid change first: it must be rolled back with the bad one.
-    auto result = ApplyChanges(
-        *db_,
-        {UpsertEmployee{8, 1, std::nullopt, "H", "", "h@x", "2020-01-01",
-                        std::nullopt},
-         c.change},
-        false, nullptr);
+    auto result =
+        ApplyChanges(Writer(),
+                     {UpsertEmployee{8, 1, std::nullopt, "H", "", "h@x",
+                                     "2020-01-01", std::nullopt},
+                      c.change},
+                     false, nullptr);
     ASSERT_FALSE(result.ok()) << c.text;
     EXPECT_EQ(result.status().code(), c.code) << result.status();
     EXPECT_THAT(result.status().message(), HasSubstr(c.text));
     EXPECT_EQ(Count("id = 8"), 0);
   }
   // Deleting 2 moves their report 3 to 2's manager, 1.
-  auto deleted = ApplyChanges(*db_, {DeleteEmployee{2, std::nullopt}}, false,
-                              nullptr);
+  auto deleted =
+      ApplyChanges(Writer(), {DeleteEmployee{2, std::nullopt}}, false, nullptr);
   ASSERT_OK(deleted);
   EXPECT_EQ(deleted->reports_reassigned, 1);
   EXPECT_EQ(db_->execAndGet("SELECT manager_id FROM employees WHERE id = 3")
                 .getInt64(),
             1);
-  auto validated = ApplyChanges(*db_, {DeleteEmployee{3, std::nullopt}}, true,
-                                nullptr);
+  auto validated =
+      ApplyChanges(Writer(), {DeleteEmployee{3, std::nullopt}}, true, nullptr);
   ASSERT_OK(validated);
   EXPECT_EQ(validated->deleted, 1);
   EXPECT_EQ(Count(), 2);
@@ -522,17 +549,18 @@ TEST_F(WriteTest, RandomWritesByEveryWriterKeepEverySubtreeRight) {
         Exec(Insert(a, boss));
         Exec("COMMIT");
       } else if (writer == 1) {
-        ASSERT_OK(ApplyChanges(
-            *db_,
-            {UpsertEmployee{a, boss, std::nullopt, "A", "", absl::StrCat("e", a, "@x"),
-                            "2020-01-01", std::nullopt},
-             UpsertEmployee{b, a, std::nullopt, "B", "", absl::StrCat("e", b, "@x"),
-                            "2020-01-01", std::nullopt}},
-            false, nullptr));
+        ASSERT_OK(ApplyChanges(Writer(),
+                               {UpsertEmployee{a, boss, std::nullopt, "A", "",
+                                               absl::StrCat("e", a, "@x"),
+                                               "2020-01-01", std::nullopt},
+                                UpsertEmployee{b, a, std::nullopt, "B", "",
+                                               absl::StrCat("e", b, "@x"),
+                                               "2020-01-01", std::nullopt}},
+                               false, nullptr));
       } else {
-        ASSERT_OK(ImportCsv(absl::StrCat(
-            kHeader, b, ",", a, ",B,,e", b, "@x,,2020-01-01,\n", a, ",", boss,
-            ",A,,e", a, "@x,,2020-01-01,\n")));
+        ASSERT_OK(ImportCsv(absl::StrCat(kHeader, b, ",", a, ",B,,e", b,
+                                         "@x,,2020-01-01,\n", a, ",", boss,
+                                         ",A,,e", a, "@x,,2020-01-01,\n")));
       }
       ids.push_back(a);
       ids.push_back(b);
@@ -543,7 +571,7 @@ TEST_F(WriteTest, RandomWritesByEveryWriterKeepEverySubtreeRight) {
         Exec(absl::StrCat("UPDATE employees SET manager_id = ", m,
                           " WHERE id = ", x));
       } else if (writer == 1) {
-        ASSERT_OK(ApplyChanges(*db_, {MoveEmployee{x, m}}, false, nullptr));
+        ASSERT_OK(ApplyChanges(Writer(), {MoveEmployee{x, m}}, false, nullptr));
       } else {
         ASSERT_OK(ImportCsv(absl::StrCat(kHeader, x, ",", m, ",E", x, ",,e", x,
                                          "@x,,2020-01-01,\n")));
@@ -552,12 +580,13 @@ TEST_F(WriteTest, RandomWritesByEveryWriterKeepEverySubtreeRight) {
       const int64_t x = pick();
       if (x == 1) continue;
       if (writer == 0) {
-        Exec(absl::StrCat("UPDATE employees SET manager_id = ",
-                          manager_of(x).value_or(1), " WHERE manager_id = ", x));
+        Exec(absl::StrCat(
+            "UPDATE employees SET manager_id = ", manager_of(x).value_or(1),
+            " WHERE manager_id = ", x));
         Exec(absl::StrCat("DELETE FROM employees WHERE id = ", x));
       } else {
-        ASSERT_OK(ApplyChanges(*db_, {DeleteEmployee{x, std::nullopt}}, false,
-                               nullptr));
+        ASSERT_OK(ApplyChanges(Writer(), {DeleteEmployee{x, std::nullopt}},
+                               false, nullptr));
       }
       ids.erase(std::find(ids.begin(), ids.end(), x));
     }
