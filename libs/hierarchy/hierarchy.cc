@@ -550,8 +550,8 @@ absl::StatusOr<bool> SubtreeReader::Step(EmployeeView& e) {
   auto stale_root = [this] {
     return absl::DataLossError(absl::StrCat(
         "the subtree index has no row for employee ", request_.root_id,
-        " where the manager links put it; run 'pulse-schema validate' and "
-        "rebuild the index"));
+        " where the manager links put it; run 'pulse-schema validate' to see "
+        "what is wrong and 'pulse-schema repair-index' to rebuild the index"));
   };
   while (true) {
     const int rc = sqlite3_step(row);
@@ -581,7 +581,8 @@ absl::StatusOr<bool> SubtreeReader::Step(EmployeeView& e) {
       } else if (!FollowsItsParent(p, e)) {
         return absl::DataLossError(absl::StrCat(
             "the subtree index disagrees with manager_id at employee ", e.id,
-            "; run 'pulse-schema validate' and rebuild the index"));
+            "; run 'pulse-schema validate' to see what is wrong and "
+            "'pulse-schema repair-index' to rebuild the index"));
       } else if (checked_ != nullptr && e.depth == last_depth_ + 1 &&
                  last_depth_ > 0) {
         // The last row has a report: a manager, whose path (checked from

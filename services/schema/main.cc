@@ -8,6 +8,8 @@
 //
 // Every flag falls back to the environment variable PULSE_<FLAG>.
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -23,6 +25,7 @@
 #include "libs/migrate/authoring.h"
 #include "libs/migrate/migrator.h"
 #include "libs/store/store.h"
+#include "libs/write/integrity.h"
 #include "services/schema/server.h"
 
 ABSL_FLAG(std::string, db, "pulse.db",
@@ -61,7 +64,9 @@ constexpr char kUsage[] =
     "  heads                 print the head revision(s) of the scripts\n"
     "  history               print the revision graph, newest first\n"
     "  log                   print the applied-migration log, newest first\n"
-    "  validate              check checksums and schema drift (exit 1 if bad)\n"
+    "  validate              check checksums, schema drift, references and\n"
+    "                        the subtree index (exit 1 if bad)\n"
+    "  repair-index          rebuild the subtree index from manager_id\n"
     "  new -m MESSAGE        write a new revision script on the head\n"
     "  merge -m MESSAGE      write a revision merging all heads\n\n"
     "TARGET: head, heads, base, +N, -N, a revision id or a unique prefix.";
@@ -222,6 +227,16 @@ int RunCommand(const std::vector<std::string>& args) {
     if (!want_args(0)) return 2;
     auto problems = m.Validate();
     if (!problems.ok()) return Fail(problems.status());
+    // The data too, when the file exists: references and the subtree index.
+    if (access(absl::GetFlag(FLAGS_db).c_str(), F_OK) == 0) {
+      pulse::store::OpenOptions open;
+      open.read_only = true;
+      auto db = pulse::store::Open(absl::GetFlag(FLAGS_db), open);
+      if (!db.ok()) return Fail(db.status());
+      auto data = pulse::write::CheckData(**db);
+      if (!data.ok()) return Fail(data.status());
+      problems->insert(problems->end(), data->begin(), data->end());
+    }
     if (problems->empty()) {
       std::printf("ok\n");
       return 0;
@@ -230,6 +245,18 @@ int RunCommand(const std::vector<std::string>& args) {
     std::fprintf(stderr, "pulse-schema: validate found %zu problem(s)\n",
                  problems->size());
     return 1;
+  }
+  if (command == "repair-index") {
+    if (!want_args(0)) return 2;
+    pulse::store::OpenOptions open;
+    open.create = false;
+    auto db = pulse::store::Open(absl::GetFlag(FLAGS_db), open);
+    if (!db.ok()) return Fail(db.status());
+    auto changed = pulse::write::RepairIndex(**db);
+    if (!changed.ok()) return Fail(changed.status());
+    std::printf("subtree index rebuilt: %lld path(s) changed\n",
+                static_cast<long long>(*changed));
+    return 0;
   }
   if (command == "new" || command == "merge") {
     if (!want_args(0)) return 2;
