@@ -50,6 +50,28 @@ absl::StatusOr<std::unique_ptr<FileLock>> FileLock::Acquire(
   return std::unique_ptr<FileLock>(new FileLock(fd));
 }
 
+absl::StatusOr<bool> FileLock::IsHeld(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return false;
+    return absl::UnavailableError(absl::StrCat(
+        "cannot open migration lock file ", path, ": ", std::strerror(errno)));
+  }
+  int rc;
+  do {
+    rc = ::flock(fd, LOCK_SH | LOCK_NB);
+  } while (rc != 0 && errno == EINTR);
+  const bool held = rc != 0 && errno == EWOULDBLOCK;
+  const std::string error = rc != 0 && !held ? std::strerror(errno) : "";
+  if (rc == 0) ::flock(fd, LOCK_UN);
+  ::close(fd);
+  if (!error.empty()) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot test the lock on ", path, ": ", error));
+  }
+  return held;
+}
+
 FileLock::~FileLock() {
   ::flock(fd_, LOCK_UN);
   ::close(fd_);

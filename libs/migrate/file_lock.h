@@ -9,6 +9,11 @@
 
 namespace pulse::migrate {
 
+// The file whose lock serialises migrations of the database at `db_path`.
+inline std::string MigrationLockPath(const std::string& db_path) {
+  return db_path + ".migrate.lock";
+}
+
 // An exclusive advisory lock (flock) on a file, held until destruction.
 // The kernel releases it when the process dies, so a killed migration never
 // leaves a stale lock behind. Holders write their pid into the file so a
@@ -19,6 +24,10 @@ class FileLock {
   // when it is still held then; UNAVAILABLE when the file cannot be opened.
   static absl::StatusOr<std::unique_ptr<FileLock>> Acquire(
       const std::string& path, absl::Duration timeout);
+  // Whether some process holds the lock on `path` now (a missing file is
+  // not held). Takes and drops a shared lock without waiting, so it never
+  // blocks a migration; UNAVAILABLE when the file cannot be opened.
+  static absl::StatusOr<bool> IsHeld(const std::string& path);
   ~FileLock();
   FileLock(const FileLock&) = delete;
   FileLock& operator=(const FileLock&) = delete;

@@ -374,7 +374,7 @@ absl::StatusOr<MigrationResult> Migrator::Run(Direction direction,
     }
     // The lock first: two runners racing to create the file would
     // otherwise race to switch it to WAL as well.
-    auto acquired = FileLock::Acquire(options_.db_path + ".migrate.lock",
+    auto acquired = FileLock::Acquire(MigrationLockPath(options_.db_path),
                                       options_.lock_timeout);
     if (!acquired.ok()) return acquired.status();
     lock = *std::move(acquired);

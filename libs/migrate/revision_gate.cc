@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "libs/migrate/file_lock.h"
 #include "libs/store/store.h"
 
 namespace pulse::migrate {
@@ -116,7 +117,11 @@ absl::Status RevisionGate::JudgeHead(SQLite::Database& db,
 
 absl::Status RevisionGate::Judge(SQLite::Database& db,
                                  const RevisionState& state) const {
-  if (state.migration_in_progress) {
+  // A marker whose migration holds no lock was left by a killed run: each
+  // of its revisions committed whole with the revision state, so the
+  // recorded revision is the database's.
+  if (state.migration_in_progress &&
+      FileLock::IsHeld(MigrationLockPath(db.getFilename())).value_or(true)) {
     return absl::FailedPreconditionError(absl::StrCat(
         "a migration (", state.migration_target,
         ") is in progress on the "

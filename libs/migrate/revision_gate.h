@@ -17,7 +17,9 @@ namespace pulse::migrate {
 // database (DESIGN.md, "The revision gate"): it accepts the required
 // revision and its descendants, up to (not including) a revision marked
 // breaking. It refuses a database at base, at an older revision, on another
-// branch, at a revision it cannot place, or with a migration in progress.
+// branch, at a revision it cannot place, or with a migration in progress
+// (a marker of a migration whose process holds the migration lock; a
+// killed migration's marker is ignored).
 //
 // The graph is read from the database's pulse_revision_graph table (so a
 // newer, additive revision is judged correctly), falling back to

@@ -127,6 +127,10 @@ OrgDataServiceImpl::OpenGated(const migrate::RevisionState** state) {
     facts.verdict = gate_->Judge((*snapshot)->db(), *read);
     facts.state = *std::move(read);
     facts.known = true;
+  } else if (facts.state.migration_in_progress) {
+    // The marker stays when its migration is killed, and nothing commits
+    // to say so: whether its lock is still held is judged every time.
+    facts.verdict = gate_->Judge((*snapshot)->db(), facts.state);
   }
   monitor_->Observe(facts.verdict);
   if (!facts.verdict.ok()) return facts.verdict;

@@ -44,6 +44,75 @@ class ReliabilityTest : public ::testing::Test {
   testing::TempDir dir_;
 };
 
+// The marker of a migration killed with SIGKILL stays in the database;
+// the org-data service sees that its process holds no lock and serves the
+// recorded revision again within one poll, without a rerun of the
+// migrator.
+TEST_F(ReliabilityTest, AKilledMigrationsMarkerDoesNotStopReads) {
+  // The project's revisions, then a slow one on top.
+  const std::string scripts = dir_.Join("scripts");
+  std::filesystem::create_directory(scripts);
+  std::string head;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(testing::ProjectMigrations())) {
+    std::filesystem::copy(entry.path(), scripts);
+  }
+  {
+    RunResult heads =
+        RunProcess({PULSE_SCHEMA_BIN, "heads", "--migrations=" + scripts},
+                   dir_.path());
+    ASSERT_EQ(heads.exit_code, 0) << heads.err;
+    head = heads.out.substr(0, heads.out.find(' '));
+  }
+  const std::vector<std::string> flags = {"--db=" + db_path(),
+                                          "--migrations=" + scripts};
+  std::vector<std::string> upgrade = {PULSE_SCHEMA_BIN, "upgrade", head};
+  upgrade.insert(upgrade.end(), flags.begin(), flags.end());
+  ASSERT_EQ(RunProcess(upgrade, dir_.path()).exit_code, 0);
+  testing::AddScript(
+      scripts, "f00d5a1e0001", head,
+      "CREATE TABLE big AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT "
+      "x + 1 FROM c WHERE x < 4000000) SELECT x, randomblob(16) AS b FROM c;"
+      "CREATE INDEX big_b ON big (b);",
+      "DROP TABLE big;");
+
+  auto org = testing::Subprocess::Start(
+      {PULSE_ORGDATA_BIN, "serve", "--listen=127.0.0.1:0", flags[0],
+       "--poll_interval=200ms"},
+      dir_.path());
+  ASSERT_OK(org);
+  auto port = testing::WaitForListeningPort(**org, absl::Seconds(20));
+  ASSERT_TRUE(port.has_value());
+  const std::string address = absl::StrCat("127.0.0.1:", *port);
+  auto serving = [&] {
+    return RunProcess({PULSE_CLIENT_BIN, "health", address}, dir_.path())
+               .exit_code == 0;
+  };
+  ASSERT_TRUE(testing::WaitFor(serving, absl::Seconds(10)));
+
+  std::vector<std::string> slow = {PULSE_SCHEMA_BIN, "upgrade", "head"};
+  slow.insert(slow.end(), flags.begin(), flags.end());
+  auto run = testing::Subprocess::Start(slow, dir_.path());
+  ASSERT_OK(run);
+  // While it runs, the service refuses.
+  ASSERT_TRUE(testing::WaitFor([&] { return !serving(); }, absl::Seconds(30)));
+  (*run)->Signal(SIGKILL);
+  ASSERT_EQ((*run)->Wait(absl::Seconds(10)), 128 + SIGKILL);
+  {
+    auto db = Reader();
+    ASSERT_NE(db, nullptr);
+    EXPECT_EQ(db->execAndGet("SELECT count(*) FROM pulse_migration_run")
+                  .getInt(),
+              1)
+        << "the killed run's marker is still there";
+  }
+  // Within one poll interval (200 ms) and the time a health check takes.
+  EXPECT_TRUE(testing::WaitFor(serving, absl::Seconds(3)))
+      << (*org)->Stderr();
+  (*org)->Signal(SIGTERM);
+  EXPECT_EQ((*org)->Wait(absl::Seconds(20)), 0);
+}
+
 TEST_F(ReliabilityTest, SigkillDuringAMigrationLeavesAWholeRevision) {
   const std::string scripts = dir_.Join("scripts");
   std::filesystem::create_directory(scripts);
