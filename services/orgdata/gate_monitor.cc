@@ -39,9 +39,22 @@ void GateMonitor::Observe(const absl::Status& verdict) {
     }
     have_verdict_ = true;
     last_ = verdict;
+    ++decided_;
     last_ok_.store(verdict.ok(), std::memory_order_release);
   }
-  on_change_(verdict);
+  // Two threads with opposite verdicts must not apply them in the other
+  // order: one at a time, each applies the newest verdict decided.
+  absl::MutexLock apply(&apply_mu_);
+  absl::Status newest;
+  uint64_t decided;
+  {
+    absl::MutexLock lock(&mu_);
+    newest = last_;
+    decided = decided_;
+  }
+  if (decided == applied_) return;
+  applied_ = decided;
+  on_change_(newest);
 }
 
 absl::Status GateMonitor::CheckNow() {

@@ -21,8 +21,11 @@ namespace pulse::orgdata {
 // health follows the database even between checks.
 class GateMonitor {
  public:
-  // `on_change(status)` runs whenever the verdict flips, on the thread that
-  // saw it; `pool` and `gate` must outlive the monitor.
+  // `on_change(status)` runs whenever the verdict flips, on a thread that
+  // saw a flip, one call at a time and in the order the verdicts were
+  // decided: each call passes the newest verdict, so once Observe calls
+  // have returned, the last call passed last(). `pool` and `gate` must
+  // outlive the monitor.
   GateMonitor(store::ConnectionPool* pool, const migrate::RevisionGate* gate,
               absl::Duration poll_interval,
               std::function<void(const absl::Status&)> on_change);
@@ -47,6 +50,10 @@ class GateMonitor {
   mutable absl::Mutex mu_;
   absl::Status last_ ABSL_GUARDED_BY(mu_) = absl::UnavailableError("unchecked");
   bool have_verdict_ ABSL_GUARDED_BY(mu_) = false;
+  // Counts verdict changes; the one on_change_ was last called for.
+  uint64_t decided_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Mutex apply_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  uint64_t applied_ ABSL_GUARDED_BY(apply_mu_) = 0;
   // Whether last_ is OK: every request observes, nearly always OK after
   // OK, which then needs no lock.
   std::atomic<bool> last_ok_{false};
