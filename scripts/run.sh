@@ -12,7 +12,8 @@ scripts/build.sh
 BIN=${BUILD_DIR:-build}/services
 export PULSE_DB=${PULSE_DB:-data/pulse.db}
 export PULSE_MIGRATIONS=${PULSE_MIGRATIONS:-migrations}
-export PULSE_ADMIN_TOKEN=${PULSE_ADMIN_TOKEN:-dev-admin-token}
+# A fresh random admin token unless one is given; printed below.
+export PULSE_ADMIN_TOKEN=${PULSE_ADMIN_TOKEN:-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')}
 SCHEMA_ADDR=127.0.0.1:${SCHEMA_PORT:-50051}
 ORG_ADDR=127.0.0.1:${ORGDATA_PORT:-50052}
 mkdir -p "$(dirname "$PULSE_DB")"
@@ -49,7 +50,8 @@ done
 cat <<MSG
 
 Pulse is up:
-  schema service   $SCHEMA_ADDR   (admin token: \$PULSE_ADMIN_TOKEN)
+  schema service   $SCHEMA_ADDR
+  admin token      $PULSE_ADMIN_TOKEN   (export PULSE_ADMIN_TOKEN=$PULSE_ADMIN_TOKEN in another terminal)
   org-data service $ORG_ADDR
   database         $PULSE_DB
 

@@ -1,5 +1,7 @@
 #include "libs/common/server_flags.h"
 
+#include "absl/strings/str_cat.h"
+
 #include "absl/flags/flag.h"
 #include "absl/flags/usage.h"
 #include "absl/synchronization/mutex.h"
@@ -17,6 +19,16 @@ ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
           "are cancelled. Environment: PULSE_SHUTDOWN_GRACE.");
 
 namespace pulse {
+
+absl::Status CheckAdminTokenStrength(absl::string_view token) {
+  constexpr size_t kMinimum = 16;
+  if (token.empty() || token.size() >= kMinimum) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--admin_token (PULSE_ADMIN_TOKEN) is ", token.size(),
+      " characters; it must be at least ", kMinimum,
+      " (e.g. export PULSE_ADMIN_TOKEN=$(openssl rand -hex 24)), or empty to "
+      "turn admin calls off"));
+}
 
 std::vector<absl::string_view> ServerFlagNames() {
   return {"tls_cert", "tls_key", "shutdown_grace"};

@@ -32,6 +32,10 @@ std::vector<std::string> StartServerBinary(
     int argc, char** argv, const char* usage,
     std::initializer_list<absl::string_view> flags);
 
+// INVALID_ARGUMENT unless `token` is empty (admin calls off) or at least
+// 16 characters long: a short token is guessed.
+absl::Status CheckAdminTokenStrength(absl::string_view token);
+
 // TLS from --tls_cert/--tls_key, or plaintext (MakeServerCredentials).
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>>
 ServerCredentialsFromFlags();

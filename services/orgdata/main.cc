@@ -116,6 +116,12 @@ int Serve() {
   options.service.max_streams = absl::GetFlag(FLAGS_max_streams);
   options.service.chunk_nodes = absl::GetFlag(FLAGS_chunk_nodes);
   options.service.admin_token = absl::GetFlag(FLAGS_admin_token);
+  if (absl::Status s = pulse::CheckAdminTokenStrength(
+          absl::GetFlag(FLAGS_admin_token));
+      !s.ok()) {
+    Fail(s);
+    return 2;
+  }
   if (options.service.chunk_nodes < 1 || options.service.chunk_nodes > 16384) {
     return Fail(absl::InvalidArgumentError(
         "--chunk_nodes must be between 1 and 16384"));

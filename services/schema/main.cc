@@ -89,6 +89,12 @@ int Serve() {
   options.db_path = absl::GetFlag(FLAGS_db);
   options.migrations_dir = absl::GetFlag(FLAGS_migrations);
   options.admin_token = absl::GetFlag(FLAGS_admin_token);
+  if (absl::Status s = pulse::CheckAdminTokenStrength(
+          absl::GetFlag(FLAGS_admin_token));
+      !s.ok()) {
+    Fail(s);
+    return 2;
+  }
   options.upgrade_on_start = absl::GetFlag(FLAGS_upgrade_on_start);
   options.lock_timeout = absl::GetFlag(FLAGS_lock_timeout);
   auto credentials = pulse::ServerCredentialsFromFlags();

@@ -74,7 +74,7 @@ class StackTest : public ::testing::Test {
   std::vector<std::string> Env() const {
     return {"PULSE_DB=" + db_path(),
             "PULSE_MIGRATIONS=" + testing::ProjectMigrations(),
-            "PULSE_ADMIN_TOKEN=secret"};
+            "PULSE_ADMIN_TOKEN=stack-test-secret-token"};
   }
   std::string db_path() const { return dir_.Join("pulse.db"); }
 
@@ -109,7 +109,7 @@ class StackTest : public ::testing::Test {
 
   absl::Status Migrate(const std::string& method, const std::string& target) {
     grpc::ClientContext context;
-    context.AddMetadata("authorization", "Bearer secret");
+    context.AddMetadata("authorization", "Bearer stack-test-secret-token");
     return schema_client_
         ->Call("pulse.schema.v1.SchemaService/" + method,
                absl::StrCat(R"({"target": ")", target, R"("})"), &context)
