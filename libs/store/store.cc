@@ -1,10 +1,14 @@
 #include "libs/store/store.h"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
-#include <sys/stat.h>
+#include <cerrno>
+#include <cstring>
 
+#include "SQLiteCpp/Backup.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -227,6 +231,40 @@ std::vector<std::string> SuspendIndexesAndTriggers(
 
 void RestoreSchema(SQLite::Database& db, const std::vector<std::string>& sql) {
   for (const std::string& statement : sql) db.exec(statement);
+}
+
+absl::StatusOr<int64_t> Backup(const std::string& db_path,
+                               const std::string& to) {
+  struct stat st;
+  if (::stat(to.c_str(), &st) == 0) {
+    return absl::AlreadyExistsError(
+        absl::StrCat(to, " exists; back up to a new file"));
+  }
+  OpenOptions open;
+  open.read_only = true;
+  auto source = Open(db_path, open);
+  if (!source.ok()) return source.status();
+  const std::string partial = absl::StrCat(to, ".partial");
+  ::unlink(partial.c_str());
+  int64_t pages = 0;
+  try {
+    SQLite::Database copy(partial,
+                          SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    SQLite::Backup backup(copy, **source);
+    // All pages in one step: one read snapshot, so one committed state.
+    backup.executeStep(-1);
+    pages = backup.getTotalPageCount();
+  } catch (const SQLite::Exception& e) {
+    ::unlink(partial.c_str());
+    return FromException(e, absl::StrCat("backing up ", db_path, " to ", to));
+  }
+  if (::rename(partial.c_str(), to.c_str()) != 0) {
+    const std::string error = std::strerror(errno);
+    ::unlink(partial.c_str());
+    return absl::UnavailableError(
+        absl::StrCat("cannot rename ", partial, " to ", to, ": ", error));
+  }
+  return pages;
 }
 
 }  // namespace pulse::store

@@ -85,6 +85,16 @@ std::vector<std::string> SuspendIndexesAndTriggers(
 // SQLite::Exception.
 void RestoreSchema(SQLite::Database& db, const std::vector<std::string>& sql);
 
+// Copies the database at `db_path` to a new file `to` through SQLite's
+// online backup API, in one read snapshot: a consistent copy of one
+// committed state, taken while other connections read and write (in WAL
+// mode no writer waits for it). The copy is written beside `to` and
+// renamed into place, so `to` is whole or absent. Returns the pages
+// copied. ALREADY_EXISTS when `to` exists; NOT_FOUND when the database
+// does not; UNAVAILABLE when `to` cannot be written.
+absl::StatusOr<int64_t> Backup(const std::string& db_path,
+                               const std::string& to);
+
 // True when `table` exists in the main schema.
 absl::StatusOr<bool> TableExists(SQLite::Database& db, absl::string_view table);
 

@@ -36,6 +36,8 @@ ABSL_FLAG(std::string, migrations, "migrations",
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
           "Address the server listens on, host:port; port 0 picks a free "
           "port. Environment: PULSE_LISTEN.");
+ABSL_FLAG(std::string, to, "",
+          "With backup: the file to write the copy to; it must not exist.");
 ABSL_FLAG(std::string, admin_token, "",
           "Token that mutating RPCs must present as 'authorization: Bearer "
           "TOKEN'; empty disables them. Environment: PULSE_ADMIN_TOKEN.");
@@ -67,6 +69,8 @@ constexpr char kUsage[] =
     "  validate              check checksums, schema drift, references and\n"
     "                        the subtree index (exit 1 if bad)\n"
     "  repair-index          rebuild the subtree index from manager_id\n"
+    "  backup --to=FILE      a consistent copy of the database, taken while\n"
+    "                        the services serve (restore: stop, copy, start)\n"
     "  new -m MESSAGE        write a new revision script on the head\n"
     "  merge -m MESSAGE      write a revision merging all heads\n\n"
     "TARGET: head, heads, base, +N, -N, a revision id or a unique prefix.";
@@ -89,8 +93,8 @@ int Serve() {
   options.db_path = absl::GetFlag(FLAGS_db);
   options.migrations_dir = absl::GetFlag(FLAGS_migrations);
   options.admin_token = absl::GetFlag(FLAGS_admin_token);
-  if (absl::Status s = pulse::CheckAdminTokenStrength(
-          absl::GetFlag(FLAGS_admin_token));
+  if (absl::Status s =
+          pulse::CheckAdminTokenStrength(absl::GetFlag(FLAGS_admin_token));
       !s.ok()) {
     Fail(s);
     return 2;
@@ -123,6 +127,33 @@ int RunCommand(const std::vector<std::string>& args) {
   if (command == "serve") {
     if (!want_args(0)) return 2;
     return Serve();
+  }
+  // The database's own commands: they need no scripts.
+  if (command == "backup") {
+    if (!want_args(0)) return 2;
+    const std::string to = absl::GetFlag(FLAGS_to);
+    if (to.empty()) {
+      std::fprintf(stderr, "pulse-schema: backup needs --to=FILE\n");
+      return 2;
+    }
+    auto pages = pulse::store::Backup(absl::GetFlag(FLAGS_db), to);
+    if (!pages.ok()) return Fail(pages.status());
+    std::printf("backed up %s to %s (%lld pages)\n",
+                absl::GetFlag(FLAGS_db).c_str(), to.c_str(),
+                static_cast<long long>(*pages));
+    return 0;
+  }
+  if (command == "repair-index") {
+    if (!want_args(0)) return 2;
+    pulse::store::OpenOptions open;
+    open.create = false;
+    auto db = pulse::store::Open(absl::GetFlag(FLAGS_db), open);
+    if (!db.ok()) return Fail(db.status());
+    auto changed = pulse::write::RepairIndex(**db);
+    if (!changed.ok()) return Fail(changed.status());
+    std::printf("subtree index rebuilt: %lld path(s) changed\n",
+                static_cast<long long>(*changed));
+    return 0;
   }
   pulse::migrate::MigratorOptions options;
   options.db_path = absl::GetFlag(FLAGS_db);
@@ -251,18 +282,6 @@ int RunCommand(const std::vector<std::string>& args) {
     std::fprintf(stderr, "pulse-schema: validate found %zu problem(s)\n",
                  problems->size());
     return 1;
-  }
-  if (command == "repair-index") {
-    if (!want_args(0)) return 2;
-    pulse::store::OpenOptions open;
-    open.create = false;
-    auto db = pulse::store::Open(absl::GetFlag(FLAGS_db), open);
-    if (!db.ok()) return Fail(db.status());
-    auto changed = pulse::write::RepairIndex(**db);
-    if (!changed.ok()) return Fail(changed.status());
-    std::printf("subtree index rebuilt: %lld path(s) changed\n",
-                static_cast<long long>(*changed));
-    return 0;
   }
   if (command == "new" || command == "merge") {
     if (!want_args(0)) return 2;

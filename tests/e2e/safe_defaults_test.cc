@@ -27,10 +27,10 @@ TEST(SafeDefaultsTest, BothServersRefuseAShortAdminToken) {
                    dir.path(), {}, absl::Seconds(20));
     EXPECT_EQ(by_flag.exit_code, 2) << binary;
     EXPECT_THAT(by_flag.err, HasSubstr("must be at least 16")) << binary;
-    RunResult by_env = RunProcess(
-        {binary, "serve", "--listen=127.0.0.1:0",
-         "--db=" + dir.Join("pulse.db")},
-        dir.path(), {"PULSE_ADMIN_TOKEN=short"}, absl::Seconds(20));
+    RunResult by_env =
+        RunProcess({binary, "serve", "--listen=127.0.0.1:0",
+                    "--db=" + dir.Join("pulse.db")},
+                   dir.path(), {"PULSE_ADMIN_TOKEN=short"}, absl::Seconds(20));
     EXPECT_EQ(by_env.exit_code, 2) << binary;
   }
 }
