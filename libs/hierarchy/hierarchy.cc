@@ -760,6 +760,76 @@ absl::Status Snapshot::StreamSubtree(const SubtreeRequest& request,
 
 absl::StatusOr<Summary> Snapshot::Summarize(int64_t root_id, int32_t max_depth,
                                             const CancelFn& cancelled) {
+  SubtreeRequest check;
+  check.root_id = root_id;
+  check.max_depth = max_depth;
+  if (absl::Status s = ValidateSubtreeRequest(check); !s.ok()) return s;
+  auto facts = Facts();
+  if (!facts.ok()) return facts.status();
+  if (facts->has_path) return SummarizeByPath(root_id, max_depth, cancelled);
+  return SummarizeByWalk(root_id, max_depth, cancelled);
+}
+
+absl::StatusOr<Summary> Snapshot::SummarizeByPath(int64_t root_id,
+                                                  int32_t max_depth,
+                                                  const CancelFn& cancelled) {
+  // Two aggregates over the root's range of employees_org_path: its rows
+  // and depth, then the manager with the most reports in it (ties to the
+  // first in breadth-first order: the shortest, then the first path).
+  static constexpr char kCountAndDepth[] =
+      "SELECT count(*), max(length(org_path)) FROM employees INDEXED BY "
+      "employees_org_path WHERE org_path >= ?1 AND org_path < ?2 AND "
+      "length(org_path) <= ?3";
+  static constexpr char kWidest[] =
+      "SELECT manager_id, count(*) AS n, substr(org_path, 1, length(org_path) "
+      "- 8) AS p FROM employees INDEXED BY employees_org_path WHERE org_path "
+      "> ?1 AND org_path < ?2 AND length(org_path) <= ?3 GROUP BY manager_id "
+      "ORDER BY n DESC, length(p), p LIMIT 1";
+  bool checked_before = false;
+  auto path = RootPath(root_id, &checked_before);
+  if (!path.ok()) return path.status();
+  const std::string end = *path + "g";
+  const int64_t longest =
+      max_depth == 0 ? std::numeric_limits<int32_t>::max()
+                     : static_cast<int64_t>(path->size()) +
+                           static_cast<int64_t>(kComponent) * max_depth;
+  sqlite3* handle = db().getHandle();
+  const CancelFn never = [] { return false; };
+  const CancelFn* check = cancelled ? &cancelled : &never;
+  sqlite3_progress_handler(handle, kProgressSteps, &ProgressHandler,
+                           const_cast<CancelFn*>(check));
+  struct Done {
+    sqlite3* h;
+    ~Done() { sqlite3_progress_handler(h, 0, nullptr, nullptr); }
+  } done{handle};
+  Summary summary;
+  for (const char* sql : {kCountAndDepth, kWidest}) {
+    auto q = lease_->PrepareRaw(sql);
+    if (!q.ok()) return q.status();
+    BindText(*q, 1, *path);
+    BindText(*q, 2, end);
+    sqlite3_bind_int64(*q, 3, longest);
+    const int rc = sqlite3_step(*q);
+    if (rc == SQLITE_ROW && sql == kCountAndDepth) {
+      summary.headcount = sqlite3_column_int64(*q, 0);
+      summary.depth = static_cast<int32_t>(
+          (sqlite3_column_int64(*q, 1) - static_cast<int64_t>(path->size())) /
+          static_cast<int64_t>(kComponent));
+    } else if (rc == SQLITE_ROW) {
+      summary.widest_span_manager_id = sqlite3_column_int64(*q, 0);
+      summary.widest_span = sqlite3_column_int64(*q, 1);
+    } else if (rc != SQLITE_DONE) {
+      return store::FromStatementError(
+          *q, absl::StrCat("summarising the subtree of ", root_id));
+    }
+    sqlite3_reset(*q);
+  }
+  return summary;
+}
+
+absl::StatusOr<Summary> Snapshot::SummarizeByWalk(int64_t root_id,
+                                                  int32_t max_depth,
+                                                  const CancelFn& cancelled) {
   // Breadth-first, children come grouped by parent, so the widest span is
   // the longest run of one manager_id: one pass, constant memory.
   Summary summary;

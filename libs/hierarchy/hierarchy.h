@@ -225,8 +225,10 @@ class Snapshot {
   absl::Status StreamSubtree(const SubtreeRequest& request,
                              const NodeSink& sink, const CancelFn& cancelled,
                              bool* truncated);
-  // Headcount, depth and widest span of control of the subtree, in one
-  // pass. Errors as StreamSubtree.
+  // Headcount, depth and widest span of control of the subtree: two
+  // aggregates over the subtree index (or, without it, one pass of the
+  // recursive walk). Ties for the widest span go to the manager first in
+  // breadth-first order. Errors as StreamSubtree.
   absl::StatusOr<Summary> Summarize(int64_t root_id, int32_t max_depth,
                                     const CancelFn& cancelled);
 
@@ -246,6 +248,10 @@ class Snapshot {
   CheckedPaths* Checked();
   absl::StatusOr<std::unique_ptr<SubtreeReader>> Open(
       const SubtreeRequest& request, bool with_fields);
+  absl::StatusOr<Summary> SummarizeByPath(int64_t root_id, int32_t max_depth,
+                                          const CancelFn& cancelled);
+  absl::StatusOr<Summary> SummarizeByWalk(int64_t root_id, int32_t max_depth,
+                                          const CancelFn& cancelled);
   absl::Status Walk(const SubtreeRequest& request, bool with_fields,
                     const NodeSink& sink, const CancelFn& cancelled,
                     bool* truncated);

@@ -57,6 +57,13 @@ ABSL_FLAG(int, max_streams, 256,
           "Subtree streams holding a read snapshot at once; more get "
           "RESOURCE_EXHAUSTED. "
           "Environment: PULSE_MAX_STREAMS.");
+ABSL_FLAG(absl::Duration, max_snapshot_age, absl::Seconds(60),
+          "Longest a subtree stream may hold its read snapshot; past it the "
+          "stream ends ABORTED (a client that stops reading would hold back "
+          "the database's checkpoints). Environment: PULSE_MAX_SNAPSHOT_AGE.");
+ABSL_FLAG(int, max_unary_calls, 64,
+          "Unary calls and Import streams answered at once; more get "
+          "RESOURCE_EXHAUSTED. Environment: PULSE_MAX_UNARY_CALLS.");
 ABSL_FLAG(std::string, admin_token, "",
           "With serve: the bearer token that ApplyChanges and Import need "
           "(authorization: Bearer TOKEN); empty refuses every write. "
@@ -115,9 +122,17 @@ int Serve() {
   options.poll_interval = absl::GetFlag(FLAGS_poll_interval);
   options.service.max_streams = absl::GetFlag(FLAGS_max_streams);
   options.service.chunk_nodes = absl::GetFlag(FLAGS_chunk_nodes);
+  options.service.max_snapshot_age = absl::GetFlag(FLAGS_max_snapshot_age);
+  options.service.max_unary_calls = absl::GetFlag(FLAGS_max_unary_calls);
+  if (options.service.max_snapshot_age <= absl::ZeroDuration() ||
+      options.service.max_unary_calls < 1) {
+    Fail(absl::InvalidArgumentError(
+        "--max_snapshot_age and --max_unary_calls must be positive"));
+    return 2;
+  }
   options.service.admin_token = absl::GetFlag(FLAGS_admin_token);
-  if (absl::Status s = pulse::CheckAdminTokenStrength(
-          absl::GetFlag(FLAGS_admin_token));
+  if (absl::Status s =
+          pulse::CheckAdminTokenStrength(absl::GetFlag(FLAGS_admin_token));
       !s.ok()) {
     Fail(s);
     return 2;
@@ -171,12 +186,28 @@ int Seed() {
 
 int main(int argc, char** argv) {
   pulse::store::ConfigureSqliteForServers();
-  const std::vector<std::string> args = pulse::StartServerBinary(
-      argc, argv, kUsage,
-      {"db", "migrations", "listen", "schema_addr", "required_revision",
-       "poll_interval", "max_streams", "chunk_nodes", "schema_ca", "employees",
-       "seed", "if_empty", "admin_token", "file", "format", "departments",
-       "mode", "dry_run"});
+  const std::vector<std::string> args =
+      pulse::StartServerBinary(argc, argv, kUsage,
+                               {"db",
+                                "migrations",
+                                "listen",
+                                "schema_addr",
+                                "required_revision",
+                                "poll_interval",
+                                "max_streams",
+                                "chunk_nodes",
+                                "schema_ca",
+                                "employees",
+                                "seed",
+                                "if_empty",
+                                "admin_token",
+                                "max_snapshot_age",
+                                "max_unary_calls",
+                                "file",
+                                "format",
+                                "departments",
+                                "mode",
+                                "dry_run"});
   if (args.size() != 1) {
     std::fprintf(stderr, "%s\n", kUsage);
     return 2;

@@ -4,9 +4,9 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "libs/write/rows.h"
 #include "grpcpp/support/proto_buffer_reader.h"
 #include "libs/common/grpc_util.h"
+#include "libs/write/rows.h"
 #include "services/orgdata/chunk_encoder.h"
 
 namespace pulse::orgdata {
@@ -100,8 +100,14 @@ OrgDataServiceImpl::OrgDataServiceImpl(store::ConnectionPool* pool,
       writer_(writer),
       options_(options),
       chunk_readers_(
-          static_cast<int>(std::max(2u, std::thread::hardware_concurrency()))) {
+          static_cast<int>(std::max(2u, std::thread::hardware_concurrency()))),
+      // A quarter of the age: a snapshot lives at most 1.25 times it.
+      reaper_(std::max(options.max_snapshot_age / 4, absl::Milliseconds(50)),
+              [this] { ReapOldSnapshots(); }) {
+  reaper_.Start();
 }
+
+OrgDataServiceImpl::~OrgDataServiceImpl() { reaper_.Stop(); }
 
 absl::StatusOr<std::unique_ptr<hierarchy::Snapshot>>
 OrgDataServiceImpl::OpenGated(const migrate::RevisionState** state) {
@@ -142,6 +148,10 @@ OrgDataServiceImpl::OpenGated(const migrate::RevisionState** state) {
 // write; the next chunk is read when that write is done, so a client that
 // stops reading holds a snapshot and one chunk, and no thread. Deletes
 // itself when gRPC is done with the call.
+//
+// The reaper may drop the snapshot of a stream whose client has stopped
+// reading (it holds it past max_snapshot_age): the snapshot and its reader
+// are guarded by mu_, which reactions hold while they read a chunk.
 class OrgDataServiceImpl::SubtreeStream final
     : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
@@ -180,6 +190,17 @@ class OrgDataServiceImpl::SubtreeStream final
 
   void OnDone() override { delete this; }
 
+  // Drops the snapshot if it was taken before `cutoff` (the reaper, on its
+  // own thread); the stream ends ABORTED at its next reaction. True if it
+  // did.
+  bool ExpireIfBefore(absl::Time cutoff) {
+    absl::MutexLock lock(&mu_);
+    if (snapshot_ == nullptr || snapshot_taken_ >= cutoff) return false;
+    expired_ = true;
+    DropSnapshot();
+    return true;
+  }
+
  private:
   ~SubtreeStream() override { Release(); }
 
@@ -203,7 +224,10 @@ class OrgDataServiceImpl::SubtreeStream final
       return;
     }
     const int max_streams = service_->options_.max_streams;
-    counted_ = true;
+    {
+      absl::MutexLock lock(&mu_);
+      counted_ = true;
+    }
     if (service_->active_streams_.fetch_add(1) >= max_streams) {
       End(grpc::Status(
           grpc::StatusCode::RESOURCE_EXHAUSTED,
@@ -217,20 +241,43 @@ class OrgDataServiceImpl::SubtreeStream final
       End(ToGrpcStatus(snapshot.status()));
       return;
     }
-    snapshot_ = *std::move(snapshot);
-    auto reader = snapshot_->OpenSubtree(query);
+    auto reader = (*snapshot)->OpenSubtree(query);
     if (!reader.ok()) {
       End(ToGrpcStatus(reader.status()));
       return;
     }
-    reader_ = *std::move(reader);
+    {
+      absl::MutexLock lock(&mu_);
+      snapshot_ = *std::move(snapshot);
+      reader_ = *std::move(reader);
+      snapshot_taken_ = absl::Now();
+    }
     revisions_ = &state->current;
-    SendNext(service_->options_.first_chunk_nodes);
+    // The first chunk reads the revisions, which live with the snapshot's
+    // connection: the reaper learns of the stream only after it.
+    if (SendNext(service_->options_.first_chunk_nodes)) {
+      service_->Register(this);
+      registered_ = true;
+    }
   }
 
   // Reads up to `limit` nodes into the chunk and sends it; with the last
-  // one, the status.
-  void SendNext(int limit) {
+  // one, the status. True while the stream goes on.
+  bool SendNext(int limit) {
+    absl::ReleasableMutexLock lock(&mu_);
+    if (expired_) {
+      lock.Release();
+      End(grpc::Status(
+          grpc::StatusCode::ABORTED,
+          absl::StrCat(
+              "the stream held its read snapshot longer than "
+              "--max_snapshot_age (",
+              absl::FormatDuration(service_->options_.max_snapshot_age),
+              "), which holds back the database's checkpoints; "
+              "read the rest with new requests (the subtrees of the "
+              "last nodes received, or a smaller max_depth)")));
+      return false;
+    }
     auto more = reader_->NextViews(
         limit,
         [this](const hierarchy::EmployeeView& e) {
@@ -242,10 +289,11 @@ class OrgDataServiceImpl::SubtreeStream final
     sent_ += read;
     service_->nodes_read_.fetch_add(read, std::memory_order_relaxed);
     if (!more.ok()) {
+      lock.Release();
       End(cancelled_ ? grpc::Status(grpc::StatusCode::CANCELLED,
                                     "the client went away")
                      : ToGrpcStatus(more.status()));
-      return;
+      return false;
     }
     // The first chunk carries the schema revisions (read while the
     // snapshot is held: the first chunk is always read before Release).
@@ -253,12 +301,14 @@ class OrgDataServiceImpl::SubtreeStream final
     static const std::vector<std::string> kNone;
     if (*more) {
       chunk_ = encoder_.Finish(false, first ? *revisions_ : kNone);
+      lock.Release();
       StartWrite(&chunk_);
-      return;
+      return true;
     }
     const bool truncated = reader_->truncated();
     const bool last_write = read > 0 || truncated;
     chunk_ = encoder_.Finish(truncated, first ? *revisions_ : kNone);
+    lock.Release();
     Release();
     log_.set_items_sent(sent_);
     log_.Finish(grpc::Status::OK);
@@ -267,6 +317,7 @@ class OrgDataServiceImpl::SubtreeStream final
     } else {
       Finish(grpc::Status::OK);
     }
+    return false;
   }
 
   void End(grpc::Status status) {
@@ -280,6 +331,16 @@ class OrgDataServiceImpl::SubtreeStream final
   // against max_streams here, not when gRPC is done with the call (which
   // may be later under load): the limit bounds open snapshots.
   void Release() {
+    // First out of the reaper's sight (it may be looking at this stream).
+    if (registered_) {
+      registered_ = false;
+      service_->Unregister(this);
+    }
+    absl::MutexLock lock(&mu_);
+    DropSnapshot();
+  }
+
+  void DropSnapshot() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     reader_.reset();
     snapshot_.reset();
     if (counted_) {
@@ -291,9 +352,14 @@ class OrgDataServiceImpl::SubtreeStream final
   OrgDataServiceImpl* const service_;
   RequestLog log_;
   std::atomic<bool> cancelled_{false};
-  bool counted_ = false;
-  std::unique_ptr<hierarchy::Snapshot> snapshot_;
-  std::unique_ptr<hierarchy::SubtreeReader> reader_;
+  absl::Mutex mu_;
+  bool counted_ ABSL_GUARDED_BY(mu_) = false;
+  bool expired_ ABSL_GUARDED_BY(mu_) = false;
+  std::unique_ptr<hierarchy::Snapshot> snapshot_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<hierarchy::SubtreeReader> reader_ ABSL_GUARDED_BY(mu_);
+  absl::Time snapshot_taken_ ABSL_GUARDED_BY(mu_);
+  // Touched by reactions only (one at a time).
+  bool registered_ = false;
   // The snapshot's revisions, kept with its connection.
   const std::vector<std::string>* revisions_ = nullptr;
   ChunkEncoder encoder_;
@@ -301,6 +367,54 @@ class OrgDataServiceImpl::SubtreeStream final
   grpc::ByteBuffer chunk_;
   int64_t sent_ = 0;
 };
+
+// Counts one unary call against max_unary_calls while it lives.
+class OrgDataServiceImpl::UnarySlot {
+ public:
+  explicit UnarySlot(std::atomic<int>* calls) : calls_(calls) {}
+  ~UnarySlot() { --*calls_; }
+  UnarySlot(const UnarySlot&) = delete;
+  UnarySlot& operator=(const UnarySlot&) = delete;
+
+ private:
+  std::atomic<int>* calls_;
+};
+
+grpc::Status OrgDataServiceImpl::TakeUnarySlot(
+    std::unique_ptr<UnarySlot>* slot) {
+  const int limit = options_.max_unary_calls;
+  if (unary_calls_.fetch_add(1) >= limit) {
+    --unary_calls_;
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        absl::StrCat("the server is already answering ", limit,
+                                     " calls; retry with backoff"));
+  }
+  *slot = std::make_unique<UnarySlot>(&unary_calls_);
+  return grpc::Status::OK;
+}
+
+void OrgDataServiceImpl::Register(SubtreeStream* stream) {
+  absl::MutexLock lock(&streams_mu_);
+  open_streams_.insert(stream);
+}
+
+void OrgDataServiceImpl::Unregister(SubtreeStream* stream) {
+  absl::MutexLock lock(&streams_mu_);
+  open_streams_.erase(stream);
+}
+
+void OrgDataServiceImpl::ReapOldSnapshots() {
+  const absl::Time cutoff = absl::Now() - options_.max_snapshot_age;
+  absl::MutexLock lock(&streams_mu_);
+  for (auto it = open_streams_.begin(); it != open_streams_.end();) {
+    if ((*it)->ExpireIfBefore(cutoff)) {
+      ++expired_streams_;
+      open_streams_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
+}
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* OrgDataServiceImpl::StreamSubtree(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
@@ -315,6 +429,10 @@ grpc::Status OrgDataServiceImpl::GetEmployee(
     grpc::ServerContext* context, const v1::GetEmployeeRequest* request,
     v1::Employee* response) {
   RequestLog log("GetEmployee", *context);
+  std::unique_ptr<UnarySlot> slot;
+  if (grpc::Status busy = TakeUnarySlot(&slot); !busy.ok()) {
+    return log.Finish(busy);
+  }
   if (request->id() <= 0) return log.Finish(InvalidId("id", request->id()));
   auto snapshot = OpenGated(nullptr);
   if (!snapshot.ok()) return log.Finish(ToGrpcStatus(snapshot.status()));
@@ -328,6 +446,10 @@ grpc::Status OrgDataServiceImpl::ListChainOfCommand(
     grpc::ServerContext* context, const v1::ListChainOfCommandRequest* request,
     v1::ListChainOfCommandResponse* response) {
   RequestLog log("ListChainOfCommand", *context);
+  std::unique_ptr<UnarySlot> slot;
+  if (grpc::Status busy = TakeUnarySlot(&slot); !busy.ok()) {
+    return log.Finish(busy);
+  }
   if (request->id() <= 0) return log.Finish(InvalidId("id", request->id()));
   auto snapshot = OpenGated(nullptr);
   if (!snapshot.ok()) return log.Finish(ToGrpcStatus(snapshot.status()));
@@ -345,6 +467,10 @@ grpc::Status OrgDataServiceImpl::GetSubtreeSummary(
     grpc::ServerContext* context, const v1::GetSubtreeSummaryRequest* request,
     v1::SubtreeSummary* response) {
   RequestLog log("GetSubtreeSummary", *context);
+  std::unique_ptr<UnarySlot> slot;
+  if (grpc::Status busy = TakeUnarySlot(&slot); !busy.ok()) {
+    return log.Finish(busy);
+  }
   hierarchy::SubtreeRequest query;
   query.root_id = request->root_id();
   query.max_depth = request->max_depth();
@@ -368,6 +494,10 @@ grpc::Status OrgDataServiceImpl::ApplyChanges(
     grpc::ServerContext* context, const v1::ApplyChangesRequest* request,
     v1::ApplyChangesResponse* response) {
   RequestLog log("ApplyChanges", *context);
+  std::unique_ptr<UnarySlot> slot;
+  if (grpc::Status busy = TakeUnarySlot(&slot); !busy.ok()) {
+    return log.Finish(busy);
+  }
   if (absl::Status s = CheckAdminToken(*context, options_.admin_token);
       !s.ok()) {
     return log.Finish(ToGrpcStatus(s));
@@ -391,6 +521,10 @@ grpc::Status OrgDataServiceImpl::Import(
     grpc::ServerContext* context, grpc::ServerReader<v1::ImportRequest>* reader,
     v1::ImportResponse* response) {
   RequestLog log("Import", *context);
+  std::unique_ptr<UnarySlot> slot;
+  if (grpc::Status busy = TakeUnarySlot(&slot); !busy.ok()) {
+    return log.Finish(busy);
+  }
   if (absl::Status s = CheckAdminToken(*context, options_.admin_token);
       !s.ok()) {
     return log.Finish(ToGrpcStatus(s));

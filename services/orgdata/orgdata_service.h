@@ -4,6 +4,10 @@
 #include <atomic>
 #include <memory>
 
+#include "absl/container/flat_hash_set.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "libs/common/poller.h"
 #include "libs/common/worker_pool.h"
 #include "libs/hierarchy/hierarchy.h"
 #include "libs/migrate/revision_gate.h"
@@ -40,12 +44,21 @@ class OrgDataServiceImpl final
     int max_streams = 256;
     // Bearer token that ApplyChanges and Import need; empty refuses them.
     std::string admin_token;
+    // Longest a stream may hold its read snapshot: a client that stops
+    // reading would otherwise hold back the database's checkpoints. Past
+    // it the snapshot is dropped at once and the stream ends ABORTED.
+    absl::Duration max_snapshot_age = absl::Seconds(60);
+    // Unary calls (and Import streams) running at once; more get
+    // RESOURCE_EXHAUSTED.
+    int max_unary_calls = 64;
   };
 
   // Everything pointed to must outlive the service.
   OrgDataServiceImpl(store::ConnectionPool* pool,
                      const migrate::RevisionGate* gate, GateMonitor* monitor,
                      Writer* writer, Options options);
+  // Stops the reaper of old snapshots.
+  ~OrgDataServiceImpl() override;
 
   // Raw: chunks are written as protobuf bytes made straight from the rows
   // (ChunkEncoder); the request is parsed here.
@@ -72,6 +85,8 @@ class OrgDataServiceImpl final
   // Streams holding a snapshot now, and nodes read for streams since start
   // (both for metrics and tests).
   int active_streams() const { return active_streams_.load(); }
+  // Streams whose snapshot was dropped for its age (for metrics and tests).
+  int64_t expired_streams() const { return expired_streams_.load(); }
   int64_t nodes_read() const { return nodes_read_.load(); }
 
  private:
@@ -83,6 +98,17 @@ class OrgDataServiceImpl final
   absl::StatusOr<std::unique_ptr<hierarchy::Snapshot>> OpenGated(
       const migrate::RevisionState** state);
 
+  // Counts a unary call against max_unary_calls while it lives.
+  class UnarySlot;
+  // RESOURCE_EXHAUSTED when max_unary_calls are running.
+  grpc::Status TakeUnarySlot(std::unique_ptr<UnarySlot>* slot);
+
+  // Streams holding a snapshot, for the reaper.
+  void Register(SubtreeStream* stream);
+  void Unregister(SubtreeStream* stream);
+  // Drops the snapshots held longer than max_snapshot_age.
+  void ReapOldSnapshots();
+
   store::ConnectionPool* pool_;
   const migrate::RevisionGate* gate_;
   GateMonitor* monitor_;
@@ -93,6 +119,12 @@ class OrgDataServiceImpl final
   WorkerPool chunk_readers_;
   std::atomic<int> active_streams_{0};
   std::atomic<int64_t> nodes_read_{0};
+  std::atomic<int64_t> expired_streams_{0};
+  std::atomic<int> unary_calls_{0};
+  absl::Mutex streams_mu_;
+  absl::flat_hash_set<SubtreeStream*> open_streams_
+      ABSL_GUARDED_BY(streams_mu_);
+  Poller reaper_;
 };
 
 }  // namespace pulse::orgdata

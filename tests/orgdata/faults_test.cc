@@ -55,6 +55,7 @@ class FaultsTest : public ::testing::Test {
     options.listen_address = "127.0.0.1:0";
     options.db_path = db_path();
     options.poll_interval = absl::Milliseconds(50);
+    options.service = service_options_;
     options.service.max_streams = max_streams;
     options.schema_address = schema;
     org_ = std::make_unique<Server>();
@@ -99,6 +100,8 @@ class FaultsTest : public ::testing::Test {
   std::unique_ptr<schema::Server> schema_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::OrgDataService::Stub> stub_;
+  // Service options for the next StartOrgData.
+  OrgDataServiceImpl::Options service_options_;
 };
 
 TEST_F(FaultsTest, MissingDatabaseIsNotServingUntilItAppears) {
@@ -294,6 +297,88 @@ TEST_F(FaultsTest, WatchReconnectsWhenTheSchemaServiceComesBack) {
   ASSERT_OK(schema_->BuildAndStart(options));
   EXPECT_TRUE(testing::WaitFor([&] { return org_->watching_schema(); },
                                absl::Seconds(20)));
+}
+
+// Clients that stop reading lose their snapshots after --max_snapshot_age,
+// so a writer's checkpoints go through; such a client, reading again,
+// gets ABORTED saying why.
+TEST_F(FaultsTest, StalledStreamsLoseTheirSnapshotsAndCheckpointsProceed) {
+  MigrateAndSeed(20000);
+  service_options_.max_snapshot_age = absl::Seconds(1);
+  StartOrgData(/*max_streams=*/256);
+  constexpr int kStuck = 150;
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  auto stuck_stub = v1::OrgDataService::NewStub(
+      grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", org_->port()),
+                                grpc::InsecureChannelCredentials(), args));
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<std::unique_ptr<grpc::ClientReader<v1::SubtreeChunk>>> stuck;
+  v1::StreamSubtreeRequest whole;
+  whole.set_root_id(1);
+  for (int i = 0; i < kStuck; ++i) {
+    contexts.push_back(std::make_unique<grpc::ClientContext>());
+    stuck.push_back(stuck_stub->StreamSubtree(contexts.back().get(), whole));
+    v1::SubtreeChunk chunk;
+    ASSERT_TRUE(stuck.back()->Read(&chunk)) << i;
+  }
+  // A writer commits for twice the age limit.
+  {
+    SQLite::Database db(db_path(), SQLite::OPEN_READWRITE);
+    db.setBusyTimeout(5000);
+    const absl::Time end = absl::Now() + absl::Seconds(2);
+    for (int64_t id = 900000; absl::Now() < end; ++id) {
+      db.exec(absl::StrCat(
+          "INSERT INTO employees (id, manager_id, full_name, email, "
+          "hire_date) VALUES (",
+          id, ", 1, 'W", id, "', 'w", id, "@x', '2024-01-01')"));
+    }
+  }
+  EXPECT_TRUE(testing::WaitFor([&] { return org_->active_streams() == 0; }))
+      << org_->active_streams() << " streams still hold a snapshot";
+  {
+    SQLite::Database db(db_path(), SQLite::OPEN_READWRITE);
+    SQLite::Statement checkpoint(db, "PRAGMA wal_checkpoint(TRUNCATE)");
+    ASSERT_TRUE(checkpoint.executeStep());
+    EXPECT_EQ(checkpoint.getColumn(0).getInt(), 0) << "the checkpoint was "
+                                                      "held back";
+  }
+  EXPECT_EQ(std::filesystem::file_size(db_path() + "-wal"), 0u);
+  // A stalled client that reads on learns why its stream ended.
+  v1::SubtreeChunk chunk;
+  while (stuck.front()->Read(&chunk)) {
+  }
+  const grpc::Status ended = stuck.front()->Finish();
+  EXPECT_EQ(ended.error_code(), grpc::StatusCode::ABORTED);
+  EXPECT_THAT(ended.error_message(), HasSubstr("--max_snapshot_age"));
+  for (size_t i = 1; i < contexts.size(); ++i) contexts[i]->TryCancel();
+  for (size_t i = 1; i < stuck.size(); ++i) stuck[i]->Finish();
+}
+
+TEST_F(FaultsTest, UnaryCallsPastTheLimitGetResourceExhausted) {
+  MigrateAndSeed(100);
+  service_options_.max_unary_calls = 1;
+  service_options_.admin_token = "faults-test-admin-token";
+  StartOrgData();
+  auto get = [&] {
+    grpc::ClientContext context;
+    v1::GetEmployeeRequest request;
+    request.set_id(1);
+    v1::Employee employee;
+    return stub_->GetEmployee(&context, request, &employee).error_code();
+  };
+  ASSERT_EQ(get(), grpc::StatusCode::OK);
+  // An import the client keeps open takes the one slot.
+  grpc::ClientContext import_context;
+  import_context.AddMetadata("authorization", "Bearer faults-test-admin-token");
+  v1::ImportResponse imported;
+  auto import = stub_->Import(&import_context, &imported);
+  ASSERT_TRUE(import->Write(v1::ImportRequest()));
+  EXPECT_TRUE(testing::WaitFor(
+      [&] { return get() == grpc::StatusCode::RESOURCE_EXHAUSTED; }));
+  import->WritesDone();
+  import->Finish();
+  EXPECT_TRUE(testing::WaitFor([&] { return get() == grpc::StatusCode::OK; }));
 }
 
 }  // namespace

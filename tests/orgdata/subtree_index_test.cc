@@ -2,6 +2,9 @@
 // the organisation changes, and subtree reads through it match a plain
 // walk of manager_id.
 
+#include <map>
+#include <random>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "libs/hierarchy/hierarchy.h"
@@ -315,6 +318,52 @@ TEST_F(SubtreeIndexTest, IdsCannotChange) {
   EXPECT_THROW(db_->exec("UPDATE employees SET id = 999999 WHERE id = 1"),
                SQLite::Exception);
   ExpectMatchesReference();
+}
+
+// Summaries read through the index equal those of a plain walk over
+// manager_id, for many roots and depth limits (ties for the widest span to
+// the manager first in breadth-first order).
+TEST_F(SubtreeIndexTest, SummariesMatchAReferenceForManyRootsAndDepths) {
+  const auto tree = testing::OrgTree::Load(db_path());
+  std::vector<int64_t> roots = {1};
+  std::mt19937_64 rng(3);
+  std::vector<int64_t> managers;
+  for (const auto& [m, kids] : tree.children) {
+    if (m != 0) managers.push_back(m);
+  }
+  for (int i = 0; i < 40; ++i)
+    roots.push_back(managers[rng() % managers.size()]);
+  for (int64_t root : roots) {
+    for (int max_depth : {0, 1, 2, 3}) {
+      const auto bfs = tree.Bfs(root, max_depth);
+      Summary expected;
+      expected.headcount = static_cast<int64_t>(bfs.size());
+      std::map<int64_t, int64_t> reports;
+      for (const auto& [id, depth] : bfs) {
+        expected.depth = std::max(expected.depth, depth);
+        if (depth > 0) ++reports[tree.manager.at(id)];
+      }
+      for (const auto& [id, depth] : bfs) {
+        auto it = reports.find(id);
+        if (it != reports.end() && it->second > expected.widest_span) {
+          expected.widest_span = it->second;
+          expected.widest_span_manager_id = id;
+        }
+      }
+      auto lease = pool_->Acquire();
+      ASSERT_OK(lease);
+      auto snapshot = Snapshot::Begin(*std::move(lease));
+      ASSERT_OK(snapshot);
+      auto got = (*snapshot)->Summarize(root, max_depth, {});
+      ASSERT_OK(got);
+      EXPECT_EQ(got->headcount, expected.headcount) << root << "/" << max_depth;
+      EXPECT_EQ(got->depth, expected.depth) << root << "/" << max_depth;
+      EXPECT_EQ(got->widest_span, expected.widest_span)
+          << root << "/" << max_depth;
+      EXPECT_EQ(got->widest_span_manager_id, expected.widest_span_manager_id)
+          << root << "/" << max_depth;
+    }
+  }
 }
 
 }  // namespace
