@@ -267,4 +267,33 @@ absl::StatusOr<int64_t> Backup(const std::string& db_path,
   return pages;
 }
 
+absl::StatusOr<int64_t> RestoreInto(const std::string& db_path,
+                                    const std::string& from) {
+  struct stat st;
+  if (::stat(from.c_str(), &st) != 0) {
+    return absl::NotFoundError(absl::StrCat("no backup file ", from));
+  }
+  OpenOptions read;
+  read.read_only = true;
+  auto source = Open(from, read);
+  if (!source.ok()) return source.status();
+  OpenOptions write;
+  write.create = false;
+  auto live = Open(db_path, write);
+  if (!live.ok()) return live.status();
+  try {
+    SQLite::Backup backup(**live, **source);
+    const int rc = backup.executeStep(-1);
+    if (rc != SQLITE_DONE) {
+      return FromSqliteError(
+          rc, sqlite3_errstr(rc),
+          absl::StrCat("restoring ", from, " into ", db_path));
+    }
+    return static_cast<int64_t>(backup.getTotalPageCount());
+  } catch (const SQLite::Exception& e) {
+    return FromException(e,
+                         absl::StrCat("restoring ", from, " into ", db_path));
+  }
+}
+
 }  // namespace pulse::store

@@ -95,6 +95,17 @@ void RestoreSchema(SQLite::Database& db, const std::vector<std::string>& sql);
 absl::StatusOr<int64_t> Backup(const std::string& db_path,
                                const std::string& to);
 
+// Puts the copy at `from` back into the live database at `db_path`,
+// through the online backup API in one write transaction: connections
+// reading keep the snapshot they began with, later reads see exactly the
+// copy, and the database's log and shared index stay its own (unlike a
+// copy or rename of the file under open connections, which SQLite's
+// documentation lists as a way to corrupt it). Returns the pages copied.
+// NOT_FOUND when either file is missing; UNAVAILABLE when the database is
+// busy past the busy timeout.
+absl::StatusOr<int64_t> RestoreInto(const std::string& db_path,
+                                    const std::string& from);
+
 // True when `table` exists in the main schema.
 absl::StatusOr<bool> TableExists(SQLite::Database& db, absl::string_view table);
 

@@ -23,6 +23,7 @@
 #include "libs/common/server_flags.h"
 #include "libs/common/signals.h"
 #include "libs/migrate/authoring.h"
+#include "libs/migrate/file_lock.h"
 #include "libs/migrate/migrator.h"
 #include "libs/store/store.h"
 #include "libs/write/integrity.h"
@@ -36,6 +37,8 @@ ABSL_FLAG(std::string, migrations, "migrations",
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
           "Address the server listens on, host:port; port 0 picks a free "
           "port. Environment: PULSE_LISTEN.");
+ABSL_FLAG(std::string, from, "",
+          "With restore: the backup file to put back into the database.");
 ABSL_FLAG(std::string, to, "",
           "With backup: the file to write the copy to; it must not exist.");
 ABSL_FLAG(std::string, admin_token, "",
@@ -70,7 +73,9 @@ constexpr char kUsage[] =
     "                        the subtree index (exit 1 if bad)\n"
     "  repair-index          rebuild the subtree index from manager_id\n"
     "  backup --to=FILE      a consistent copy of the database, taken while\n"
-    "                        the services serve (restore: stop, copy, start)\n"
+    "                        the services serve\n"
+    "  restore --from=FILE   put a backup back into the live database (the\n"
+    "                        services follow it; no restart)\n"
     "  new -m MESSAGE        write a new revision script on the head\n"
     "  merge -m MESSAGE      write a revision merging all heads\n\n"
     "TARGET: head, heads, base, +N, -N, a revision id or a unique prefix.";
@@ -140,6 +145,25 @@ int RunCommand(const std::vector<std::string>& args) {
     if (!pages.ok()) return Fail(pages.status());
     std::printf("backed up %s to %s (%lld pages)\n",
                 absl::GetFlag(FLAGS_db).c_str(), to.c_str(),
+                static_cast<long long>(*pages));
+    return 0;
+  }
+  if (command == "restore") {
+    if (!want_args(0)) return 2;
+    const std::string from = absl::GetFlag(FLAGS_from);
+    if (from.empty()) {
+      std::fprintf(stderr, "pulse-schema: restore needs --from=FILE\n");
+      return 2;
+    }
+    // No migration may run while the schema is replaced under it.
+    auto lock = pulse::migrate::FileLock::Acquire(
+        pulse::migrate::MigrationLockPath(absl::GetFlag(FLAGS_db)),
+        absl::GetFlag(FLAGS_lock_timeout));
+    if (!lock.ok()) return Fail(lock.status());
+    auto pages = pulse::store::RestoreInto(absl::GetFlag(FLAGS_db), from);
+    if (!pages.ok()) return Fail(pages.status());
+    std::printf("restored %s into %s (%lld pages)\n", from.c_str(),
+                absl::GetFlag(FLAGS_db).c_str(),
                 static_cast<long long>(*pages));
     return 0;
   }
