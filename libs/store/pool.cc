@@ -1,6 +1,7 @@
 #include "libs/store/pool.h"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <atomic>
 
@@ -166,9 +167,26 @@ absl::StatusOr<ConnectionPool::Lease> ConnectionPool::Acquire() {
   }
   auto db = Open(path_, options_);
   if (!db.ok()) return db.status();
+  {
+    absl::MutexLock lock(&file_mu_);
+    struct stat st;
+    if (!file_.has_value() && ::stat(path_.c_str(), &st) == 0) {
+      file_ = std::make_pair(static_cast<uint64_t>(st.st_dev),
+                             static_cast<uint64_t>(st.st_ino));
+    }
+  }
   auto connection = std::make_unique<Connection>(*std::move(db));
   JoinAnchor(*connection);
   return Lease(this, std::move(connection));
+}
+
+bool ConnectionPool::FileReplaced() const {
+  absl::MutexLock lock(&file_mu_);
+  if (!file_.has_value()) return false;
+  struct stat st;
+  if (::stat(path_.c_str(), &st) != 0) return false;
+  return std::make_pair(static_cast<uint64_t>(st.st_dev),
+                        static_cast<uint64_t>(st.st_ino)) != *file_;
 }
 
 void ConnectionPool::JoinAnchor(Connection& c) {

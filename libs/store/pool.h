@@ -158,6 +158,12 @@ class ConnectionPool {
   // replaced); connections opened later report versions of a new epoch.
   void Clear();
 
+  // Whether the file at the pool's path is no longer the one its first
+  // connection opened (a new file renamed over it). Such a file must not
+  // be read through the old file's log and shared index, which stay at
+  // the path while old connections live. False until a connection opened.
+  bool FileReplaced() const;
+
   // An object of type T shared by every connection of the pool: made on
   // first use (value-initialised), destroyed with the pool. T must be
   // thread-safe.
@@ -191,6 +197,9 @@ class ConnectionPool {
   std::unique_ptr<Connection> anchor_ ABSL_GUARDED_BY(anchor_mu_);
   const uint32_t* anchor_index_ ABSL_GUARDED_BY(anchor_mu_) = nullptr;
   uint64_t epoch_ ABSL_GUARDED_BY(anchor_mu_) = 0;
+  // The file the first connection opened: st_dev and st_ino, once known.
+  mutable absl::Mutex file_mu_;
+  std::optional<std::pair<uint64_t, uint64_t>> file_ ABSL_GUARDED_BY(file_mu_);
   absl::Mutex shared_mu_;
   absl::flat_hash_map<std::type_index, std::shared_ptr<void>> shared_
       ABSL_GUARDED_BY(shared_mu_);

@@ -57,7 +57,20 @@ void GateMonitor::Observe(const absl::Status& verdict) {
   on_change_(newest);
 }
 
+absl::Status GateMonitor::ReplacedFileError() const {
+  return absl::FailedPreconditionError(
+      "the database file was replaced while this service had it open (a new "
+      "file at the same path); its write-ahead log and shared index beside it "
+      "belong to the old file, so neither is read: restart pulse-orgdata, and "
+      "next time put a backup back with 'pulse-schema restore', which is safe "
+      "while the services run");
+}
+
 absl::Status GateMonitor::CheckNow() {
+  if (file_replaced_.load(std::memory_order_acquire) || pool_->FileReplaced()) {
+    file_replaced_.store(true, std::memory_order_release);
+    return ReplacedFileError();
+  }
   auto lease = pool_->Acquire();
   if (!lease.ok()) return lease.status();
   auto snapshot = hierarchy::Snapshot::Begin(*std::move(lease));

@@ -40,6 +40,13 @@ class GateMonitor {
   // Records a verdict seen by a request.
   void Observe(const absl::Status& verdict);
   absl::Status last() const;
+  // Set once a check found the database file replaced under the service:
+  // requests must then be refused whatever their snapshot says.
+  bool file_replaced() const {
+    return file_replaced_.load(std::memory_order_acquire);
+  }
+  // The refusal for a replaced file.
+  absl::Status ReplacedFileError() const;
 
  private:
   absl::Status CheckNow();
@@ -57,6 +64,7 @@ class GateMonitor {
   // Whether last_ is OK: every request observes, nearly always OK after
   // OK, which then needs no lock.
   std::atomic<bool> last_ok_{false};
+  std::atomic<bool> file_replaced_{false};
   Poller poller_;
 };
 

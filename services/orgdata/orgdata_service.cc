@@ -111,6 +111,7 @@ OrgDataServiceImpl::~OrgDataServiceImpl() { reaper_.Stop(); }
 
 absl::StatusOr<std::unique_ptr<hierarchy::Snapshot>>
 OrgDataServiceImpl::OpenGated(const migrate::RevisionState** state) {
+  if (monitor_->file_replaced()) return monitor_->ReplacedFileError();
   auto lease = pool_->Acquire();
   if (!lease.ok()) {
     absl::Status unavailable = absl::UnavailableError(absl::StrCat(
@@ -498,6 +499,9 @@ grpc::Status OrgDataServiceImpl::ApplyChanges(
   if (grpc::Status busy = TakeUnarySlot(&slot); !busy.ok()) {
     return log.Finish(busy);
   }
+  if (monitor_->file_replaced()) {
+    return log.Finish(ToGrpcStatus(monitor_->ReplacedFileError()));
+  }
   if (absl::Status s = CheckAdminToken(*context, options_.admin_token);
       !s.ok()) {
     return log.Finish(ToGrpcStatus(s));
@@ -524,6 +528,9 @@ grpc::Status OrgDataServiceImpl::Import(
   std::unique_ptr<UnarySlot> slot;
   if (grpc::Status busy = TakeUnarySlot(&slot); !busy.ok()) {
     return log.Finish(busy);
+  }
+  if (monitor_->file_replaced()) {
+    return log.Finish(ToGrpcStatus(monitor_->ReplacedFileError()));
   }
   if (absl::Status s = CheckAdminToken(*context, options_.admin_token);
       !s.ok()) {

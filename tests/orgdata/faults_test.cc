@@ -381,5 +381,37 @@ TEST_F(FaultsTest, UnaryCallsPastTheLimitGetResourceExhausted) {
   EXPECT_TRUE(testing::WaitFor([&] { return get() == grpc::StatusCode::OK; }));
 }
 
+// A new file renamed over the served one is noticed within a poll: nothing
+// is served from either (the log and index at the path belong to the old
+// file), and the refusal names the safe way to restore.
+TEST_F(FaultsTest, AFileRenamedOverTheDatabaseIsRefusedNotServed) {
+  MigrateAndSeed(500);
+  StartOrgData();
+  auto name_of_1 = [&](grpc::Status* status) {
+    grpc::ClientContext context;
+    v1::GetEmployeeRequest request;
+    request.set_id(1);
+    v1::Employee employee;
+    *status = stub_->GetEmployee(&context, request, &employee);
+    return employee.full_name();
+  };
+  grpc::Status status;
+  const std::string before = name_of_1(&status);
+  ASSERT_TRUE(status.ok());
+  const std::string copy = db_path() + ".copy";
+  ASSERT_OK(store::Backup(db_path(), copy));
+  {
+    SQLite::Database db(copy, SQLite::OPEN_READWRITE);
+    db.exec("UPDATE employees SET full_name = 'Replaced' WHERE id = 1");
+  }
+  std::filesystem::rename(copy, db_path());
+  EXPECT_TRUE(testing::WaitFor(
+      [&] { return Health() == HealthCheckResponse::NOT_SERVING; }));
+  const std::string after = name_of_1(&status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr("'pulse-schema restore'"));
+  EXPECT_TRUE(after.empty()) << "served " << after;
+}
+
 }  // namespace
 }  // namespace pulse::orgdata
