@@ -394,6 +394,15 @@ grpc::Status OrgDataServiceImpl::TakeUnarySlot(
   return grpc::Status::OK;
 }
 
+grpc::Status OrgDataServiceImpl::AdmitWrite(const grpc::ServerContext& context,
+                                            std::unique_ptr<UnarySlot>* slot) {
+  if (grpc::Status busy = TakeUnarySlot(slot); !busy.ok()) return busy;
+  if (monitor_->file_replaced()) {
+    return ToGrpcStatus(monitor_->ReplacedFileError());
+  }
+  return ToGrpcStatus(CheckAdminToken(context, options_.admin_token));
+}
+
 void OrgDataServiceImpl::Register(SubtreeStream* stream) {
   absl::MutexLock lock(&streams_mu_);
   open_streams_.insert(stream);
@@ -496,15 +505,8 @@ grpc::Status OrgDataServiceImpl::ApplyChanges(
     v1::ApplyChangesResponse* response) {
   RequestLog log("ApplyChanges", *context);
   std::unique_ptr<UnarySlot> slot;
-  if (grpc::Status busy = TakeUnarySlot(&slot); !busy.ok()) {
-    return log.Finish(busy);
-  }
-  if (monitor_->file_replaced()) {
-    return log.Finish(ToGrpcStatus(monitor_->ReplacedFileError()));
-  }
-  if (absl::Status s = CheckAdminToken(*context, options_.admin_token);
-      !s.ok()) {
-    return log.Finish(ToGrpcStatus(s));
+  if (grpc::Status refused = AdmitWrite(*context, &slot); !refused.ok()) {
+    return log.Finish(refused);
   }
   std::vector<write::Change> changes;
   changes.reserve(request->changes_size());
@@ -526,15 +528,8 @@ grpc::Status OrgDataServiceImpl::Import(
     v1::ImportResponse* response) {
   RequestLog log("Import", *context);
   std::unique_ptr<UnarySlot> slot;
-  if (grpc::Status busy = TakeUnarySlot(&slot); !busy.ok()) {
-    return log.Finish(busy);
-  }
-  if (monitor_->file_replaced()) {
-    return log.Finish(ToGrpcStatus(monitor_->ReplacedFileError()));
-  }
-  if (absl::Status s = CheckAdminToken(*context, options_.admin_token);
-      !s.ok()) {
-    return log.Finish(ToGrpcStatus(s));
+  if (grpc::Status refused = AdmitWrite(*context, &slot); !refused.ok()) {
+    return log.Finish(refused);
   }
   v1::ImportRequest piece;
   if (!reader->Read(&piece)) {

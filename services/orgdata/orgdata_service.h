@@ -102,6 +102,10 @@ class OrgDataServiceImpl final
   class UnarySlot;
   // RESOURCE_EXHAUSTED when max_unary_calls are running.
   grpc::Status TakeUnarySlot(std::unique_ptr<UnarySlot>* slot);
+  // A write's admission: a unary slot, a database file still the one
+  // opened, the admin token.
+  grpc::Status AdmitWrite(const grpc::ServerContext& context,
+                          std::unique_ptr<UnarySlot>* slot);
 
   // Streams holding a snapshot, for the reaper.
   void Register(SubtreeStream* stream);

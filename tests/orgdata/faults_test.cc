@@ -65,6 +65,30 @@ class FaultsTest : public ::testing::Test {
     stub_ = v1::OrgDataService::NewStub(channel_);
   }
 
+  // Opens `n` streams of the whole organisation that read one chunk and
+  // stop. Their flow-control window stays at its initial 64 KiB (no BDP
+  // probing), so the server is held back by flow control, not buffering
+  // ahead.
+  void OpenStalledStreams(
+      int n, std::vector<std::unique_ptr<grpc::ClientContext>>* contexts,
+      std::vector<std::unique_ptr<grpc::ClientReader<v1::SubtreeChunk>>>*
+          streams) {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+    stalled_stub_ = v1::OrgDataService::NewStub(
+        grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", org_->port()),
+                                  grpc::InsecureChannelCredentials(), args));
+    v1::StreamSubtreeRequest whole;
+    whole.set_root_id(1);
+    for (int i = 0; i < n; ++i) {
+      contexts->push_back(std::make_unique<grpc::ClientContext>());
+      streams->push_back(
+          stalled_stub_->StreamSubtree(contexts->back().get(), whole));
+      v1::SubtreeChunk chunk;
+      ASSERT_TRUE(streams->back()->Read(&chunk)) << i;
+    }
+  }
+
   HealthCheckResponse::ServingStatus Health() {
     auto health = grpc::health::v1::Health::NewStub(channel_);
     grpc::ClientContext context;
@@ -102,6 +126,8 @@ class FaultsTest : public ::testing::Test {
   std::unique_ptr<v1::OrgDataService::Stub> stub_;
   // Service options for the next StartOrgData.
   OrgDataServiceImpl::Options service_options_;
+  // The channel of OpenStalledStreams' streams.
+  std::unique_ptr<v1::OrgDataService::Stub> stalled_stub_;
 };
 
 TEST_F(FaultsTest, MissingDatabaseIsNotServingUntilItAppears) {
@@ -207,21 +233,10 @@ TEST_F(FaultsTest, StuckClientsDoNotStarveFastOnes) {
   // Their flow-control window stays at its initial 64 KiB (no BDP probing),
   // so the server is held back by flow control, not buffering ahead.
   constexpr int kStuck = 150;
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
-  auto stuck_stub = v1::OrgDataService::NewStub(
-      grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", org_->port()),
-                                grpc::InsecureChannelCredentials(), args));
   std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
   std::vector<std::unique_ptr<grpc::ClientReader<v1::SubtreeChunk>>> stuck;
-  v1::StreamSubtreeRequest whole;
-  whole.set_root_id(1);
-  for (int i = 0; i < kStuck; ++i) {
-    contexts.push_back(std::make_unique<grpc::ClientContext>());
-    stuck.push_back(stuck_stub->StreamSubtree(contexts.back().get(), whole));
-    v1::SubtreeChunk chunk;
-    ASSERT_TRUE(stuck.back()->Read(&chunk)) << i;
-  }
+  OpenStalledStreams(kStuck, &contexts, &stuck);
+  if (HasFatalFailure()) return;
   ASSERT_TRUE(
       testing::WaitFor([&] { return org_->active_streams() == kStuck; }));
   // 50 fast clients, at the same time, each get their whole stream.
@@ -307,21 +322,10 @@ TEST_F(FaultsTest, StalledStreamsLoseTheirSnapshotsAndCheckpointsProceed) {
   service_options_.max_snapshot_age = absl::Seconds(1);
   StartOrgData(/*max_streams=*/256);
   constexpr int kStuck = 150;
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
-  auto stuck_stub = v1::OrgDataService::NewStub(
-      grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", org_->port()),
-                                grpc::InsecureChannelCredentials(), args));
   std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
   std::vector<std::unique_ptr<grpc::ClientReader<v1::SubtreeChunk>>> stuck;
-  v1::StreamSubtreeRequest whole;
-  whole.set_root_id(1);
-  for (int i = 0; i < kStuck; ++i) {
-    contexts.push_back(std::make_unique<grpc::ClientContext>());
-    stuck.push_back(stuck_stub->StreamSubtree(contexts.back().get(), whole));
-    v1::SubtreeChunk chunk;
-    ASSERT_TRUE(stuck.back()->Read(&chunk)) << i;
-  }
+  OpenStalledStreams(kStuck, &contexts, &stuck);
+  if (HasFatalFailure()) return;
   // A writer commits for twice the age limit.
   {
     SQLite::Database db(db_path(), SQLite::OPEN_READWRITE);
