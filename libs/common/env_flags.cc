@@ -5,7 +5,9 @@
 
 #include "absl/flags/parse.h"
 #include "absl/flags/reflection.h"
+#include "absl/flags/usage_config.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
@@ -47,6 +49,15 @@ std::vector<std::string> ParseFlagsWithEnv(
       args.push_back(argv[i]);
     }
   }
+  // --help lists the flags Pulse defines (absl's default matches the
+  // source file to the program's name, which none of ours do).
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::StrContains(file, "services/") ||
+           absl::StrContains(file, "libs/common/");
+  };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage);
   std::vector<char*> positional =
       absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
   std::vector<std::string> out(positional.begin() + 1, positional.end());

@@ -3,7 +3,7 @@
 //   pulse tree ID [--depth=N] [--format=text|dot|json]
 //   pulse employee ID | chain ID | summary ID
 //   pulse revision
-//   pulse health ADDR       (exit 0 only when SERVING: a container probe)
+//   pulse health [ADDR]     (exit 0 only when SERVING: a container probe)
 //   pulse import FILE [--mode=merge|replace] [--dry_run] [--departments=F]
 //
 // Every flag falls back to the environment variable PULSE_<FLAG>.
@@ -72,7 +72,8 @@ constexpr char kUsage[] =
     "  chain ID      show an employee's chain of command up to the top\n"
     "  summary ID    headcount, depth and widest span under employee ID\n"
     "  revision      the database's schema revision (schema service)\n"
-    "  health ADDR   check a service's health; exit 0 only when SERVING\n"
+    "  health [ADDR] check a service's health (ADDR or --addr); exit 0 only\n"
+    "                when SERVING\n"
     "  import FILE   load employees from a CSV or JSON Lines file into the\n"
     "                service, all or nothing (--mode, --dry_run, "
     "--departments,\n"
@@ -444,8 +445,9 @@ int main(int argc, char** argv) {
     return Revision();
   }
   if (command == "health") {
-    if (args.size() != 2) return Usage("health takes an address, host:port");
-    return Health(args[1]);
+    // The address as an argument (container probes), else --addr.
+    if (args.size() > 2) return Usage("health takes at most one address");
+    return Health(args.size() == 2 ? args[1] : absl::GetFlag(FLAGS_addr));
   }
   if (command == "import") {
     if (args.size() != 2) return Usage("import takes one file (CSV or JSONL)");

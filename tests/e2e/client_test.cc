@@ -193,5 +193,21 @@ TEST_F(ClientTest, ImportSendsAFileToTheServiceAllOrNothing) {
   EXPECT_THAT(Pulse({"chain", "9"}).out, HasSubstr("Hal Manager"));
 }
 
+TEST_F(ClientTest, HelpListsTheFlagsAndHealthTakesAddrToo) {
+  RunResult help = RunProcess({PULSE_CLIENT_BIN, "--help"}, dir_.path());
+  for (const char* flag : {"--addr", "--admin_token", "--format", "--depth",
+                           "--timeout", "--tls_ca"}) {
+    EXPECT_THAT(help.out + help.err, HasSubstr(flag));
+  }
+  EXPECT_THAT(help.out + help.err, ::testing::Not(HasSubstr("No flags matched")));
+  // The positional form (container probes) and --addr alike.
+  EXPECT_TRUE(testing::WaitFor(
+      [&] { return Pulse({"health", address_}).exit_code == 0; }));
+  EXPECT_EQ(RunProcess({PULSE_CLIENT_BIN, "health", "--addr=" + address_},
+                       dir_.path())
+                .exit_code,
+            0);
+}
+
 }  // namespace
 }  // namespace pulse
