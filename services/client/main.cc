@@ -24,9 +24,9 @@
 #include "grpcpp/grpcpp.h"
 #include "libs/common/env_flags.h"
 #include "libs/common/grpc_util.h"
+#include "libs/write/rows.h"
 #include "pulse/orgdata/v1/orgdata.grpc.pb.h"
 #include "pulse/schema/v1/schema.grpc.pb.h"
-#include "libs/write/rows.h"
 #include "services/client/render.h"
 
 ABSL_FLAG(std::string, addr, "127.0.0.1:50052",
@@ -178,8 +178,14 @@ int Tree(int64_t id) {
   pulse::orgdata::v1::StreamSubtreeRequest request;
   request.set_root_id(id);
   request.set_max_depth(depth);
-  request.set_include_direct_reports(true);
+  // The text tree needs each node's count of reports to draw its branches
+  // (and JSON carries it); DOT draws edges from manager ids alone, and the
+  // counts cost the server an index look-up per node.
+  request.set_include_direct_reports(*format != pulse::client::Format::kDot);
   auto reader = stub->StreamSubtree(&context, request);
+  // Nothing else writes to stdout here; iostreams need not keep in step
+  // with stdio.
+  std::ios::sync_with_stdio(false);
   pulse::client::TreeRenderer renderer(*format, &std::cout, depth);
   pulse::orgdata::v1::SubtreeChunk chunk;
   bool begun = false;
@@ -187,6 +193,7 @@ int Tree(int64_t id) {
     if (!begun) renderer.Begin();
     begun = true;
     for (const auto& node : chunk.nodes()) renderer.Add(node);
+    renderer.Flush();
   }
   grpc::Status status = reader->Finish();
   if (begun) renderer.End();
@@ -310,15 +317,16 @@ int Import(const std::string& file) {
   if (!format.ok()) return Usage(std::string(format.status().message()));
   const std::string mode = absl::GetFlag(FLAGS_mode);
   if (mode != "merge" && mode != "replace") {
-    return Usage(absl::StrCat("--mode must be merge or replace, not '", mode,
-                              "'"));
+    return Usage(
+        absl::StrCat("--mode must be merge or replace, not '", mode, "'"));
   }
   const std::string address = absl::GetFlag(FLAGS_addr);
   auto stub = OrgDataService::NewStub(Connect(address));
   grpc::ClientContext context;
   SetDeadline(&context);
-  context.AddMetadata("authorization",
-                      absl::StrCat("Bearer ", absl::GetFlag(FLAGS_admin_token)));
+  context.AddMetadata(
+      "authorization",
+      absl::StrCat("Bearer ", absl::GetFlag(FLAGS_admin_token)));
   pulse::orgdata::v1::ImportResponse response;
   auto stream = stub->Import(&context, &response);
   pulse::orgdata::v1::ImportRequest piece;
@@ -329,8 +337,8 @@ int Import(const std::string& file) {
   constexpr int kRowsPerMessage = 1000;
   bool sent_any = false;
   auto flush = [&](bool force) {
-    if (!force && piece.rows_size() + piece.departments_size() <
-                      kRowsPerMessage) {
+    if (!force &&
+        piece.rows_size() + piece.departments_size() < kRowsPerMessage) {
       return true;
     }
     sent_any = true;
@@ -407,8 +415,8 @@ int Import(const std::string& file) {
     context.TryCancel();
     return 1;
   }
-  if (open && (piece.rows_size() > 0 || piece.departments_size() > 0 ||
-               !sent_any)) {
+  if (open &&
+      (piece.rows_size() > 0 || piece.departments_size() > 0 || !sent_any)) {
     flush(true);
   }
   stream->WritesDone();

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <ostream>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -16,10 +17,17 @@ enum class Format { kText, kDot, kJson };
 // "text", "dot" or "json"; INVALID_ARGUMENT otherwise.
 absl::StatusOr<Format> ParseFormat(absl::string_view name);
 
-// Writes a subtree as it streams in, node by node, in depth-first
-// pre-order: a box-drawn tree (nodes must carry direct_reports, so each
-// line knows whether more siblings follow), Graphviz DOT with departments
-// as colours, or one JSON object per line. Not thread-safe.
+// Appends `node` as protobuf prints it in JSON with proto field names
+// (int64 values quoted, fields at their default left out), written
+// directly: the reflection-based printer took most of a large tree's time.
+void AppendJson(const pulse::orgdata::v1::Employee& node, std::string* out);
+
+// Writes a subtree as it streams in, in depth-first pre-order: a box-drawn
+// tree (nodes must carry direct_reports, so each line knows whether more
+// siblings follow), Graphviz DOT with departments as colours, or one JSON
+// object per line (protobuf's JSON for Employee, proto field names). Holds
+// no more than the nodes added since the last Flush (the caller flushes
+// after each chunk, so the tree is drawn as it arrives). Not thread-safe.
 class TreeRenderer {
  public:
   // `max_depth` is the depth the stream was cut at (0: none), to show how
@@ -30,6 +38,8 @@ class TreeRenderer {
 
   void Begin();
   void Add(const pulse::orgdata::v1::Employee& node);
+  // Writes what was added to the stream and flushes it.
+  void Flush();
   void End();
 
  private:
@@ -38,6 +48,8 @@ class TreeRenderer {
 
   const Format format_;
   std::ostream* out_;
+  // Lines added since the last Flush.
+  std::string buffer_;
   const int max_depth_;
   // remaining_[d]: siblings still to come at depth d.
   std::vector<int64_t> remaining_;
