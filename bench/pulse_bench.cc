@@ -86,8 +86,16 @@ using pulse::orgdata::v1::OrgDataService;
 using pulse::orgdata::v1::StreamSubtreeRequest;
 using pulse::orgdata::v1::SubtreeChunk;
 
+// Servers started and not yet stopped: a run that dies stops them too,
+// rather than leaving them serving the database.
+std::vector<pid_t>& RunningServers() {
+  static auto* servers = new std::vector<pid_t>;
+  return *servers;
+}
+
 [[noreturn]] void Die(const std::string& why) {
   std::fprintf(stderr, "pulse_bench: %s\n", why.c_str());
+  for (pid_t pid : RunningServers()) kill(pid, SIGTERM);
   std::exit(1);
 }
 
@@ -144,6 +152,7 @@ ServerProcess StartServer(const std::vector<std::string>& argv,
   ServerProcess server;
   const std::string err = dir + "/" + name + ".err";
   server.pid = Spawn(argv, dir + "/" + name + ".out", err);
+  RunningServers().push_back(server.pid);
   int port = 0;
   for (int i = 0; i < 2000 && port == 0; ++i) {
     const std::string log = Slurp(err);
@@ -162,6 +171,9 @@ ServerProcess StartServer(const std::vector<std::string>& argv,
 void StopServer(const ServerProcess& server) {
   kill(server.pid, SIGTERM);
   waitpid(server.pid, nullptr, 0);
+  auto& running = RunningServers();
+  running.erase(std::remove(running.begin(), running.end(), server.pid),
+                running.end());
 }
 
 // CPU time (user + system) the process has used so far.
