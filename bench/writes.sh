@@ -2,7 +2,8 @@
 # The write path's figures (issue 13), each judged against a floor measured
 # in the same run: importing a CSV export of a seeded organisation into an
 # empty database, and merging it again, against the sqlite3 tool's .import
-# of the same file into a table with the same keys and indexes; peak memory
+# of the same file into a table with the same keys and indexes (and the
+# seeder's time for the same rows against that floor); peak memory
 # of the import; one plain-SQL insert (and an out-of-order one) at full
 # size. Usage: bench/writes.sh [EMPLOYEES] (default 1000000); expects a
 # build in ${BUILD_DIR:-build}.
@@ -15,11 +16,11 @@ O=$B/orgdata/pulse-orgdata
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 $S upgrade head --db="$W/src.db" --migrations=migrations >/dev/null
-$O seed --db="$W/src.db" --employees="$N" >/dev/null
+seconds() { /usr/bin/time -f "%e %M" -o "$W/t" "$@" >/dev/null; cat "$W/t"; }
+read -r seed_s _ < <(seconds $O seed --db="$W/src.db" --employees="$N")
 $O export --db="$W/src.db" --departments="$W/d.csv" >"$W/e.csv"
 $S upgrade head --db="$W/dst.db" --migrations=migrations >/dev/null
 
-seconds() { /usr/bin/time -f "%e %M" -o "$W/t" "$@" >/dev/null; cat "$W/t"; }
 read -r import_s import_kib < <(seconds $O import --db="$W/dst.db" --file="$W/e.csv" --departments="$W/d.csv")
 read -r merge_s merge_kib < <(seconds $O import --db="$W/dst.db" --file="$W/e.csv" --departments="$W/d.csv")
 sqlite3 "$W/ref.db" "CREATE TABLE employees (id INTEGER PRIMARY KEY, manager_id INTEGER, full_name TEXT NOT NULL, title TEXT NOT NULL, email TEXT NOT NULL UNIQUE, department TEXT, hire_date TEXT NOT NULL, notes TEXT); CREATE INDEX employees_manager_id ON employees (manager_id); CREATE INDEX employees_department ON employees (department);"
@@ -48,9 +49,10 @@ one=$(insert_ms "$(row $((N + 11)) 1)" "$(row $((N + 1)) 1)")
 early=$(insert_ms "$(row $((N + 13)) $((N + 12)))" "$(row $((N + 3)) $((N + 2)))")
 late=$(insert_ms "$(row $((N + 12)) 1)" "$(row $((N + 2)) 1)")
 
-awk -v n="$N" -v is="$import_s" -v ik="$import_kib" -v ms="$merge_s" \
+awk -v n="$N" -v ss="$seed_s" -v is="$import_s" -v ik="$import_kib" -v ms="$merge_s" \
     -v mk="$merge_kib" -v rs="$ref_s" -v one="$one" -v early="$early" -v late="$late" 'BEGIN {
   printf "write path, %d employees\n", n
+  printf "  pulse-orgdata seed               %7.2f s  %5.2fx sqlite3 .import of its export   target <= 1.5x: %s\n", ss, ss / rs, (ss / rs <= 1.5) ? "PASS" : "FAIL"
   printf "  import into an empty database   %7.2f s  %5.2fx sqlite3 .import (%.2f s)  peak %d MiB   target <= 2x, <= 256 MiB: %s\n", is, is / rs, rs, ik / 1024, (is / rs <= 2 && ik / 1024 <= 256) ? "PASS" : "FAIL"
   printf "  merge of the same file again    %7.2f s  %5.2fx sqlite3 .import            peak %d MiB   target <= 2x, <= 256 MiB: %s\n", ms, ms / rs, mk / 1024, (ms / rs <= 2 && mk / 1024 <= 256) ? "PASS" : "FAIL"
   printf "  one plain-SQL insert            %7.3f ms (report before manager %.3f ms, that manager %.3f ms)   target <= 1 ms: %s\n", one, early, late, (one <= 1 && early <= 1 && late <= 1) ? "PASS" : "FAIL"

@@ -12,7 +12,7 @@ BUILD_PACKAGES=(
 )
 TEST_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev sqlite3 openssl
-  clang libclang-rt-14-dev docker-compose graphviz
+  clang libclang-rt-14-dev docker-compose graphviz time
 )
 
 packages=("${BUILD_PACKAGES[@]}")
