@@ -78,6 +78,36 @@ std::optional<std::string> OptionalText(const SQLite::Column& c) {
   return c.getString();
 }
 
+// The department id a staged department name stands for (none when empty).
+std::optional<int64_t> DepartmentId(
+    const absl::flat_hash_map<std::string, int64_t>& departments,
+    const std::string& name) {
+  if (name.empty()) return std::nullopt;
+  return departments.at(name);
+}
+
+// Whether the row of kCompare on `compare` lists a stored employee with
+// every field as it is stored, `department_id` standing for the staged
+// department's name (the manager is compared by the caller).
+bool SameFields(SQLite::Statement& compare,
+                const std::optional<int64_t>& department_id) {
+  if (department_id != OptionalInt(compare.getColumn(10))) return false;
+  for (int c = 3; c <= 6; ++c) {
+    if (compare.getColumn(c).getString() !=
+        compare.getColumn(c + 8).getString()) {
+      return false;
+    }
+  }
+  return OptionalText(compare.getColumn(7)) ==
+         OptionalText(compare.getColumn(15));
+}
+
+// Whether the row of kCompare on `compare` gives a stored employee another
+// manager.
+bool Moves(SQLite::Statement& compare) {
+  return OptionalInt(compare.getColumn(1)) != OptionalInt(compare.getColumn(9));
+}
+
 }  // namespace
 
 std::string FormatErrors(const std::vector<RowError>& errors,
@@ -532,9 +562,7 @@ absl::Status Importer::ApplyDepartments(
 }
 
 absl::Status Importer::BulkInsert(
-    const absl::flat_hash_map<std::string, int64_t>& departments,
-    WriteSummary* summary) {
-  (void)summary;
+    const absl::flat_hash_map<std::string, int64_t>& departments) {
   // The paths of managers, from the listed managers alone (the table is
   // emptied first), shortest first by memoised walks up.
   absl::flat_hash_map<int64_t, std::string> paths;
@@ -635,10 +663,7 @@ absl::Status Importer::Merge(
     SQLite::Statement compare(db_, kCompare);
     while (compare.executeStep()) {
       if (compare.getColumn(8).isNull()) continue;
-      if (OptionalInt(compare.getColumn(1)) !=
-          OptionalInt(compare.getColumn(9))) {
-        moved.push_back(compare.getColumn(0).getInt64());
-      }
+      if (Moves(compare)) moved.push_back(compare.getColumn(0).getInt64());
     }
   }
   for (int64_t id : moved) {
@@ -653,19 +678,11 @@ absl::Status Importer::Merge(
   while (compare.executeStep()) {
     const int64_t id = compare.getColumn(0).getInt64();
     const std::optional<int64_t> manager = OptionalInt(compare.getColumn(1));
-    const std::string department = compare.getColumn(2).getString();
     const std::optional<int64_t> department_id =
-        department.empty() ? std::nullopt
-                           : std::optional<int64_t>(departments.at(department));
+        DepartmentId(departments, compare.getColumn(2).getString());
     const bool exists = !compare.getColumn(8).isNull();
     if (exists && !was_moved.contains(id) &&
-        department_id == OptionalInt(compare.getColumn(10)) &&
-        compare.getColumn(3).getString() == compare.getColumn(11).getString() &&
-        compare.getColumn(4).getString() == compare.getColumn(12).getString() &&
-        compare.getColumn(5).getString() == compare.getColumn(13).getString() &&
-        compare.getColumn(6).getString() == compare.getColumn(14).getString() &&
-        OptionalText(compare.getColumn(7)) ==
-            OptionalText(compare.getColumn(15))) {
+        SameFields(compare, department_id)) {
       ++summary->unchanged;
       continue;
     }
@@ -719,24 +736,12 @@ absl::StatusOr<WriteSummary> Importer::Apply() {
           continue;
         }
         ++matched;
-        const std::string department = compare.getColumn(2).getString();
-        const std::optional<int64_t> department_id =
-            department.empty()
-                ? std::nullopt
-                : std::optional<int64_t>(departments.at(department));
-        const bool moved = OptionalInt(compare.getColumn(1)) !=
-                           OptionalInt(compare.getColumn(9));
+        const bool moved = Moves(compare);
         counted.moved += moved;
-        const bool same =
-            !moved && department_id == OptionalInt(compare.getColumn(10));
-        bool fields_same = same;
-        for (int c = 3; fields_same && c <= 6; ++c) {
-          fields_same = compare.getColumn(c).getString() ==
-                        compare.getColumn(c + 8).getString();
-        }
-        fields_same = fields_same && OptionalText(compare.getColumn(7)) ==
-                                         OptionalText(compare.getColumn(15));
-        if (fields_same) {
+        if (!moved &&
+            SameFields(
+                compare,
+                DepartmentId(departments, compare.getColumn(2).getString()))) {
           ++counted.unchanged;
         } else {
           ++counted.updated;
@@ -746,7 +751,7 @@ absl::StatusOr<WriteSummary> Importer::Apply() {
       counted.deleted = existing - matched;
       summary = counted;
       if (summary.added + summary.updated + summary.deleted > 0) {
-        if (absl::Status s = BulkInsert(departments, &summary); !s.ok()) {
+        if (absl::Status s = BulkInsert(departments); !s.ok()) {
           return s;
         }
       }

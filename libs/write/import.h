@@ -29,8 +29,10 @@ struct ImportOptions {
   bool dry_run = false;
   // Names the rows' origin in errors ("FILE:LINE: ...").
   std::string source = "input";
-  // Most errors listed in the status; the rest are counted.
+  // Most errors listed in the status, and most bytes they take (a gRPC
+  // status travels in trailers that clients cap); the rest are counted.
   int max_errors = 100;
+  size_t max_error_bytes = 1 << 20;
   // Run inside the write transaction before anything is written (the
   // org-data service's revision gate); its error is returned as is.
   std::function<absl::Status(SQLite::Database&)> precondition;
@@ -101,8 +103,7 @@ class Importer {
   absl::StatusOr<WriteSummary> Apply();
   absl::Status ApplyDepartments(WriteSummary* summary,
                                 absl::flat_hash_map<std::string, int64_t>* ids);
-  absl::Status BulkInsert(const absl::flat_hash_map<std::string, int64_t>& ids,
-                          WriteSummary* summary);
+  absl::Status BulkInsert(const absl::flat_hash_map<std::string, int64_t>& ids);
   absl::Status Merge(const absl::flat_hash_map<std::string, int64_t>& ids,
                      WriteSummary* summary);
   absl::Status ErrorStatus() const;

@@ -543,6 +543,8 @@ grpc::Status OrgDataServiceImpl::Import(
   options.dry_run = piece.dry_run();
   options.source = piece.source().empty() ? "row" : piece.source();
   options.precondition = writer_->Precondition();
+  // The error list travels in the status: it fits clients' trailers.
+  options.max_error_bytes = 3000;
   auto db = writer_->OpenImportConnection();
   if (!db.ok()) return log.Finish(ToGrpcStatus(db.status()));
   auto importer = write::Importer::Begin(**db, options);
@@ -592,16 +594,7 @@ grpc::Status OrgDataServiceImpl::Import(
     }
   } while (reader->Read(&piece));
   auto summary = writer_->FinishImport(**importer);
-  if (!summary.ok()) {
-    const std::vector<write::RowError>& errors = (*importer)->errors();
-    if (errors.empty()) return log.Finish(ToGrpcStatus(summary.status()));
-    // The list fits the status message (trailers stay small).
-    return log.Finish(grpc::Status(
-        static_cast<grpc::StatusCode>(summary.status().code()),
-        absl::StrCat(errors.size(), " invalid row",
-                     errors.size() == 1 ? "" : "s", ", nothing was changed:\n",
-                     write::FormatErrors(errors, options.source, 100, 3000))));
-  }
+  if (!summary.ok()) return log.Finish(ToGrpcStatus(summary.status()));
   ToProto(*summary, response->mutable_summary());
   response->set_dry_run(options.dry_run);
   log.set_items_sent(rows);
