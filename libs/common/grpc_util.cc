@@ -129,6 +129,47 @@ absl::Status CheckAdminToken(const grpc::ServerContext& context,
   return absl::OkStatus();
 }
 
+const char* StatusCodeName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK:
+      return "OK";
+    case grpc::StatusCode::CANCELLED:
+      return "CANCELLED";
+    case grpc::StatusCode::UNKNOWN:
+      return "UNKNOWN";
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND:
+      return "NOT_FOUND";
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return "ALREADY_EXISTS";
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return "PERMISSION_DENIED";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return "FAILED_PRECONDITION";
+    case grpc::StatusCode::ABORTED:
+      return "ABORTED";
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return "OUT_OF_RANGE";
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return "UNIMPLEMENTED";
+    case grpc::StatusCode::INTERNAL:
+      return "INTERNAL";
+    case grpc::StatusCode::UNAVAILABLE:
+      return "UNAVAILABLE";
+    case grpc::StatusCode::DATA_LOSS:
+      return "DATA_LOSS";
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return "UNAUTHENTICATED";
+    default:
+      return "UNKNOWN";
+  }
+}
+
 RequestLog::RequestLog(absl::string_view method,
                        const grpc::ServerContextBase& context)
     : method_(method), peer_(context.peer()), start_(absl::Now()) {}
@@ -141,7 +182,7 @@ grpc::Status RequestLog::Finish(grpc::Status status) {
 RequestLog::~RequestLog() {
   std::string line = absl::StrCat(
       "rpc method=", method_, " peer=", peer_,
-      " status=", static_cast<int>(status_.error_code()),
+      " status=", StatusCodeName(status_.error_code()),
       " duration_ms=", absl::ToDoubleMilliseconds(absl::Now() - start_));
   if (items_sent_ >= 0) absl::StrAppend(&line, " sent=", items_sent_);
   if (!status_.ok()) {

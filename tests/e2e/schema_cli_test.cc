@@ -176,7 +176,8 @@ TEST_F(SchemaCliTest, ServeAnswersReflectionHealthAndStopsOnSigterm) {
       {PULSE_SCHEMA_BIN, "serve", "--listen=127.0.0.1:0"}, dir_.path(),
       {"PULSE_DB=" + db_path(),
        "PULSE_MIGRATIONS=" + testing::ProjectMigrations(),
-       "PULSE_ADMIN_TOKEN=schema-cli-test-token", "PULSE_UPGRADE_ON_START=head"});
+       "PULSE_ADMIN_TOKEN=schema-cli-test-token",
+       "PULSE_UPGRADE_ON_START=head"});
   ASSERT_OK(server);
   std::optional<int> port =
       testing::WaitForListeningPort(**server, absl::Seconds(20));
@@ -215,8 +216,15 @@ TEST_F(SchemaCliTest, ServeAnswersReflectionHealthAndStopsOnSigterm) {
 
   (*server)->Signal(SIGTERM);
   EXPECT_EQ((*server)->Wait(absl::Seconds(20)), 0) << (*server)->Stderr();
-  EXPECT_THAT((*server)->Stderr(), HasSubstr("rpc method=GetRevision"));
-  EXPECT_THAT((*server)->Stderr(), ::testing::Not(HasSubstr("schema-cli-test-token")));
+  EXPECT_THAT((*server)->Stderr(), HasSubstr("rpc method=GetRevision peer="));
+  // Each line names its status code.
+  EXPECT_THAT((*server)->Stderr(),
+              ::testing::ContainsRegex("method=GetRevision [^\n]* status=OK "));
+  EXPECT_THAT((*server)->Stderr(),
+              ::testing::ContainsRegex(
+                  "method=Downgrade [^\n]* status=UNAUTHENTICATED "));
+  EXPECT_THAT((*server)->Stderr(),
+              ::testing::Not(HasSubstr("schema-cli-test-token")));
 }
 
 }  // namespace
