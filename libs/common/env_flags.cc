@@ -57,6 +57,12 @@ std::vector<std::string> ParseFlagsWithEnv(
            absl::StrContains(file, "libs/common/");
   };
   usage.contains_helpshort_flags = usage.contains_help_flags;
+  // --version: "pulse-schema 0.2.0".
+  const std::string program(absl::string_view(argv[0]).substr(
+      absl::string_view(argv[0]).rfind('/') + 1));
+  usage.version_string = [program] {
+    return absl::StrCat(program, " ", PULSE_VERSION, "\n");
+  };
   absl::SetFlagsUsageConfig(usage);
   std::vector<char*> positional =
       absl::ParseCommandLine(static_cast<int>(args.size()), args.data());

@@ -165,5 +165,17 @@ TEST_F(OperatorCommandsTest, EveryCommandNamedInTheSourcesExists) {
   }
 }
 
+TEST_F(OperatorCommandsTest, EveryBinaryPrintsItsNameAndVersion) {
+  for (const char* binary :
+       {PULSE_SCHEMA_BIN, PULSE_ORGDATA_BIN, PULSE_CLIENT_BIN}) {
+    RunResult version = RunProcess({binary, "--version"}, dir_.path());
+    const std::string name = std::filesystem::path(binary).filename().string();
+    EXPECT_EQ(version.exit_code, 0) << binary;
+    EXPECT_THAT(version.out,
+                ::testing::MatchesRegex(name + " [0-9]+\\.[0-9]+\\.[0-9]+\n"))
+        << binary;
+  }
+}
+
 }  // namespace
 }  // namespace pulse
