@@ -1,0 +1,488 @@
+// pulse: the command-line client of the Pulse services.
+//
+//   pulse tree ID [--depth=N] [--format=text|dot|json]
+//   pulse employee ID | chain ID | summary ID
+//   pulse revision
+//   pulse health [ADDR]     (exit 0 only when SERVING: a container probe)
+//   pulse import FILE [--mode=merge|replace] [--dry_run] [--departments=F]
+//
+// Every flag falls back to the environment variable PULSE_<FLAG>.
+
+#include "services/client/cli.h"
+
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "libs/common/env_flags.h"
+#include "libs/common/grpc_util.h"
+#include "libs/write/rows.h"
+#include "pulse/orgdata/v1/orgdata.grpc.pb.h"
+#include "pulse/schema/v1/schema.grpc.pb.h"
+#include "services/client/render.h"
+
+ABSL_FLAG(std::string, addr, "127.0.0.1:50052",
+          "The org-data service, host:port. Environment: PULSE_ADDR.");
+ABSL_FLAG(std::string, schema_addr, "127.0.0.1:50051",
+          "The schema service, host:port (for revision). Environment: "
+          "PULSE_SCHEMA_ADDR.");
+ABSL_FLAG(int, depth, 0,
+          "With tree: levels below the root to show; 0 shows all. "
+          "Environment: PULSE_DEPTH.");
+ABSL_FLAG(std::string, format, "text",
+          "With tree: text (a box-drawn tree), dot (Graphviz) or json (one "
+          "node per line). Environment: PULSE_FORMAT.");
+ABSL_FLAG(std::string, tls_ca, "",
+          "PEM certificates to trust: talk TLS to the services. Empty means "
+          "plaintext. Environment: PULSE_TLS_CA.");
+ABSL_FLAG(std::string, admin_token, "",
+          "With import: the org-data service's admin token, sent as "
+          "authorization: Bearer TOKEN. Environment: PULSE_ADMIN_TOKEN.");
+ABSL_FLAG(std::string, mode, "merge",
+          "With import: merge (insert or update the listed employees) or "
+          "replace (the file is the whole organisation). Environment: "
+          "PULSE_MODE.");
+ABSL_FLAG(bool, dry_run, false,
+          "With import: validate and print what would change, writing "
+          "nothing. Environment: PULSE_DRY_RUN.");
+ABSL_FLAG(std::string, departments, "",
+          "With import: a departments file (name, parent, head_employee_id) "
+          "to send too. Environment: PULSE_DEPARTMENTS.");
+ABSL_FLAG(absl::Duration, timeout, absl::Seconds(30),
+          "How long a call may take. Environment: PULSE_TIMEOUT.");
+
+namespace {
+
+using pulse::orgdata::v1::OrgDataService;
+
+constexpr char kUsage[] =
+    "pulse COMMAND [ARGS] [FLAGS]\n\n"
+    "Commands:\n"
+    "  tree ID       draw the organisation under employee ID "
+    "(--depth, --format=text|dot|json)\n"
+    "  employee ID   show one employee\n"
+    "  chain ID      show an employee's chain of command up to the top\n"
+    "  summary ID    headcount, depth and widest span under employee ID\n"
+    "  revision      the database's schema revision (schema service)\n"
+    "  health [ADDR] check a service's health (ADDR or --addr); exit 0 only\n"
+    "                when SERVING\n"
+    "  import FILE   load employees from a CSV or JSON Lines file into the\n"
+    "                service, all or nothing (--mode, --dry_run, "
+    "--departments,\n"
+    "                --admin_token)";
+
+int Usage(const std::string& why) {
+  std::fprintf(stderr, "pulse: %s\n\n%s\n", why.c_str(), kUsage);
+  return 2;
+}
+
+// One plain sentence that says what went wrong and what to do.
+int Explain(const grpc::Status& status, const std::string& address,
+            const char* address_flag = "--addr") {
+  std::string text;
+  switch (status.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+      text = absl::StrCat("cannot reach the service at ", address, " (",
+                          status.error_message(),
+                          "): is it running? Start the stack with "
+                          "scripts/run.sh or point ",
+                          address_flag, " at it.");
+      break;
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      text = absl::StrCat(
+          "the service refuses to serve: ", status.error_message(), ".");
+      break;
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      text = absl::StrCat("no complete answer from ", address, " within ",
+                          absl::FormatDuration(absl::GetFlag(FLAGS_timeout)),
+                          ": try a smaller --depth or a longer --timeout.");
+      break;
+    case grpc::StatusCode::DATA_LOSS:
+      text = absl::StrCat(
+          "the organisation data is corrupt: ", status.error_message(), ".");
+      break;
+    case grpc::StatusCode::NOT_FOUND:
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::ALREADY_EXISTS:
+      text = absl::StrCat(status.error_message(), ".");
+      break;
+    case grpc::StatusCode::UNAUTHENTICATED:
+    case grpc::StatusCode::PERMISSION_DENIED:
+      text = absl::StrCat(
+          "the service refused the write (", status.error_message(),
+          "): give the org-data service's admin token with --admin_token or "
+          "PULSE_ADMIN_TOKEN.");
+      break;
+    default:
+      text = absl::StrCat("the call failed (code ",
+                          static_cast<int>(status.error_code()),
+                          "): ", status.error_message(), ".");
+  }
+  std::fprintf(stderr, "pulse: %s\n", text.c_str());
+  return 1;
+}
+
+std::shared_ptr<grpc::Channel> Connect(const std::string& address) {
+  auto credentials = pulse::MakeChannelCredentials(absl::GetFlag(FLAGS_tls_ca));
+  if (!credentials.ok()) {
+    std::fprintf(stderr, "pulse: %s\n",
+                 std::string(credentials.status().message()).c_str());
+    std::exit(2);
+  }
+  return grpc::CreateCustomChannel(address, *credentials,
+                                   pulse::ClientChannelArguments());
+}
+
+void SetDeadline(grpc::ClientContext* context) {
+  context->set_deadline(
+      absl::ToChronoTime(absl::Now() + absl::GetFlag(FLAGS_timeout)));
+}
+
+bool ParseId(const std::string& text, int64_t* id) {
+  return absl::SimpleAtoi(text, id) && *id > 0;
+}
+
+void PrintEmployee(const pulse::orgdata::v1::Employee& e) {
+  std::printf("#%lld %s\n  title:      %s\n  email:      %s\n",
+              static_cast<long long>(e.id()), e.full_name().c_str(),
+              e.title().c_str(), e.email().c_str());
+  if (e.has_manager_id()) {
+    std::printf("  manager:    #%lld\n",
+                static_cast<long long>(e.manager_id()));
+  }
+  if (e.has_department_id()) {
+    std::printf("  department: %lld\n",
+                static_cast<long long>(e.department_id()));
+  }
+  std::printf("  hired:      %s\n", e.hire_date().c_str());
+  if (e.has_notes()) std::printf("  notes:      %s\n", e.notes().c_str());
+}
+
+int Tree(int64_t id) {
+  auto format = pulse::client::ParseFormat(absl::GetFlag(FLAGS_format));
+  if (!format.ok()) return Usage(std::string(format.status().message()));
+  const int depth = absl::GetFlag(FLAGS_depth);
+  if (depth < 0) return Usage("--depth must be 0 (all) or positive");
+  const std::string address = absl::GetFlag(FLAGS_addr);
+  auto stub = OrgDataService::NewStub(Connect(address));
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  pulse::orgdata::v1::StreamSubtreeRequest request;
+  request.set_root_id(id);
+  request.set_max_depth(depth);
+  // The text tree needs each node's count of reports to draw its branches
+  // (and JSON carries it); DOT draws edges from manager ids alone, and the
+  // counts cost the server an index look-up per node.
+  request.set_include_direct_reports(*format != pulse::client::Format::kDot);
+  auto reader = stub->StreamSubtree(&context, request);
+  // Nothing else writes to stdout here; iostreams need not keep in step
+  // with stdio.
+  std::ios::sync_with_stdio(false);
+  pulse::client::TreeRenderer renderer(*format, &std::cout, depth);
+  pulse::orgdata::v1::SubtreeChunk chunk;
+  bool begun = false;
+  while (reader->Read(&chunk)) {
+    if (!begun) renderer.Begin();
+    begun = true;
+    for (const auto& node : chunk.nodes()) renderer.Add(node);
+    renderer.Flush();
+  }
+  grpc::Status status = reader->Finish();
+  if (begun) renderer.End();
+  if (!status.ok()) return Explain(status, address);
+  return 0;
+}
+
+// One unary call to the org-data service at --addr with the client's
+// deadline. 0, or the exit code after explaining the failure.
+template <typename Request, typename Response>
+int CallOrgData(grpc::Status (OrgDataService::Stub::*method)(
+                    grpc::ClientContext*, const Request&, Response*),
+                const Request& request, Response* response) {
+  const std::string address = absl::GetFlag(FLAGS_addr);
+  auto stub = OrgDataService::NewStub(Connect(address));
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  grpc::Status status = ((*stub).*method)(&context, request, response);
+  return status.ok() ? 0 : Explain(status, address);
+}
+
+int Employee(int64_t id) {
+  pulse::orgdata::v1::GetEmployeeRequest request;
+  request.set_id(id);
+  pulse::orgdata::v1::Employee e;
+  if (int code = CallOrgData(&OrgDataService::Stub::GetEmployee, request, &e)) {
+    return code;
+  }
+  PrintEmployee(e);
+  return 0;
+}
+
+int Chain(int64_t id) {
+  pulse::orgdata::v1::ListChainOfCommandRequest request;
+  request.set_id(id);
+  pulse::orgdata::v1::ListChainOfCommandResponse response;
+  if (int code = CallOrgData(&OrgDataService::Stub::ListChainOfCommand, request,
+                             &response)) {
+    return code;
+  }
+  // From the top down to the employee, indented by level.
+  int level = 0;
+  for (int i = response.managers_size() - 1; i >= 0; --i, ++level) {
+    const auto& m = response.managers(i);
+    std::printf("%s%s — %s #%lld\n", std::string(level * 2, ' ').c_str(),
+                m.full_name().c_str(), m.title().c_str(),
+                static_cast<long long>(m.id()));
+  }
+  const auto& e = response.employee();
+  std::printf("%s%s — %s #%lld\n", std::string(level * 2, ' ').c_str(),
+              e.full_name().c_str(), e.title().c_str(),
+              static_cast<long long>(e.id()));
+  return 0;
+}
+
+int Summary(int64_t id) {
+  pulse::orgdata::v1::GetSubtreeSummaryRequest request;
+  request.set_root_id(id);
+  request.set_max_depth(absl::GetFlag(FLAGS_depth));
+  pulse::orgdata::v1::SubtreeSummary s;
+  if (int code =
+          CallOrgData(&OrgDataService::Stub::GetSubtreeSummary, request, &s)) {
+    return code;
+  }
+  std::printf(
+      "headcount %lld, %d levels below #%lld, widest span %lld (under "
+      "#%lld)\n",
+      static_cast<long long>(s.headcount()), s.depth(),
+      static_cast<long long>(id), static_cast<long long>(s.widest_span()),
+      static_cast<long long>(s.widest_span_manager_id()));
+  return 0;
+}
+
+int Revision() {
+  const std::string address = absl::GetFlag(FLAGS_schema_addr);
+  auto stub = pulse::schema::v1::SchemaService::NewStub(Connect(address));
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  pulse::schema::v1::RevisionState state;
+  grpc::Status status = stub->GetRevision(&context, {}, &state);
+  if (!status.ok()) return Explain(status, address, "--schema_addr");
+  std::printf("database at: %s\nscript heads: %s\n%s\n",
+              state.current().empty()
+                  ? "base"
+                  : absl::StrJoin(state.current(), ", ").c_str(),
+              absl::StrJoin(state.heads(), ", ").c_str(),
+              state.at_head() ? "up to date"
+                              : "behind the scripts: run 'pulse-schema "
+                                "upgrade head'");
+  if (state.migration_in_progress()) {
+    std::printf("migration in progress: %s\n",
+                state.migration_target().c_str());
+  }
+  return 0;
+}
+
+int Health(const std::string& address) {
+  auto stub = grpc::health::v1::Health::NewStub(Connect(address));
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(
+      absl::Now() + std::min(absl::GetFlag(FLAGS_timeout), absl::Seconds(5))));
+  grpc::health::v1::HealthCheckRequest request;
+  grpc::health::v1::HealthCheckResponse response;
+  grpc::Status status = stub->Check(&context, request, &response);
+  if (!status.ok()) return Explain(status, address, "the address");
+  const bool serving =
+      response.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+  std::printf("%s\n", grpc::health::v1::HealthCheckResponse::ServingStatus_Name(
+                          response.status())
+                          .c_str());
+  return serving ? 0 : 1;
+}
+
+// Sends the file's rows in pieces; the service applies them when the
+// stream ends. Rows carry their line numbers, so errors name FILE:LINE.
+int Import(const std::string& file) {
+  namespace write = pulse::write;
+  const std::string format_flag = absl::GetFlag(FLAGS_format);
+  auto format = write::FormatFor(
+      format_flag == "csv" || format_flag == "jsonl" ? format_flag : "", file);
+  if (!format.ok()) return Usage(std::string(format.status().message()));
+  const std::string mode = absl::GetFlag(FLAGS_mode);
+  if (mode != "merge" && mode != "replace") {
+    return Usage(
+        absl::StrCat("--mode must be merge or replace, not '", mode, "'"));
+  }
+  const std::string address = absl::GetFlag(FLAGS_addr);
+  auto stub = OrgDataService::NewStub(Connect(address));
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  // No token, no header: the service then says that one is missing.
+  const std::string token = absl::GetFlag(FLAGS_admin_token);
+  if (!token.empty()) {
+    context.AddMetadata("authorization", absl::StrCat("Bearer ", token));
+  }
+  pulse::orgdata::v1::ImportResponse response;
+  auto stream = stub->Import(&context, &response);
+  pulse::orgdata::v1::ImportRequest piece;
+  piece.set_mode(mode == "replace" ? pulse::orgdata::v1::IMPORT_MODE_REPLACE
+                                   : pulse::orgdata::v1::IMPORT_MODE_MERGE);
+  piece.set_dry_run(absl::GetFlag(FLAGS_dry_run));
+  piece.set_source(file);
+  constexpr int kRowsPerMessage = 1000;
+  bool sent_any = false;
+  auto flush = [&](bool force) {
+    if (!force &&
+        piece.rows_size() + piece.departments_size() < kRowsPerMessage) {
+      return true;
+    }
+    sent_any = true;
+    const bool ok = stream->Write(piece);
+    piece.Clear();
+    return ok;
+  };
+  // A row with a problem is sent as far as it was read (the service lists
+  // it with the others); one that cannot be read at all, or a header
+  // without a required column, stops the import here.
+  bool open = true;
+  bool unreadable = false;
+  auto report = [&](const write::RowError& e) {
+    std::fprintf(stderr, "pulse: %s:%lld: %s: %s\n",
+                 (e.source.empty() ? file : e.source).c_str(),
+                 static_cast<long long>(e.line), e.column.c_str(),
+                 e.problem.c_str());
+    unreadable = true;
+  };
+  auto add_department = [&](const write::DepartmentRow& row) {
+    auto* d = piece.add_departments();
+    d->set_name(row.name);
+    d->set_parent(row.parent);
+    if (row.head_employee_id) d->set_head_employee_id(*row.head_employee_id);
+    d->set_line(row.line);
+    open = open && flush(false);
+    return open ? absl::OkStatus() : absl::CancelledError("the stream broke");
+  };
+  auto add_employee = [&](const write::EmployeeRow& row) {
+    auto* r = piece.add_rows();
+    r->set_line(row.line);
+    r->set_id(row.id);
+    if (row.manager_id) r->set_manager_id(*row.manager_id);
+    r->set_full_name(row.full_name);
+    r->set_title(row.title);
+    r->set_email(row.email);
+    r->set_department(row.department);
+    r->set_hire_date(row.hire_date);
+    if (row.notes) r->set_notes(*row.notes);
+    open = open && flush(false);
+    return open ? absl::OkStatus() : absl::CancelledError("the stream broke");
+  };
+  const std::string departments = absl::GetFlag(FLAGS_departments);
+  absl::Status read = absl::OkStatus();
+  int64_t last_rejected = 0;
+  if (!departments.empty()) {
+    auto dformat = write::FormatFor(
+        format_flag == "csv" || format_flag == "jsonl" ? format_flag : "",
+        departments);
+    if (!dformat.ok()) return Usage(std::string(dformat.status().message()));
+    read = write::ReadDepartments(
+        departments, *dformat, /*name_file=*/true, add_department,
+        [&](write::RowError e, const write::DepartmentRow* row) {
+          if (row == nullptr) return report(e);
+          // Once per row, however many problems it has.
+          if (row->line != last_rejected) add_department(*row).IgnoreError();
+          last_rejected = row->line;
+        });
+  }
+  if (read.ok() && !unreadable) {
+    read = write::ReadEmployees(
+        file, *format, /*name_file=*/false, add_employee,
+        [&](write::RowError e, const write::EmployeeRow* row) {
+          if (row == nullptr) return report(e);
+          if (row->line != last_rejected) add_employee(*row).IgnoreError();
+          last_rejected = row->line;
+        });
+  }
+  if (!read.ok() && open) {
+    std::fprintf(stderr, "pulse: %s\n", std::string(read.message()).c_str());
+    return 1;
+  }
+  if (unreadable) {
+    context.TryCancel();
+    return 1;
+  }
+  if (open &&
+      (piece.rows_size() > 0 || piece.departments_size() > 0 || !sent_any)) {
+    flush(true);
+  }
+  stream->WritesDone();
+  const grpc::Status status = stream->Finish();
+  if (!status.ok()) return Explain(status, address);
+  const auto& s = response.summary();
+  std::printf(
+      "%s %s: %lld added, %lld updated (%lld moved), %lld deleted, %lld "
+      "unchanged; departments: %lld added, %lld updated\n",
+      response.dry_run() ? "dry run, nothing written; would import"
+                         : "imported",
+      file.c_str(), static_cast<long long>(s.employees_added()),
+      static_cast<long long>(s.employees_updated()),
+      static_cast<long long>(s.employees_moved()),
+      static_cast<long long>(s.employees_deleted()),
+      static_cast<long long>(s.employees_unchanged()),
+      static_cast<long long>(s.departments_added()),
+      static_cast<long long>(s.departments_updated()));
+  return 0;
+}
+
+int Main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(kUsage);
+  std::vector<std::string> args = pulse::ParseFlagsWithEnv(
+      argc, argv,
+      {"addr", "schema_addr", "depth", "format", "timeout", "tls_ca",
+       "admin_token", "mode", "dry_run", "departments"});
+  if (args.empty()) return Usage("a command is required");
+  const std::string& command = args[0];
+  if (command == "revision") {
+    if (args.size() != 1) return Usage("revision takes no argument");
+    return Revision();
+  }
+  if (command == "health") {
+    // The address as an argument (container probes), else --addr.
+    if (args.size() > 2) return Usage("health takes at most one address");
+    return Health(args.size() == 2 ? args[1] : absl::GetFlag(FLAGS_addr));
+  }
+  if (command == "import") {
+    if (args.size() != 2) return Usage("import takes one file (CSV or JSONL)");
+    return Import(args[1]);
+  }
+  if (command == "tree" || command == "employee" || command == "chain" ||
+      command == "summary") {
+    int64_t id = 0;
+    if (args.size() != 2 || !ParseId(args[1], &id)) {
+      return Usage(absl::StrCat(command,
+                                " takes one employee id (a positive "
+                                "number)"));
+    }
+    if (command == "tree") return Tree(id);
+    if (command == "employee") return Employee(id);
+    if (command == "chain") return Chain(id);
+    return Summary(id);
+  }
+  return Usage(absl::StrCat("unknown command '", command, "'"));
+}
+
+}  // namespace
+
+namespace pulse::client {
+
+int RunCli(int argc, char** argv) { return Main(argc, argv); }
+
+}  // namespace pulse::client
