@@ -12,8 +12,11 @@ constexpr char kWriterCache[] = "PRAGMA cache_size = -65536";
 
 }  // namespace
 
-Writer::Writer(std::string db_path, const migrate::RevisionGate* gate)
-    : db_path_(std::move(db_path)), gate_(gate) {
+Writer::Writer(std::string db_path, const migrate::RevisionGate* gate,
+               int wal_frames_before_wait)
+    : db_path_(std::move(db_path)),
+      gate_(gate),
+      wal_frames_before_wait_(wal_frames_before_wait) {
   checkpointer_ = std::thread([this] { CheckpointLoop(); });
 }
 
@@ -39,6 +42,7 @@ Writer::OpenImportConnection() {
   try {
     // The checkpointer copies the log into the file, off the write path.
     (*db)->exec("PRAGMA wal_autocheckpoint = 0");
+    WatchLogSize(**db);
   } catch (const SQLite::Exception& e) {
     return store::FromException(e, "configuring the writer");
   }
@@ -60,6 +64,7 @@ absl::StatusOr<write::WriteSummary> Writer::ApplyChanges(
       }
       connection_ = std::make_unique<store::Connection>(*std::move(db));
     }
+    if (!validate_only) WaitForCheckpointIfLogIsLarge();
     result = write::ApplyChanges(*connection_, changes, validate_only,
                                  Precondition());
   }
@@ -72,6 +77,7 @@ absl::StatusOr<write::WriteSummary> Writer::FinishImport(
   absl::StatusOr<write::WriteSummary> result;
   {
     absl::MutexLock lock(&mu_);
+    WaitForCheckpointIfLogIsLarge();
     result = importer.Finish();
   }
   if (result.ok()) RequestCheckpoint();
@@ -81,6 +87,31 @@ absl::StatusOr<write::WriteSummary> Writer::FinishImport(
 void Writer::RequestCheckpoint() {
   absl::MutexLock lock(&checkpoint_mu_);
   checkpoint_wanted_ = true;
+}
+
+void Writer::WatchLogSize(SQLite::Database& db) {
+  sqlite3_wal_hook(
+      db.getHandle(),
+      +[](void* writer, sqlite3*, const char*, int frames) {
+        static_cast<Writer*>(writer)->wal_frames_.store(frames);
+        return SQLITE_OK;
+      },
+      this);
+}
+
+void Writer::WaitForCheckpointIfLogIsLarge() {
+  if (wal_frames_.load() < wal_frames_before_wait_) return;
+  // Every commit asks for a checkpoint after it: with none asked for and
+  // none running, all commits so far have been checkpointed (as far as
+  // readers allowed).
+  absl::MutexLock lock(&checkpoint_mu_);
+  checkpoint_mu_.AwaitWithTimeout(
+      absl::Condition(
+          +[](Writer* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->checkpoint_mu_) {
+            return !w->checkpoint_wanted_ && !w->checkpointing_;
+          },
+          this),
+      absl::Seconds(5));
 }
 
 void Writer::CheckpointLoop() {
@@ -97,6 +128,7 @@ void Writer::CheckpointLoop() {
       stop = stopping_;
       if (!checkpoint_wanted_) break;
       checkpoint_wanted_ = false;
+      checkpointing_ = true;
     }
     // PASSIVE: copies what no reader still needs, waiting for nobody.
     // Writes that commit meanwhile ask again.
@@ -105,14 +137,15 @@ void Writer::CheckpointLoop() {
         store::OpenOptions open;
         open.create = false;
         auto opened = store::Open(db_path_, open);
-        if (!opened.ok()) continue;
-        db = *std::move(opened);
+        if (opened.ok()) db = *std::move(opened);
       }
-      db->exec("PRAGMA wal_checkpoint(PASSIVE)");
+      if (db != nullptr) db->exec("PRAGMA wal_checkpoint(PASSIVE)");
     } catch (const SQLite::Exception& e) {
       LogLine(absl::StrCat("checkpoint of ", db_path_, " failed: ", e.what()));
       db.reset();
     }
+    absl::MutexLock lock(&checkpoint_mu_);
+    checkpointing_ = false;
   }
 }
 

@@ -1,6 +1,7 @@
 #ifndef PULSE_SERVICES_ORGDATA_WRITER_H_
 #define PULSE_SERVICES_ORGDATA_WRITER_H_
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -26,11 +27,22 @@ namespace pulse::orgdata {
 // Checkpoints of the write-ahead log run on a thread of the writer's own,
 // after writes commit, instead of inside the commit that crosses SQLite's
 // threshold (which held that write for 50-100 ms after a large move).
+//
+// A write starts the log over only if the log was wholly checkpointed when
+// it began; writes that follow one another closely each begin while the
+// previous one's checkpoint runs, so the log would only grow (to 450 MB in
+// the benchmark, each write slower than the last as the kernel throttles
+// the dirty pages). So once the log holds `wal_frames_before_wait` pages,
+// the next write first waits for the checkpointer to finish.
 // Thread-safe.
 class Writer {
  public:
+  // 64 MiB of 4 KiB pages.
+  static constexpr int kWalFramesBeforeWait = 16384;
+
   // `gate` must outlive the writer.
-  Writer(std::string db_path, const migrate::RevisionGate* gate);
+  Writer(std::string db_path, const migrate::RevisionGate* gate,
+         int wal_frames_before_wait = kWalFramesBeforeWait);
   // Stops the checkpointer (one last checkpoint first).
   ~Writer();
   Writer(const Writer&) = delete;
@@ -52,6 +64,11 @@ class Writer {
   // Asks the checkpointer to run once more.
   void RequestCheckpoint();
   void CheckpointLoop();
+  // Keeps wal_frames_ up to date from `db`'s commits.
+  void WatchLogSize(SQLite::Database& db);
+  // When the log has grown past its bound, waits (up to a few seconds) for
+  // the checkpointer to catch up, so that the next write starts it over.
+  void WaitForCheckpointIfLogIsLarge();
 
   const std::string db_path_;
   const migrate::RevisionGate* gate_;
@@ -61,7 +78,11 @@ class Writer {
   absl::Mutex checkpoint_mu_;
   bool checkpoint_wanted_ ABSL_GUARDED_BY(checkpoint_mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(checkpoint_mu_) = false;
+  bool checkpointing_ ABSL_GUARDED_BY(checkpoint_mu_) = false;
   std::thread checkpointer_;
+  const int wal_frames_before_wait_;
+  // Pages in the log after the last commit (SQLite's WAL hook).
+  std::atomic<int> wal_frames_{0};
 };
 
 }  // namespace pulse::orgdata

@@ -1,0 +1,76 @@
+// The org-data writer keeps the write-ahead log bounded when large writes
+// follow one another closely (each beginning while the checkpoint of the
+// last one runs, which without the bound never lets the log start over).
+
+#include "services/orgdata/writer.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+
+#include "gtest/gtest.h"
+#include "libs/migrate/migrator.h"
+#include "libs/migrate/revision_gate.h"
+#include "libs/seed/seed.h"
+#include "libs/store/store.h"
+#include "services/orgdata/server.h"
+#include "tests/test_util/migrations.h"
+#include "tests/test_util/status_matchers.h"
+#include "tests/test_util/temp_dir.h"
+
+namespace pulse::orgdata {
+namespace {
+
+int64_t FileSize(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 ? st.st_size : 0;
+}
+
+TEST(WriterTest, BackToBackLargeWritesKeepTheLogBounded) {
+  testing::TempDir dir;
+  const std::string db = dir.Join("pulse.db");
+  migrate::MigratorOptions options;
+  options.db_path = db;
+  auto m = migrate::Migrator::Create(testing::ProjectMigrations(), options);
+  ASSERT_OK(m);
+  ASSERT_OK((*m)->Upgrade("head"));
+  ASSERT_OK(seed::SeedOrganisation(db, {20000, 3}));
+  // The largest subtree under the top, and someone outside it to move it
+  // under and back.
+  int64_t moved = 0, manager = 0, elsewhere = 0;
+  {
+    auto conn = store::Open(db, store::OpenOptions());
+    ASSERT_OK(conn);
+    SQLite::Statement q(**conn,
+                        "SELECT e.id, e.manager_id, (SELECT count(*) FROM "
+                        "employees c WHERE c.org_path >= e.org_path AND "
+                        "c.org_path < e.org_path || 'g') AS n FROM employees "
+                        "e WHERE e.manager_id = 1 ORDER BY n DESC LIMIT 2");
+    ASSERT_TRUE(q.executeStep());
+    moved = q.getColumn(0).getInt64();
+    manager = q.getColumn(1).getInt64();
+    ASSERT_TRUE(q.executeStep());
+    elsewhere = q.getColumn(0).getInt64();
+  }
+  migrate::RevisionGate gate(kRequiredRevision, nullptr);
+  // A bound of 200 pages, below one move.
+  Writer writer(db, &gate, /*wal_frames_before_wait=*/200);
+  const std::string wal = db + "-wal";
+  int64_t one_move = 0, largest = 0;
+  for (int i = 0; i < 40; ++i) {
+    write::MoveEmployee move;
+    move.id = moved;
+    move.new_manager_id = i % 2 == 0 ? elsewhere : manager;
+    auto applied = writer.ApplyChanges({move}, false);
+    ASSERT_OK(applied);
+    if (i == 0) one_move = FileSize(wal);
+    largest = std::max(largest, FileSize(wal));
+  }
+  ASSERT_GT(one_move, 200 * 4096) << "the move must outgrow the bound";
+  // At most the bound plus the write that crossed it plus the next one.
+  EXPECT_LE(largest, 3 * one_move) << "the log grew to " << largest
+                                   << " bytes; one move writes " << one_move;
+}
+
+}  // namespace
+}  // namespace pulse::orgdata
