@@ -712,11 +712,13 @@ int main(int argc, char** argv) {
   const std::string compare_bin = absl::GetFlag(FLAGS_compare_server);
   ServerProcess compare_server;
   if (!compare_bin.empty()) {
-    compare_server = StartServer(
-        {compare_bin, "serve", "--db=" + db, "--listen=127.0.0.1:0"}, dir,
-        "compare_server");
+    compare_server =
+        StartServer({compare_bin, "serve", "--db=" + db, "--listen=127.0.0.1:0",
+                     absl::StrCat("--admin_token=", kBenchToken)},
+                    dir, "compare_server");
   }
-  LoadSamples real_samples, callback_samples, sync_samples, compare_samples;
+  LoadSamples real_samples, callback_samples, sync_samples, compare_samples,
+      compare_mixed_samples;
   // Mixed rounds: the same read load while a writer commits
   // --writes_per_second single-change ApplyChanges calls.
   LoadSamples mixed_samples;
@@ -728,6 +730,8 @@ int main(int argc, char** argv) {
   ++next_id;
   WriteLoad writes{absl::GetFlag(FLAGS_writes_per_second), &next_id,
                    &mixed_write_ms};
+  std::vector<double> compare_write_ms;
+  WriteLoad compare_writes{writes.per_second, &next_id, &compare_write_ms};
   for (int r = 0; r < rounds; ++r) {
     Load(real_server, managers, clients, length, r, &real_samples);
     Load(real_server, managers, clients, length, r, &mixed_samples, writes);
@@ -743,6 +747,12 @@ int main(int argc, char** argv) {
     Load(sync_server, managers, clients, length, r, &sync_samples);
     if (!compare_bin.empty()) {
       Load(compare_server, managers, clients, length, r, &compare_samples);
+      if (writes.per_second > 0) {
+        Load(compare_server, managers, clients, length, r,
+             &compare_mixed_samples, compare_writes);
+        SQLite::Database(db, SQLite::OPEN_READWRITE)
+            .exec("PRAGMA wal_checkpoint(PASSIVE)");
+      }
     }
   }
   if (!compare_bin.empty()) {
@@ -756,6 +766,18 @@ int main(int argc, char** argv) {
         f.streams_per_second / real_samples.Figures().streams_per_second,
         f.p50_ms, f.p99_ms, f.server_cpu_us,
         real_samples.Figures().server_cpu_us);
+    if (writes.per_second > 0) {
+      const LoadFigures m = compare_mixed_samples.Figures();
+      const LoadFigures ours = mixed_samples.Figures();
+      std::printf(
+          "--compare_server %s under mixed load: %.0f/s (%.2fx this build's "
+          "%.0f/s), read p99 %.2f ms (this build's %.2f), write p99 %.2f ms "
+          "(this build's %.2f)\n",
+          compare_bin.c_str(), m.streams_per_second,
+          m.streams_per_second / ours.streams_per_second,
+          ours.streams_per_second, m.p99_ms, ours.p99_ms,
+          Percentile(compare_write_ms, 0.99), Percentile(mixed_write_ms, 0.99));
+    }
   }
   StopServer(sync_server);
   StopServer(callback_server);
