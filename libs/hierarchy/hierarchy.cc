@@ -8,9 +8,7 @@
 #include <optional>
 #include <set>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 
 namespace pulse::hierarchy {
 namespace {
@@ -33,11 +31,6 @@ constexpr char kSelectManager[] =
     "SELECT manager_id FROM employees WHERE id = ?";
 // Characters per path component (an id as 8 hex digits).
 constexpr size_t kComponent = 8;
-// Checked paths kept for a pool: at most this many (7/8 of 2^18, so the
-// table stays at 2^18 slots of 16 bytes, 4 MiB) and this many bytes of
-// path text (a million-person organisation has 130,000 managers, 5.5 MB).
-constexpr size_t kMaxCheckedPaths = 229000;
-constexpr size_t kMaxCheckedBytes = 16 << 20;
 // How many SQLite VM steps run between two cancellation checks.
 constexpr int kProgressSteps = 20000;
 
@@ -148,88 +141,6 @@ int ProgressHandler(void* arg) {
 
 }  // namespace
 
-// Paths of employees whose managers up to the top were found to match
-// them, in one commit version: kept by the pool (store::ConnectionPool::
-// Shared), so that a path checked on one connection serves reads on all.
-// A read rooted at a known employee reads no row above its range, and the
-// range's first row must still be the root (SubtreeReader::Step). Holds
-// one commit version at a time. Thread-safe.
-class CheckedPaths {
- public:
-  // Copies the path of `id` checked in `version` to `*path`; false if
-  // there is none.
-  bool Find(const store::CommitVersion& version, int64_t id,
-            std::string* path) const {
-    absl::ReaderMutexLock lock(&mu_);
-    const std::optional<absl::string_view> known = Lookup(version, id);
-    if (known.has_value()) path->assign(known->data(), known->size());
-    return known.has_value();
-  }
-
-  // Whether `id` was checked in `version` with the path `path`.
-  bool Has(const store::CommitVersion& version, int64_t id,
-           absl::string_view path) const {
-    absl::ReaderMutexLock lock(&mu_);
-    return Lookup(version, id) == path;
-  }
-
-  // Adds the paths in `text` that `entries` point to, checked in
-  // `version`. A read that has just begun adopts its version (`adopt`),
-  // forgetting the paths of another; a read that began before the version
-  // held was adopted (a commit since) adds nothing.
-  void Add(const store::CommitVersion& version, bool adopt,
-           const std::vector<PathSlice>& entries, absl::string_view text) {
-    {
-      // Reads mostly meet managers met before: then the table is only
-      // read, and readers do not wait for one another.
-      absl::ReaderMutexLock lock(&mu_);
-      if (version_ != version && !adopt) return;
-      if (version_ == version) {
-        bool known = true;
-        for (const PathSlice& e : entries) {
-          known = known && paths_.contains(e.id);
-        }
-        if (known) return;
-      }
-    }
-    absl::MutexLock lock(&mu_);
-    if (version_ != version) {
-      if (!adopt) return;
-      version_ = version;
-      paths_.clear();
-      text_.clear();
-    }
-    for (const PathSlice& e : entries) {
-      if (paths_.size() >= kMaxCheckedPaths ||
-          text_.size() + e.length > kMaxCheckedBytes) {
-        return;
-      }
-      auto [it, added] = paths_.try_emplace(e.id);
-      if (!added) continue;
-      it->second = {static_cast<uint32_t>(text_.size()), e.length};
-      text_.append(text.data() + e.offset, e.length);
-    }
-  }
-
- private:
-  // The path of `id` checked in `version`, viewing text_.
-  std::optional<absl::string_view> Lookup(const store::CommitVersion& version,
-                                          int64_t id) const
-      ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-    if (version_ != version) return std::nullopt;
-    auto it = paths_.find(id);
-    if (it == paths_.end()) return std::nullopt;
-    return absl::string_view(text_).substr(it->second.first, it->second.second);
-  }
-
-  mutable absl::Mutex mu_;
-  std::optional<store::CommitVersion> version_ ABSL_GUARDED_BY(mu_);
-  // id -> (offset, length) of its path in text_.
-  absl::flat_hash_map<int64_t, std::pair<uint32_t, uint32_t>> paths_
-      ABSL_GUARDED_BY(mu_);
-  std::string text_ ABSL_GUARDED_BY(mu_);
-};
-
 EmployeeView ViewOf(const Employee& e) {
   EmployeeView view;
   view.id = e.id;
@@ -268,7 +179,6 @@ absl::StatusOr<std::unique_ptr<Snapshot>> Snapshot::Begin(
   try {
     store::Connection::ReadSnapshot read = snapshot->lease_->BeginRead();
     snapshot->data_version_ = read.data_version;
-    snapshot->commit_ = read.commit;
   } catch (const SQLite::Exception& e) {
     return store::FromException(e, "beginning a read");
   }
@@ -319,16 +229,7 @@ absl::StatusOr<bool> Snapshot::HasPathIndex() {
   return facts->has_path;
 }
 
-CheckedPaths* Snapshot::Checked() {
-  if (checked_ == nullptr && commit_.has_value()) {
-    checked_ = &lease_.pool().Shared<CheckedPaths>();
-  }
-  return checked_;
-}
-
-absl::StatusOr<std::string> Snapshot::RootPath(int64_t root_id,
-                                               bool* checked_before) {
-  *checked_before = false;
+absl::StatusOr<std::string> Snapshot::RootPath(int64_t root_id) {
   auto corrupt = [root_id](absl::string_view why) {
     return absl::DataLossError(absl::StrCat(
         "the organisation above employee ", root_id, " is inconsistent (", why,
@@ -339,12 +240,7 @@ absl::StatusOr<std::string> Snapshot::RootPath(int64_t root_id,
     return store::FromStatementError(
         q, absl::StrCat("reading employee ", root_id));
   };
-  CheckedPaths* checked = Checked();
   std::string path;
-  if (checked != nullptr && checked->Find(*commit_, root_id, &path)) {
-    *checked_before = true;
-    return path;
-  }
   auto q = lease_->PrepareRaw(kSelectPathAndManager);
   if (!q.ok()) return q.status();
   sqlite3_bind_int64(*q, 1, root_id);
@@ -371,25 +267,12 @@ absl::StatusOr<std::string> Snapshot::RootPath(int64_t root_id,
   }
   // Every manager above the root must be the next component up, and the
   // top one must have no manager: that rules out a cycle through the root.
-  // The walk stops early at a manager already checked in this commit
-  // version with the same path.
-  std::vector<PathSlice> walked = {
-      {root_id, 0, static_cast<uint32_t>(path.size())}};
   auto up = lease_->PrepareRaw(kSelectManager);
   if (!up.ok()) return up.status();
-  bool reached_checked = false;
   for (size_t k = 2; k <= levels; ++k) {
     if (!manager.has_value() || *manager != ComponentId(path, k)) {
       return corrupt("its managers do not match its path");
     }
-    const size_t length = path.size() - kComponent * (k - 1);
-    if (checked != nullptr &&
-        checked->Has(*commit_, *manager,
-                     absl::string_view(path).substr(0, length))) {
-      reached_checked = true;
-      break;
-    }
-    walked.push_back({*manager, 0, static_cast<uint32_t>(length)});
     sqlite3_reset(*up);
     sqlite3_bind_int64(*up, 1, *manager);
     rc = sqlite3_step(*up);
@@ -403,12 +286,9 @@ absl::StatusOr<std::string> Snapshot::RootPath(int64_t root_id,
                   : std::optional<int64_t>(sqlite3_column_int64(*up, 0));
   }
   sqlite3_reset(*up);
-  if (!reached_checked && manager.has_value()) {
+  if (manager.has_value()) {
     return corrupt("its managers do not match its path");
   }
-  // The root and every manager walked past are now checked; their paths
-  // are prefixes of the root's.
-  if (checked != nullptr) checked->Add(*commit_, /*adopt=*/true, walked, path);
   return path;
 }
 
@@ -471,10 +351,8 @@ absl::StatusOr<std::unique_ptr<SubtreeReader>> Snapshot::Open(
       new SubtreeReader(this, request, with_fields, with_notes, by_path));
   try {
     if (by_path) {
-      bool checked_before = false;
-      auto path = RootPath(request.root_id, &checked_before);
+      auto path = RootPath(request.root_id);
       if (!path.ok()) return path.status();
-      if (!checked_before) reader->checked_ = Checked();
       reader->root_path_ = *std::move(path);
       reader->path_end_ = reader->root_path_ + "g";
     }
@@ -583,14 +461,6 @@ absl::StatusOr<bool> SubtreeReader::Step(EmployeeView& e) {
             "the subtree index disagrees with manager_id at employee ", e.id,
             "; run 'pulse-schema validate' to see what is wrong and "
             "'pulse-schema repair-index' to rebuild the index"));
-      } else if (checked_ != nullptr && e.depth == last_depth_ + 1 &&
-                 last_depth_ > 0) {
-        // The last row has a report: a manager, whose path (checked from
-        // the root down) later reads rooted at them can start from.
-        learned_.push_back({last_id_,
-                            static_cast<uint32_t>(learned_paths_.size()),
-                            static_cast<uint32_t>(last_path_.size())});
-        learned_paths_ += last_path_;
       }
       if (request_.max_depth > 0 && e.depth > request_.max_depth) {
         // The first row below the last level asked for: seek past the
@@ -603,7 +473,6 @@ absl::StatusOr<bool> SubtreeReader::Step(EmployeeView& e) {
         continue;
       }
       last_path_.assign(p.data(), p.size());
-      last_id_ = e.id;
       last_depth_ = e.depth;
     } else {
       e.depth = sqlite3_column_int(row, 1);
@@ -650,17 +519,6 @@ bool SubtreeReader::FollowsItsParent(absl::string_view path,
          ComponentId(path, 2) == e.manager_id.value_or(-1);
 }
 
-void SubtreeReader::ShareLearned() {
-  if (learned_.empty()) return;
-  const std::optional<store::CommitVersion>& version =
-      snapshot_->commit_version();
-  if (version.has_value()) {
-    checked_->Add(*version, /*adopt=*/false, learned_, learned_paths_);
-  }
-  learned_.clear();
-  learned_paths_.clear();
-}
-
 absl::StatusOr<bool> SubtreeReader::Next(int64_t max_nodes,
                                          const NodeSink& sink,
                                          const CancelFn& cancelled) {
@@ -701,10 +559,7 @@ absl::StatusOr<bool> SubtreeReader::NextViews(int64_t max_nodes,
   struct Done {
     SubtreeReader* reader;
     sqlite3* h;
-    ~Done() {
-      sqlite3_progress_handler(h, 0, nullptr, nullptr);
-      reader->ShareLearned();
-    }
+    ~Done() { sqlite3_progress_handler(h, 0, nullptr, nullptr); }
   } done{this, handle};
   bool complete = false;
   for (int64_t n = 0; n < max_nodes; ++n) {
@@ -785,8 +640,7 @@ absl::StatusOr<Summary> Snapshot::SummarizeByPath(int64_t root_id,
       "- 8) AS p FROM employees INDEXED BY employees_org_path WHERE org_path "
       "> ?1 AND org_path < ?2 AND length(org_path) <= ?3 GROUP BY manager_id "
       "ORDER BY n DESC, length(p), p LIMIT 1";
-  bool checked_before = false;
-  auto path = RootPath(root_id, &checked_before);
+  auto path = RootPath(root_id);
   if (!path.ok()) return path.status();
   const std::string end = *path + "g";
   const int64_t longest =

@@ -88,14 +88,6 @@ using ViewSink = std::function<bool(const EmployeeView&)>;
 EmployeeView ViewOf(const Employee& e);
 
 class Snapshot;
-class CheckedPaths;
-// An employee's path as a slice of a text holding several (for
-// CheckedPaths).
-struct PathSlice {
-  int64_t id;
-  uint32_t offset;
-  uint32_t length;
-};
 
 // A subtree read in progress, resumed chunk by chunk: one statement
 // stepping through the subtree index (or the recursive walk) on the
@@ -137,8 +129,6 @@ class SubtreeReader {
   // manager link puts it: its path is its manager's plus its own id, and
   // its manager is the row read last one level up.
   bool FollowsItsParent(absl::string_view path, const EmployeeView& e) const;
-  // Hands the managers met since the last call to the pool's checked paths.
-  void ShareLearned();
 
   Snapshot* snapshot_;
   const SubtreeRequest request_;
@@ -161,18 +151,7 @@ class SubtreeReader {
   bool root_seen_ = false;
   // The index row read last (not one skipped below max_depth).
   std::string last_path_;
-  int64_t last_id_ = 0;
   int32_t last_depth_ = 0;
-  // Managers met in the range (rows followed by one of their reports),
-  // whose paths the reads above checked, until ShareLearned: their ids and
-  // where their paths lie in learned_paths_. Only when the root itself
-  // was not checked yet in this commit version: once the table holds what
-  // the reads meet, reads rooted at what it holds add nothing, and so look
-  // nothing up to learn (a root met above or in other reads, but not yet
-  // as a root, leaves its range to the reads that miss).
-  CheckedPaths* checked_ = nullptr;
-  std::vector<PathSlice> learned_;
-  std::string learned_paths_;
 };
 
 // One read transaction on a pooled connection: every read through it sees
@@ -194,11 +173,6 @@ class Snapshot {
   // The snapshot's PRAGMA data_version, the key for facts remembered on
   // the connection (store::Connection::Memo).
   int64_t data_version() const { return data_version_; }
-  // The snapshot's commit version, the key for facts shared by the pool's
-  // connections; nullopt when it could not be told.
-  const std::optional<store::CommitVersion>& commit_version() const {
-    return commit_;
-  }
   // Whether employees.notes exists in this snapshot's schema.
   absl::StatusOr<bool> HasNotes();
   // Whether the subtree index (employees.org_path, revision 3c9e1f7a2b50)
@@ -243,9 +217,6 @@ class Snapshot {
     bool has_path = false;
   };
   absl::StatusOr<SchemaFacts> Facts();
-  // The pool's checked paths for this snapshot's commit version; null
-  // without one.
-  CheckedPaths* Checked();
   absl::StatusOr<std::unique_ptr<SubtreeReader>> Open(
       const SubtreeRequest& request, bool with_fields);
   absl::StatusOr<Summary> SummarizeByPath(int64_t root_id, int32_t max_depth,
@@ -256,15 +227,11 @@ class Snapshot {
                     const NodeSink& sink, const CancelFn& cancelled,
                     bool* truncated);
   // The root's path, after checking it against the manager links above
-  // the root (or as checked in this commit version, on any of the pool's
-  // connections, when `*checked_before` is set): NOT_FOUND, or DATA_LOSS
-  // for a cycle or a stale index.
-  absl::StatusOr<std::string> RootPath(int64_t root_id, bool* checked_before);
+  // the root: NOT_FOUND, or DATA_LOSS for a cycle or a stale index.
+  absl::StatusOr<std::string> RootPath(int64_t root_id);
 
   store::ConnectionPool::Lease lease_;
   int64_t data_version_ = 0;
-  std::optional<store::CommitVersion> commit_;
-  CheckedPaths* checked_ = nullptr;  // Checked(), once known.
   std::optional<SchemaFacts> facts_;
 };
 

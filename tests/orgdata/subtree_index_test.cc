@@ -133,13 +133,10 @@ TEST_F(SubtreeIndexTest, ChunkedReadsResumeWhereTheyStopped) {
   }
 }
 
-TEST_F(SubtreeIndexTest, CheckedPathsGiveTheRightSubtreesOnEveryConnection) {
-  // The roots, the managers walked past above them and the managers met
-  // in their ranges are checked once per commit, for all the pool's
-  // connections: every manager read twice, the second time on another
-  // connection (mostly from checked paths, no row read above the range),
-  // must match the plain walk; and after a move committed elsewhere, so
-  // must reads on both connections.
+TEST_F(SubtreeIndexTest, EveryConnectionReadsTheRightSubtreesAcrossAMove) {
+  // Every manager read twice, the second time on another connection, must
+  // match the plain walk; and after a move committed elsewhere, so must
+  // reads on both connections.
   const auto tree = testing::OrgTree::Load(db_path());
   auto every_manager = [&](const testing::OrgTree& t) {
     int rooted = 0;
@@ -169,10 +166,9 @@ TEST_F(SubtreeIndexTest, CheckedPathsGiveTheRightSubtreesOnEveryConnection) {
 }
 
 TEST_F(SubtreeIndexTest, ARootWhoseRowIsOffItsPathIsDataLoss) {
-  // A director's own path changed behind the triggers' back: the links
-  // above their reports still give the old path, which becomes a checked
-  // path after a read under them; a read rooted at the director must
-  // still fail, whether it reads their row or takes the checked path.
+  // A director's own path changed behind the triggers' back (the links
+  // above their reports still give the old path): a read rooted at the
+  // director must fail, before and after a read under them.
   const auto tree = testing::OrgTree::Load(db_path());
   const int64_t vp = tree.children.at(1).front();
   int64_t director = 0;
@@ -191,8 +187,8 @@ TEST_F(SubtreeIndexTest, ARootWhoseRowIsOffItsPathIsDataLoss) {
   db_->exec(absl::StrCat(
       "UPDATE employees SET org_path = 'ffffffff' || org_path WHERE id = ",
       director));
-  // Read the director's row; then check the director's path above
-  // `below`; then take it as checked.
+  // Read the director's row; then the path above `below`; then the
+  // director's again.
   EXPECT_EQ(StreamStatus(director, 2), absl::StatusCode::kDataLoss);
   EXPECT_EQ(StreamStatus(below, 2), absl::StatusCode::kOk);
   EXPECT_EQ(StreamStatus(director, 2), absl::StatusCode::kDataLoss);

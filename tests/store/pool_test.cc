@@ -1,5 +1,5 @@
-// The connection pool's commit versions: what every connection of a pool
-// reads as the same committed state, and what tells a commit apart.
+// The connection pool: connections return to it holding no snapshot, and
+// each snapshot's data version tells whether another connection committed.
 
 #include "libs/store/pool.h"
 
@@ -38,62 +38,14 @@ class PoolTest : public ::testing::Test {
   std::unique_ptr<SQLite::Database> writer_;
 };
 
-TEST_F(PoolTest, EveryConnectionReadsTheSameCommitVersion) {
+TEST_F(PoolTest, TheDataVersionChangesWithEachCommitOfAnotherConnection) {
   auto pool = ReadPool();
   auto a = pool->Acquire();
-  auto b = pool->Acquire();  // A second connection: `a` is still leased.
   ASSERT_OK(a);
-  ASSERT_OK(b);
-  const auto in_a = Read(*a);
-  const auto in_b = Read(*b);
-  ASSERT_TRUE(in_a.commit.has_value());
-  ASSERT_TRUE(in_b.commit.has_value());
-  EXPECT_EQ(*in_a.commit, *in_b.commit);
-  EXPECT_EQ(*Read(*a).commit, *in_a.commit);  // Nothing committed since.
-}
-
-TEST_F(PoolTest, EachCommitGivesANewCommitVersion) {
-  auto pool = ReadPool();
-  auto a = pool->Acquire();
-  auto b = pool->Acquire();
-  ASSERT_OK(a);
-  ASSERT_OK(b);
-  const CommitVersion before = *Read(*a).commit;
-  // A snapshot begun before the commit keeps its version.
-  const Connection::ReadSnapshot open = (*b)->BeginRead();
+  const int64_t before = Read(*a).data_version;
+  EXPECT_EQ(Read(*a).data_version, before);  // Nothing committed since.
   writer_->exec("INSERT INTO t VALUES (1)");
-  const CommitVersion after = *Read(*a).commit;
-  EXPECT_NE(after, before);
-  EXPECT_EQ(*open.commit, before);
-  (*b)->Prepare("COMMIT").exec();
-  EXPECT_EQ(*Read(*b).commit, after);
-  writer_->exec("INSERT INTO t VALUES (2)");
-  EXPECT_NE(*Read(*b).commit, after);
-  EXPECT_EQ(*Read(*a).commit, *Read(*b).commit);
-}
-
-TEST_F(PoolTest, AFileNotInWalModeHasNoCommitVersion) {
-  writer_->exec("PRAGMA journal_mode = DELETE");
-  auto pool = ReadPool();
-  auto a = pool->Acquire();
-  ASSERT_OK(a);
-  EXPECT_FALSE(Read(*a).commit.has_value());
-}
-
-TEST_F(PoolTest, ClearingThePoolStartsANewEpoch) {
-  auto pool = ReadPool();
-  CommitVersion before;
-  {
-    auto a = pool->Acquire();
-    ASSERT_OK(a);
-    before = *Read(*a).commit;
-  }
-  pool->Clear();
-  auto a = pool->Acquire();
-  ASSERT_OK(a);
-  const CommitVersion after = *Read(*a).commit;
-  EXPECT_NE(after.epoch, before.epoch);
-  EXPECT_EQ(after.wal_index_header, before.wal_index_header);
+  EXPECT_NE(Read(*a).data_version, before);
 }
 
 TEST_F(PoolTest, AConnectionBackInThePoolHoldsNoSnapshot) {
@@ -121,13 +73,6 @@ TEST_F(PoolTest, AConnectionBackInThePoolHoldsNoSnapshot) {
   }
   writer_->exec("INSERT INTO t VALUES (4)");
   EXPECT_FALSE(checkpoint_blocked());
-}
-
-TEST_F(PoolTest, SharedObjectsAreOnePerPool) {
-  auto pool = ReadPool();
-  auto other = ReadPool();
-  EXPECT_EQ(&pool->Shared<std::string>(), &pool->Shared<std::string>());
-  EXPECT_NE(&pool->Shared<std::string>(), &other->Shared<std::string>());
 }
 
 }  // namespace
