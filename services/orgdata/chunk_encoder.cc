@@ -1,8 +1,6 @@
 #include "services/orgdata/chunk_encoder.h"
 
 #include <algorithm>
-#include <array>
-#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -57,33 +55,8 @@ char* PutString(uint32_t field, absl::string_view s, char* out) {
   return out + s.size();
 }
 
-// Buffers of the size every stream starts with come back when gRPC is done
-// with them and are taken again by the next stream, instead of going
-// through malloc, whose path for blocks this size merges its bins of small
-// freed blocks on each call (a noticeable part of a small stream's cost).
-// A few are kept; lock-free, since any gRPC thread may give one back.
+// The first chunk's buffer; later chunks start with the size of the last.
 constexpr size_t kFirstBuffer = 4096;
-std::array<std::atomic<char*>, 8> spare_buffers{};
-
-char* NewFirstBuffer() {
-  for (std::atomic<char*>& slot : spare_buffers) {
-    if (slot.load(std::memory_order_relaxed) == nullptr) continue;
-    if (char* b = slot.exchange(nullptr, std::memory_order_acquire)) return b;
-  }
-  return new char[kFirstBuffer];  // Not zeroed.
-}
-
-void GiveBackFirstBuffer(void* b) {
-  char* buffer = static_cast<char*>(b);
-  for (std::atomic<char*>& slot : spare_buffers) {
-    char* empty = nullptr;
-    if (slot.compare_exchange_strong(empty, buffer, std::memory_order_release,
-                                     std::memory_order_relaxed)) {
-      return;
-    }
-  }
-  delete[] buffer;
-}
 
 }  // namespace
 
@@ -106,9 +79,7 @@ char* ChunkEncoder::Extend(size_t n) {
     const size_t capacity = buffer_ == nullptr
                                 ? std::max<size_t>({capacity_, n, kFirstBuffer})
                                 : std::max<size_t>(2 * capacity_, size_ + n);
-    std::unique_ptr<char[]> grown(capacity == kFirstBuffer
-                                      ? NewFirstBuffer()
-                                      : new char[capacity]);  // Not zeroed.
+    std::unique_ptr<char[]> grown(new char[capacity]);  // Not zeroed.
     if (size_ > 0) std::memcpy(grown.get(), buffer_.get(), size_);
     buffer_ = std::move(grown);
     capacity_ = capacity;
@@ -165,13 +136,10 @@ grpc::ByteBuffer ChunkEncoder::Finish(
   const size_t size = size_;
   char* bytes = buffer_.release();
   if (bytes == nullptr) bytes = new char[1];  // An empty chunk.
-  void (*give_back)(void*) =
-      capacity_ == kFirstBuffer && size > 0
-          ? &GiveBackFirstBuffer
-          : [](void* b) { delete[] static_cast<char*>(b); };
   size_ = 0;
   nodes_ = 0;
-  grpc::Slice slice(bytes, size, give_back, bytes);
+  grpc::Slice slice(
+      bytes, size, [](void* b) { delete[] static_cast<char*>(b); }, bytes);
   return grpc::ByteBuffer(&slice, 1);
 }
 
