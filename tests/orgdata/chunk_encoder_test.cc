@@ -6,6 +6,7 @@
 #include <limits>
 #include <random>
 
+#include "google/protobuf/descriptor.h"
 #include "gtest/gtest.h"
 #include "pulse/orgdata/v1/orgdata.pb.h"
 
@@ -80,9 +81,9 @@ TEST(ChunkEncoderTest, WritesWhatProtobufWrites) {
 }
 
 TEST(ChunkEncoderTest, AChunkKeepsItsBytesWhileGrpcHoldsIt) {
-  // Buffers come back for reuse only when gRPC lets go of them: chunks of
-  // streams begun one after the other (each a new encoder, as each stream
-  // has), some still held and some let go, keep their own bytes.
+  // Chunks of streams begun one after the other (each a new encoder, as
+  // each stream has), some still held by gRPC and some let go, keep their
+  // own bytes.
   std::mt19937_64 rng(11);
   std::vector<std::pair<grpc::ByteBuffer, std::string>> held;
   for (int stream = 0; stream < 40; ++stream) {
@@ -100,6 +101,39 @@ TEST(ChunkEncoderTest, AChunkKeepsItsBytesWhileGrpcHoldsIt) {
     if (stream % 3 == 0) held.erase(held.begin());  // gRPC is done with it.
   }
   for (const auto& [buffer, bytes] : held) EXPECT_EQ(Bytes(buffer), bytes);
+}
+
+TEST(ChunkEncoderTest, EveryFieldOfEmployeeInTheProtoIsEncoded) {
+  // An employee with every field the server has set to a value other than
+  // its default: each field of pulse.orgdata.v1.Employee must then arrive
+  // set, through the encoder and through ToProto alike. A field added to
+  // the proto and not to the server fails here, by name.
+  hierarchy::Employee e;
+  e.id = 7;
+  e.manager_id = 3;
+  e.depth = 2;
+  e.full_name = "Ada Lovelace";
+  e.title = "Analyst";
+  e.email = "ada@example.com";
+  e.department_id = 5;
+  e.hire_date = "1842-01-01";
+  e.notes = "notes";
+  e.direct_reports = 4;
+  ChunkEncoder encoder;
+  encoder.Add(e);
+  v1::SubtreeChunk encoded;
+  ASSERT_TRUE(encoded.ParseFromString(Bytes(encoder.Finish(false, {}))));
+  ASSERT_EQ(encoded.nodes_size(), 1);
+  v1::Employee converted;
+  ToProto(e, &converted);
+  const google::protobuf::Descriptor* d = v1::Employee::descriptor();
+  for (int i = 0; i < d->field_count(); ++i) {
+    const google::protobuf::FieldDescriptor* f = d->field(i);
+    EXPECT_TRUE(encoded.nodes(0).GetReflection()->HasField(encoded.nodes(0), f))
+        << "the chunk encoder does not write Employee." << f->name();
+    EXPECT_TRUE(converted.GetReflection()->HasField(converted, f))
+        << "ToProto does not set Employee." << f->name();
+  }
 }
 
 }  // namespace

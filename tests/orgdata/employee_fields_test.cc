@@ -1,0 +1,66 @@
+// The employee's fields, one list per layer, kept in step: every field of
+// pulse.orgdata.v1.Employee that is stored is a column of the employees
+// table at head and a column of the import/export files
+// (write::kEmployeeColumns). A field added to the proto and to none of
+// them fails here, by name.
+
+#include <algorithm>
+#include <set>
+#include <string>
+
+#include "google/protobuf/descriptor.h"
+#include "gtest/gtest.h"
+#include "libs/migrate/migrator.h"
+#include "libs/store/store.h"
+#include "libs/write/rows.h"
+#include "pulse/orgdata/v1/orgdata.pb.h"
+#include "tests/test_util/migrations.h"
+#include "tests/test_util/status_matchers.h"
+#include "tests/test_util/temp_dir.h"
+
+namespace pulse::orgdata {
+namespace {
+
+// Fields the server computes per read rather than stores.
+const std::set<std::string> kComputed = {"depth", "direct_reports"};
+// File columns named otherwise than the field (the file names the
+// department; the proto carries its id).
+std::string FileColumn(const std::string& field) {
+  return field == "department_id" ? "department" : field;
+}
+
+TEST(EmployeeFieldsTest, EveryStoredFieldIsATableColumnAndAFileColumn) {
+  testing::TempDir dir;
+  migrate::MigratorOptions options;
+  options.db_path = dir.Join("pulse.db");
+  auto m = migrate::Migrator::Create(testing::ProjectMigrations(), options);
+  ASSERT_OK(m);
+  ASSERT_OK((*m)->Upgrade("head"));
+  auto db = store::Open(options.db_path, store::OpenOptions());
+  ASSERT_OK(db);
+  std::set<std::string> table;
+  SQLite::Statement q(**db, "SELECT name FROM pragma_table_info('employees')");
+  while (q.executeStep()) table.insert(q.getColumn(0).getString());
+
+  const google::protobuf::Descriptor* d = v1::Employee::descriptor();
+  for (int i = 0; i < d->field_count(); ++i) {
+    const std::string field = d->field(i)->name();
+    if (kComputed.count(field)) continue;
+    EXPECT_TRUE(table.count(field))
+        << "Employee." << field << " is not a column of employees at head";
+    EXPECT_NE(std::find(write::kEmployeeColumns.begin(),
+                        write::kEmployeeColumns.end(), FileColumn(field)),
+              write::kEmployeeColumns.end())
+        << "Employee." << field << " is not in write::kEmployeeColumns";
+  }
+  // And the other way: every file column is a field of the proto.
+  for (const char* column : write::kEmployeeColumns) {
+    const std::string field =
+        std::string(column) == "department" ? "department_id" : column;
+    EXPECT_NE(d->FindFieldByName(field), nullptr)
+        << "file column " << column << " is not a field of Employee";
+  }
+}
+
+}  // namespace
+}  // namespace pulse::orgdata
