@@ -9,6 +9,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "libs/store/path.h"
 
 namespace pulse::hierarchy {
 namespace {
@@ -29,8 +30,9 @@ constexpr char kSelectPathAndManager[] =
     "SELECT org_path, manager_id FROM employees WHERE id = ?";
 constexpr char kSelectManager[] =
     "SELECT manager_id FROM employees WHERE id = ?";
-// Characters per path component (an id as 8 hex digits).
-constexpr size_t kComponent = 8;
+// Characters per path component.
+constexpr size_t kComponent = store::kPathComponentChars;
+using store::ComponentId;
 // How many SQLite VM steps run between two cancellation checks.
 constexpr int kProgressSteps = 20000;
 
@@ -107,31 +109,6 @@ std::string PathSubtreeSql(bool fields, bool notes, bool reports) {
               : "",
       " FROM employees INDEXED BY employees_org_path "
       "WHERE org_path >= ?1 AND org_path < ?2 ORDER BY org_path");
-}
-
-// The id in the component of `path` that ends `from_end` components before
-// its end (1: the last); -1 when the text is not hex.
-// (Every streamed row's path is checked this way, so it is a table lookup
-// with one test for all eight digits.)
-int64_t ComponentId(absl::string_view path, size_t from_end) {
-  static const std::array<int8_t, 256> digits = [] {
-    std::array<int8_t, 256> d;
-    d.fill(-1);
-    for (int c = '0'; c <= '9'; ++c) d[c] = static_cast<int8_t>(c - '0');
-    for (int c = 'a'; c <= 'f'; ++c) d[c] = static_cast<int8_t>(c - 'a' + 10);
-    return d;
-  }();
-  if (path.size() < kComponent * from_end) return -1;
-  const unsigned char* c = reinterpret_cast<const unsigned char*>(
-      path.data() + path.size() - kComponent * from_end);
-  int64_t v = 0;
-  int8_t bad = 0;
-  for (size_t i = 0; i < kComponent; ++i) {
-    const int8_t d = digits[c[i]];
-    bad |= d;
-    v = (v << 4) | (d & 0xf);
-  }
-  return bad < 0 ? -1 : v;
 }
 
 int ProgressHandler(void* arg) {

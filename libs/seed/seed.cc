@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
+#include "libs/store/path.h"
 #include "libs/store/store.h"
 
 namespace pulse::seed {
@@ -370,7 +371,7 @@ absl::StatusOr<SeedStats> SeedOrganisation(const std::string& db_path,
             .getInt() > 0;
     std::vector<std::string> manager_paths(with_path ? n : 0);
     auto path_of = [&](int64_t i) {
-      const std::string own = absl::StrFormat("%08x", ids[i]);
+      const std::string own = store::PathComponent(ids[i]);
       return people[i].parent < 0
                  ? own
                  : absl::StrCat(manager_paths[people[i].parent], own);

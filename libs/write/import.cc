@@ -8,6 +8,7 @@
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "libs/store/path.h"
 #include "libs/store/store.h"
 
 namespace pulse::write {
@@ -50,14 +51,8 @@ constexpr char kInsertNoPath[] =
 constexpr char kUpdate[] =
     "UPDATE employees SET manager_id = ?2, department_id = ?3, full_name = ?4, "
     "title = ?5, email = ?6, hire_date = ?7, notes = ?8 WHERE id = ?1";
-constexpr size_t kComponent = 8;
-
-std::string PathComponent(int64_t id) {
-  char buf[17];
-  std::snprintf(buf, sizeof(buf), "%08llx",
-                static_cast<unsigned long long>(id));
-  return buf;
-}
+constexpr size_t kComponent = store::kPathComponentChars;
+using store::PathComponent;
 
 void BindOptional(SQLite::Statement& q, int index,
                   const std::optional<int64_t>& v) {
@@ -477,9 +472,9 @@ absl::Status Importer::Validate() {
       }
       const std::string path = exists.getColumn(0).getString();
       exists.reset();
-      for (size_t end = path.size(); end >= 2 * kComponent; end -= kComponent) {
-        const int64_t above = std::stoll(
-            path.substr(end - 2 * kComponent, kComponent), nullptr, 16);
+      const size_t levels = path.size() / kComponent;
+      for (size_t k = 2; k <= levels; ++k) {
+        const int64_t above = store::ComponentId(path, k);
         if (nodes_.contains(above)) return above;
       }
       return std::nullopt;

@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "libs/store/path.h"
 
 namespace pulse::write {
 
@@ -28,7 +29,7 @@ inline constexpr std::array<const char*, 3> kDepartmentColumns = {
 
 // Ids must fit a subtree path component (8 hex digits; migration
 // 7d2e4b9c1f60 refuses others at write time too).
-inline constexpr int64_t kMaxEmployeeId = 4294967295;
+inline constexpr int64_t kMaxEmployeeId = store::kMaxPathId;
 
 // One employee as a file or an Import call gives it.
 struct EmployeeRow {
