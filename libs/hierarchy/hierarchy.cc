@@ -8,7 +8,9 @@
 #include <optional>
 #include <set>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "libs/store/path.h"
 
 namespace pulse::hierarchy {
@@ -30,9 +32,17 @@ constexpr char kSelectPathAndManager[] =
     "SELECT org_path, manager_id FROM employees WHERE id = ?";
 constexpr char kSelectManager[] =
     "SELECT manager_id FROM employees WHERE id = ?";
+constexpr char kHasGeneration[] =
+    "SELECT count(*) FROM sqlite_schema WHERE name = 'org_path_generation'";
+constexpr char kSelectGeneration[] = "SELECT token FROM org_path_generation";
 // Characters per path component.
 constexpr size_t kComponent = store::kPathComponentChars;
 using store::ComponentId;
+// Checked paths kept for a pool: at most this many (7/8 of 2^18, so the
+// table stays at 2^18 slots of 16 bytes, 4 MiB) and this many bytes of
+// path text (a million-person organisation has 130,000 managers, 5.5 MB).
+constexpr size_t kMaxCheckedPaths = 229000;
+constexpr size_t kMaxCheckedBytes = 16 << 20;
 // How many SQLite VM steps run between two cancellation checks.
 constexpr int kProgressSteps = 20000;
 
@@ -118,6 +128,63 @@ int ProgressHandler(void* arg) {
 
 }  // namespace
 
+bool CheckedPaths::Find(int64_t generation, int64_t id,
+                        std::string* path) const {
+  absl::ReaderMutexLock lock(&mu_);
+  const std::optional<absl::string_view> known = Lookup(generation, id);
+  if (known.has_value()) path->assign(known->data(), known->size());
+  return known.has_value();
+}
+
+bool CheckedPaths::Has(int64_t generation, int64_t id,
+                       absl::string_view path) const {
+  absl::ReaderMutexLock lock(&mu_);
+  return Lookup(generation, id) == path;
+}
+
+void CheckedPaths::Add(int64_t generation, bool adopt,
+                       const std::vector<PathSlice>& entries,
+                       absl::string_view text) {
+  {
+    // Reads mostly meet managers met before: then the table is only
+    // read, and readers do not wait for one another.
+    absl::ReaderMutexLock lock(&mu_);
+    if (generation_ != generation && !adopt) return;
+    if (generation_ == generation) {
+      bool known = true;
+      for (const PathSlice& e : entries) {
+        known = known && paths_.contains(e.id);
+      }
+      if (known) return;
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  if (generation_ != generation) {
+    if (!adopt) return;
+    generation_ = generation;
+    paths_.clear();
+    text_.clear();
+  }
+  for (const PathSlice& e : entries) {
+    if (paths_.size() >= kMaxCheckedPaths ||
+        text_.size() + e.length > kMaxCheckedBytes) {
+      return;
+    }
+    auto [it, added] = paths_.try_emplace(e.id);
+    if (!added) continue;
+    it->second = {static_cast<uint32_t>(text_.size()), e.length};
+    text_.append(text.data() + e.offset, e.length);
+  }
+}
+
+std::optional<absl::string_view> CheckedPaths::Lookup(int64_t generation,
+                                                      int64_t id) const {
+  if (generation_ != generation) return std::nullopt;
+  auto it = paths_.find(id);
+  if (it == paths_.end()) return std::nullopt;
+  return absl::string_view(text_).substr(it->second.first, it->second.second);
+}
+
 EmployeeView ViewOf(const Employee& e) {
   EmployeeView view;
   view.id = e.id;
@@ -151,8 +218,9 @@ absl::Status ValidateSubtreeRequest(const SubtreeRequest& request) {
 }
 
 absl::StatusOr<std::unique_ptr<Snapshot>> Snapshot::Begin(
-    store::ConnectionPool::Lease lease) {
+    store::ConnectionPool::Lease lease, CheckedPaths* checked_paths) {
   std::unique_ptr<Snapshot> snapshot(new Snapshot(std::move(lease)));
+  snapshot->checked_paths_ = checked_paths;
   try {
     store::Connection::ReadSnapshot read = snapshot->lease_->BeginRead();
     snapshot->data_version_ = read.data_version;
@@ -186,6 +254,10 @@ absl::StatusOr<Snapshot::SchemaFacts> Snapshot::Facts() {
     SQLite::Statement& path = lease_->Prepare(kHasPath);
     facts.has_path = path.executeStep() && path.getColumn(0).getInt() > 0;
     path.reset();
+    SQLite::Statement& generation = lease_->Prepare(kHasGeneration);
+    facts.has_generation =
+        generation.executeStep() && generation.getColumn(0).getInt() > 0;
+    generation.reset();
   } catch (const SQLite::Exception& e) {
     return store::FromException(e, "reading the employees schema");
   }
@@ -206,7 +278,31 @@ absl::StatusOr<bool> Snapshot::HasPathIndex() {
   return facts->has_path;
 }
 
-absl::StatusOr<std::string> Snapshot::RootPath(int64_t root_id) {
+CheckedPaths* Snapshot::Checked() {
+  if (checked_paths_ == nullptr) return nullptr;
+  if (!generation_.has_value()) {
+    // Without the token (a schema before revision 9b4e2d7c5a13), or when
+    // it cannot be read, nothing checked is kept.
+    auto facts = Facts();
+    if (!facts.ok() || !facts->has_generation) {
+      checked_paths_ = nullptr;
+      return nullptr;
+    }
+    auto q = lease_->PrepareRaw(kSelectGeneration);
+    if (!q.ok() || sqlite3_step(*q) != SQLITE_ROW) {
+      if (q.ok()) sqlite3_reset(*q);
+      checked_paths_ = nullptr;
+      return nullptr;
+    }
+    generation_ = sqlite3_column_int64(*q, 0);
+    sqlite3_reset(*q);
+  }
+  return checked_paths_;
+}
+
+absl::StatusOr<std::string> Snapshot::RootPath(int64_t root_id,
+                                               bool* checked_before) {
+  *checked_before = false;
   auto corrupt = [root_id](absl::string_view why) {
     return absl::DataLossError(absl::StrCat(
         "the organisation above employee ", root_id, " is inconsistent (", why,
@@ -217,7 +313,13 @@ absl::StatusOr<std::string> Snapshot::RootPath(int64_t root_id) {
     return store::FromStatementError(
         q, absl::StrCat("reading employee ", root_id));
   };
-  std::string path;
+  CheckedPaths* checked = Checked();
+  // The root's row is read even when its path was checked before: a row
+  // replaced (INSERT OR REPLACE, which fires no delete trigger) under the
+  // same id changes no other path, so not the generation either.
+  std::string path, known;
+  const bool checked_root =
+      checked != nullptr && checked->Find(*generation_, root_id, &known);
   auto q = lease_->PrepareRaw(kSelectPathAndManager);
   if (!q.ok()) return q.status();
   sqlite3_bind_int64(*q, 1, root_id);
@@ -238,18 +340,35 @@ absl::StatusOr<std::string> Snapshot::RootPath(int64_t root_id) {
     manager = sqlite3_column_int64(*q, 1);
   }
   sqlite3_reset(*q);
+  if (checked_root && path == known) {
+    *checked_before = true;
+    return path;
+  }
   const size_t levels = path.size() / kComponent;
   if (path.size() % kComponent != 0 || ComponentId(path, 1) != root_id) {
     return corrupt("its path does not end in its id");
   }
   // Every manager above the root must be the next component up, and the
   // top one must have no manager: that rules out a cycle through the root.
+  // The walk stops early at a manager already checked in this generation
+  // with the same path.
+  std::vector<PathSlice> walked = {
+      {root_id, 0, static_cast<uint32_t>(path.size())}};
   auto up = lease_->PrepareRaw(kSelectManager);
   if (!up.ok()) return up.status();
+  bool reached_checked = false;
   for (size_t k = 2; k <= levels; ++k) {
     if (!manager.has_value() || *manager != ComponentId(path, k)) {
       return corrupt("its managers do not match its path");
     }
+    const size_t length = path.size() - kComponent * (k - 1);
+    if (checked != nullptr &&
+        checked->Has(*generation_, *manager,
+                     absl::string_view(path).substr(0, length))) {
+      reached_checked = true;
+      break;
+    }
+    walked.push_back({*manager, 0, static_cast<uint32_t>(length)});
     sqlite3_reset(*up);
     sqlite3_bind_int64(*up, 1, *manager);
     rc = sqlite3_step(*up);
@@ -263,8 +382,13 @@ absl::StatusOr<std::string> Snapshot::RootPath(int64_t root_id) {
                   : std::optional<int64_t>(sqlite3_column_int64(*up, 0));
   }
   sqlite3_reset(*up);
-  if (manager.has_value()) {
+  if (!reached_checked && manager.has_value()) {
     return corrupt("its managers do not match its path");
+  }
+  // The root and every manager walked past are now checked; their paths
+  // are prefixes of the root's.
+  if (checked != nullptr) {
+    checked->Add(*generation_, /*adopt=*/true, walked, path);
   }
   return path;
 }
@@ -328,8 +452,10 @@ absl::StatusOr<std::unique_ptr<SubtreeReader>> Snapshot::Open(
       new SubtreeReader(this, request, with_fields, with_notes, by_path));
   try {
     if (by_path) {
-      auto path = RootPath(request.root_id);
+      bool checked_before = false;
+      auto path = RootPath(request.root_id, &checked_before);
       if (!path.ok()) return path.status();
+      if (!checked_before) reader->checked_ = Checked();
       reader->root_path_ = *std::move(path);
       reader->path_end_ = reader->root_path_ + "g";
     }
@@ -438,6 +564,14 @@ absl::StatusOr<bool> SubtreeReader::Step(EmployeeView& e) {
             "the subtree index disagrees with manager_id at employee ", e.id,
             "; run 'pulse-schema validate' to see what is wrong and "
             "'pulse-schema repair-index' to rebuild the index"));
+      } else if (checked_ != nullptr && e.depth == last_depth_ + 1 &&
+                 last_depth_ > 0) {
+        // The last row has a report: a manager, whose path (checked from
+        // the root down) later reads rooted at them can start from.
+        learned_.push_back({last_id_,
+                            static_cast<uint32_t>(learned_paths_.size()),
+                            static_cast<uint32_t>(last_path_.size())});
+        learned_paths_ += last_path_;
       }
       if (request_.max_depth > 0 && e.depth > request_.max_depth) {
         // The first row below the last level asked for: seek past the
@@ -450,6 +584,7 @@ absl::StatusOr<bool> SubtreeReader::Step(EmployeeView& e) {
         continue;
       }
       last_path_.assign(p.data(), p.size());
+      last_id_ = e.id;
       last_depth_ = e.depth;
     } else {
       e.depth = sqlite3_column_int(row, 1);
@@ -496,6 +631,16 @@ bool SubtreeReader::FollowsItsParent(absl::string_view path,
          ComponentId(path, 2) == e.manager_id.value_or(-1);
 }
 
+void SubtreeReader::ShareLearned() {
+  if (learned_.empty()) return;
+  const std::optional<int64_t>& generation = snapshot_->generation_;
+  if (generation.has_value()) {
+    checked_->Add(*generation, /*adopt=*/false, learned_, learned_paths_);
+  }
+  learned_.clear();
+  learned_paths_.clear();
+}
+
 absl::StatusOr<bool> SubtreeReader::Next(int64_t max_nodes,
                                          const NodeSink& sink,
                                          const CancelFn& cancelled) {
@@ -536,7 +681,10 @@ absl::StatusOr<bool> SubtreeReader::NextViews(int64_t max_nodes,
   struct Done {
     SubtreeReader* reader;
     sqlite3* h;
-    ~Done() { sqlite3_progress_handler(h, 0, nullptr, nullptr); }
+    ~Done() {
+      sqlite3_progress_handler(h, 0, nullptr, nullptr);
+      reader->ShareLearned();
+    }
   } done{this, handle};
   bool complete = false;
   for (int64_t n = 0; n < max_nodes; ++n) {
@@ -617,7 +765,8 @@ absl::StatusOr<Summary> Snapshot::SummarizeByPath(int64_t root_id,
       "- 8) AS p FROM employees INDEXED BY employees_org_path WHERE org_path "
       "> ?1 AND org_path < ?2 AND length(org_path) <= ?3 GROUP BY manager_id "
       "ORDER BY n DESC, length(p), p LIMIT 1";
-  auto path = RootPath(root_id);
+  bool checked_before = false;
+  auto path = RootPath(root_id, &checked_before);
   if (!path.ok()) return path.status();
   const std::string end = *path + "g";
   const int64_t longest =

@@ -6,11 +6,15 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "libs/store/pool.h"
 
 namespace pulse::hierarchy {
@@ -88,6 +92,49 @@ using ViewSink = std::function<bool(const EmployeeView&)>;
 EmployeeView ViewOf(const Employee& e);
 
 class Snapshot;
+// An employee's path as a slice of a text holding several (for
+// CheckedPaths).
+struct PathSlice {
+  int64_t id;
+  uint32_t offset;
+  uint32_t length;
+};
+
+// Paths of employees whose managers up to the top were found to match
+// them, for one value of the database's path generation token (table
+// org_path_generation, revision 9b4e2d7c5a13: replaced whenever an
+// existing path changes, not when someone is hired). Owned by whoever
+// serves reads and given to each Snapshot, so that a path checked on one
+// connection serves reads on all while no path changes. A read rooted at a
+// known employee reads no row above its range, and the range's first row
+// must still be the root (SubtreeReader::Step). Holds one generation at a
+// time. Thread-safe.
+class CheckedPaths {
+ public:
+  // Copies the path of `id` checked in `generation` to `*path`; false if
+  // there is none.
+  bool Find(int64_t generation, int64_t id, std::string* path) const;
+  // Whether `id` was checked in `generation` with the path `path`.
+  bool Has(int64_t generation, int64_t id, absl::string_view path) const;
+  // Adds the paths in `text` that `entries` point to, checked in
+  // `generation`. A read that has just begun adopts its generation
+  // (`adopt`), forgetting the paths of another; a read that began before
+  // the generation held was adopted adds nothing.
+  void Add(int64_t generation, bool adopt,
+           const std::vector<PathSlice>& entries, absl::string_view text);
+
+ private:
+  // The path of `id` checked in `generation`, viewing text_.
+  std::optional<absl::string_view> Lookup(int64_t generation, int64_t id) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+
+  mutable absl::Mutex mu_;
+  std::optional<int64_t> generation_ ABSL_GUARDED_BY(mu_);
+  // id -> (offset, length) of its path in text_.
+  absl::flat_hash_map<int64_t, std::pair<uint32_t, uint32_t>> paths_
+      ABSL_GUARDED_BY(mu_);
+  std::string text_ ABSL_GUARDED_BY(mu_);
+};
 
 // A subtree read in progress, resumed chunk by chunk: one statement
 // stepping through the subtree index (or the recursive walk) on the
@@ -129,6 +176,8 @@ class SubtreeReader {
   // manager link puts it: its path is its manager's plus its own id, and
   // its manager is the row read last one level up.
   bool FollowsItsParent(absl::string_view path, const EmployeeView& e) const;
+  // Hands the managers met since the last call to the pool's checked paths.
+  void ShareLearned();
 
   Snapshot* snapshot_;
   const SubtreeRequest request_;
@@ -151,7 +200,18 @@ class SubtreeReader {
   bool root_seen_ = false;
   // The index row read last (not one skipped below max_depth).
   std::string last_path_;
+  int64_t last_id_ = 0;
   int32_t last_depth_ = 0;
+  // Managers met in the range (rows followed by one of their reports),
+  // whose paths the reads above checked, until ShareLearned: their ids and
+  // where their paths lie in learned_paths_. Only when the root itself
+  // was not checked yet in this generation: once the table holds what
+  // the reads meet, reads rooted at what it holds add nothing, and so look
+  // nothing up to learn (a root met above or in other reads, but not yet
+  // as a root, leaves its range to the reads that miss).
+  CheckedPaths* checked_ = nullptr;
+  std::vector<PathSlice> learned_;
+  std::string learned_paths_;
 };
 
 // One read transaction on a pooled connection: every read through it sees
@@ -161,8 +221,12 @@ class Snapshot {
  public:
   // Begins the transaction and its read snapshot. Errors of SQLite
   // (mapped).
+  // With `checked_paths` (may be null; must outlive the snapshot), reads
+  // rooted at an employee checked before, while no path changed, read
+  // nothing above their root.
   static absl::StatusOr<std::unique_ptr<Snapshot>> Begin(
-      store::ConnectionPool::Lease lease);
+      store::ConnectionPool::Lease lease,
+      CheckedPaths* checked_paths = nullptr);
   ~Snapshot();
   Snapshot(const Snapshot&) = delete;
   Snapshot& operator=(const Snapshot&) = delete;
@@ -215,8 +279,12 @@ class Snapshot {
     bool known = false;
     bool has_notes = false;
     bool has_path = false;
+    bool has_generation = false;
   };
   absl::StatusOr<SchemaFacts> Facts();
+  // The checked paths, once this snapshot's generation token is read;
+  // null without them or without the token.
+  CheckedPaths* Checked();
   absl::StatusOr<std::unique_ptr<SubtreeReader>> Open(
       const SubtreeRequest& request, bool with_fields);
   absl::StatusOr<Summary> SummarizeByPath(int64_t root_id, int32_t max_depth,
@@ -227,11 +295,16 @@ class Snapshot {
                     const NodeSink& sink, const CancelFn& cancelled,
                     bool* truncated);
   // The root's path, after checking it against the manager links above
-  // the root: NOT_FOUND, or DATA_LOSS for a cycle or a stale index.
-  absl::StatusOr<std::string> RootPath(int64_t root_id);
+  // the root (or as checked in this generation, on any connection, when
+  // `*checked_before` is set): NOT_FOUND, or DATA_LOSS
+  // for a cycle or a stale index.
+  absl::StatusOr<std::string> RootPath(int64_t root_id, bool* checked_before);
 
   store::ConnectionPool::Lease lease_;
   int64_t data_version_ = 0;
+  CheckedPaths* checked_paths_ = nullptr;
+  // The path generation token, read by Checked().
+  std::optional<int64_t> generation_;
   std::optional<SchemaFacts> facts_;
 };
 

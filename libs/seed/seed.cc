@@ -463,6 +463,7 @@ absl::StatusOr<SeedStats> SeedOrganisation(const std::string& db_path,
     employee.reset();
     db.exec("PRAGMA ignore_check_constraints = OFF");
     store::RestoreSchema(db, suspended);
+    store::ReplacePathGeneration(db);
     if (absl::Status s = (*txn)->Commit(); !s.ok()) return s;
     db.exec("PRAGMA journal_mode = WAL");
   } catch (const SQLite::Exception& e) {

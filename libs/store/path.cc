@@ -27,4 +27,12 @@ int64_t ComponentId(absl::string_view path, size_t from_end) {
   return bad < 0 ? -1 : v;
 }
 
+void ReplacePathGeneration(SQLite::Database& db) {
+  if (db.execAndGet("SELECT count(*) FROM sqlite_schema WHERE name = "
+                    "'org_path_generation'")
+          .getInt() > 0) {
+    db.exec("UPDATE org_path_generation SET token = random()");
+  }
+}
+
 }  // namespace pulse::store

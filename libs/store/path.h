@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "SQLiteCpp/SQLiteCpp.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
 
@@ -28,6 +29,14 @@ inline std::string PathComponent(int64_t id) {
 // The id of the component `from_end` places from the end of `path` (1: the
 // last, the employee's own), or -1 when there is none or it is not hex.
 int64_t ComponentId(absl::string_view path, size_t from_end);
+
+// Replaces the path generation token (table org_path_generation, revision
+// 9b4e2d7c5a13), which readers key what they checked of the paths by. The
+// triggers replace it on every path change; writers that set the triggers
+// aside (bulk import, seeding) or replace the data wholesale (restore)
+// call this. Does nothing on a schema without the table. Throws
+// SQLite::Exception.
+void ReplacePathGeneration(SQLite::Database& db);
 
 }  // namespace pulse::store
 

@@ -639,6 +639,8 @@ absl::Status Importer::BulkInsert(
     insert.reset();
   }
   store::RestoreSchema(db_, suspended);
+  // The triggers that replace the path generation were set aside.
+  store::ReplacePathGeneration(db_);
   db_.exec(
       "UPDATE departments SET head_employee_id = (SELECT h.head_employee_id "
       "FROM temp.import_heads h WHERE h.department_id = departments.id) WHERE "

@@ -119,7 +119,8 @@ OrgDataServiceImpl::OpenGated(const migrate::RevisionState** state) {
     monitor_->Observe(unavailable);
     return unavailable;
   }
-  auto snapshot = hierarchy::Snapshot::Begin(*std::move(lease));
+  auto snapshot =
+      hierarchy::Snapshot::Begin(*std::move(lease), &checked_paths_);
   if (!snapshot.ok()) return snapshot.status();
   // The revision state and the gate's verdict on it, kept with the
   // connection until another connection commits (a migration).

@@ -114,6 +114,9 @@ class OrgDataServiceImpl final
   void ReapOldSnapshots();
 
   store::ConnectionPool* pool_;
+  // What reads have checked of the subtree paths, for every connection,
+  // while no path changes (hierarchy::CheckedPaths).
+  hierarchy::CheckedPaths checked_paths_;
   const migrate::RevisionGate* gate_;
   GateMonitor* monitor_;
   Writer* writer_;

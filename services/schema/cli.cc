@@ -28,6 +28,7 @@
 #include "libs/migrate/authoring.h"
 #include "libs/migrate/file_lock.h"
 #include "libs/migrate/migrator.h"
+#include "libs/store/path.h"
 #include "libs/store/store.h"
 #include "libs/write/integrity.h"
 #include "services/schema/server.h"
@@ -91,6 +92,19 @@ int Fail(const absl::Status& status) {
 
 std::string Describe(const std::vector<std::string>& revisions) {
   return revisions.empty() ? "base" : absl::StrJoin(revisions, ", ");
+}
+
+absl::Status ReplacePathGeneration(const std::string& db_path) {
+  pulse::store::OpenOptions open;
+  open.create = false;
+  auto db = pulse::store::Open(db_path, open);
+  if (!db.ok()) return db.status();
+  try {
+    pulse::store::ReplacePathGeneration(**db);
+  } catch (const SQLite::Exception& e) {
+    return pulse::store::FromException(e, "after the restore");
+  }
+  return absl::OkStatus();
 }
 
 int Serve() {
@@ -165,6 +179,11 @@ int RunCommand(const std::vector<std::string>& args) {
     if (!lock.ok()) return Fail(lock.status());
     auto pages = pulse::store::RestoreInto(absl::GetFlag(FLAGS_db), from);
     if (!pages.ok()) return Fail(pages.status());
+    // Readers must not take the restored paths for those they checked.
+    if (absl::Status s = ReplacePathGeneration(absl::GetFlag(FLAGS_db));
+        !s.ok()) {
+      return Fail(s);
+    }
     std::printf("restored %s into %s (%lld pages)\n", from.c_str(),
                 absl::GetFlag(FLAGS_db).c_str(),
                 static_cast<long long>(*pages));

@@ -40,6 +40,10 @@ class SubtreeIndexTest : public ::testing::Test {
 
   std::string db_path() const { return dir_.Join("pulse.db"); }
 
+  int64_t Generation() {
+    return db_->execAndGet("SELECT token FROM org_path_generation").getInt64();
+  }
+
   // Rows whose path is not their manager's path plus their own id.
   int64_t Inconsistent() {
     return db_
@@ -56,7 +60,7 @@ class SubtreeIndexTest : public ::testing::Test {
                                               int64_t chunk = 1 << 30) {
     auto lease = pool_->Acquire();
     EXPECT_OK(lease);
-    auto snapshot = Snapshot::Begin(*std::move(lease));
+    auto snapshot = Snapshot::Begin(*std::move(lease), &checked_);
     EXPECT_OK(snapshot);
     auto by_path = (*snapshot)->HasPathIndex();
     EXPECT_TRUE(by_path.ok() && *by_path);
@@ -86,7 +90,7 @@ class SubtreeIndexTest : public ::testing::Test {
   absl::StatusCode StreamStatus(int64_t root, int max_depth = 0) {
     auto lease = pool_->Acquire();
     EXPECT_OK(lease);
-    auto snapshot = Snapshot::Begin(*std::move(lease));
+    auto snapshot = Snapshot::Begin(*std::move(lease), &checked_);
     EXPECT_OK(snapshot);
     if (!snapshot.ok()) return snapshot.status().code();
     SubtreeRequest request;
@@ -106,6 +110,8 @@ class SubtreeIndexTest : public ::testing::Test {
     EXPECT_EQ(Stream(vp), tree.Dfs(vp, 0));
   }
 
+  // Shared by every read, as the service shares its own.
+  CheckedPaths checked_;
   testing::TempDir dir_;
   std::unique_ptr<SQLite::Database> db_;
   std::unique_ptr<store::ConnectionPool> pool_;
@@ -163,6 +169,81 @@ TEST_F(SubtreeIndexTest, EveryConnectionReadsTheRightSubtreesAcrossAMove) {
   auto first = pool_->Acquire();
   ASSERT_OK(first);
   every_manager(moved);
+}
+
+TEST_F(SubtreeIndexTest, ThePathGenerationChangesWhenAPathMayChange) {
+  const auto tree = testing::OrgTree::Load(db_path());
+  const int64_t vp = tree.children.at(1).front();
+  const int64_t other_vp = tree.children.at(1).back();
+  const int64_t director = tree.children.at(vp).front();
+  int64_t g = Generation();
+  // A hire changes no existing path.
+  db_->exec(
+      "INSERT INTO employees (id, manager_id, full_name, title, email, "
+      "hire_date) VALUES (900001, 1, 'New Hire', 'Engineer', "
+      "'new.hire@example.com', '2026-12-01')");
+  EXPECT_EQ(Generation(), g);
+  // A move, a delete, and a report inserted before their manager do.
+  db_->exec(absl::StrCat("UPDATE employees SET manager_id = ", other_vp,
+                         " WHERE id = ", director));
+  EXPECT_NE(Generation(), g);
+  g = Generation();
+  db_->exec("DELETE FROM employees WHERE id = 900001");
+  EXPECT_NE(Generation(), g);
+  g = Generation();
+  db_->exec("BEGIN");
+  db_->exec(
+      "INSERT INTO employees (id, manager_id, full_name, title, email, "
+      "hire_date) VALUES (900003, 900002, 'Report', 'Engineer', "
+      "'report@example.com', '2026-12-01')");
+  EXPECT_EQ(Generation(), g);
+  db_->exec(
+      "INSERT INTO employees (id, manager_id, full_name, title, email, "
+      "hire_date) VALUES (900002, 1, 'Manager', 'Director', "
+      "'manager@example.com', '2026-12-01')");
+  db_->exec("COMMIT");
+  EXPECT_NE(Generation(), g);
+}
+
+TEST_F(SubtreeIndexTest, CheckedPathsStayRightAcrossHiresMovesAndReplaces) {
+  // Reads share what they checked (checked_) while the generation holds;
+  // every read must still match the plain walk after each kind of write.
+  auto every_manager = [&] {
+    const auto t = testing::OrgTree::Load(db_path());
+    for (const auto& [manager, reports] : t.children) {
+      if (manager == 0 || reports.empty()) continue;
+      EXPECT_EQ(Stream(manager, 2), t.Dfs(manager, 2)) << "manager " << manager;
+    }
+  };
+  every_manager();
+  const auto tree = testing::OrgTree::Load(db_path());
+  const int64_t vp = tree.children.at(1).front();
+  const int64_t other_vp = tree.children.at(1).back();
+  // A hire under a manager read before: the generation holds.
+  const int64_t g = Generation();
+  db_->exec(absl::StrCat(
+      "INSERT INTO employees (id, manager_id, full_name, title, email, "
+      "hire_date) VALUES (900001, ",
+      vp, ", 'New Hire', 'Engineer', 'new.hire@example.com', '2026-12-01')"));
+  EXPECT_EQ(Generation(), g);
+  every_manager();
+  ASSERT_EQ(Stream(900001).size(), 1u);  // Their path is now checked.
+  // The hire replaced under the same id with another manager (no delete
+  // trigger fires, and no other path changes): read rooted at them.
+  db_->exec(absl::StrCat(
+      "INSERT OR REPLACE INTO employees (id, manager_id, full_name, title, "
+      "email, hire_date) VALUES (900001, ",
+      other_vp,
+      ", 'New Hire', 'Engineer', 'new.hire@example.com', '2026-12-01')"));
+  EXPECT_EQ(Generation(), g);
+  const auto replaced = testing::OrgTree::Load(db_path());
+  EXPECT_EQ(StreamStatus(900001), absl::StatusCode::kOk);
+  EXPECT_EQ(Stream(900001), replaced.Dfs(900001, 0));
+  every_manager();
+  // A move.
+  db_->exec(absl::StrCat("UPDATE employees SET manager_id = ", other_vp,
+                         " WHERE id = ", tree.children.at(vp).front()));
+  every_manager();
 }
 
 TEST_F(SubtreeIndexTest, ARootWhoseRowIsOffItsPathIsDataLoss) {
