@@ -92,15 +92,24 @@ void Writer::RequestCheckpoint() {
 void Writer::WatchLogSize(SQLite::Database& db) {
   sqlite3_wal_hook(
       db.getHandle(),
-      +[](void* writer, sqlite3*, const char*, int frames) {
-        static_cast<Writer*>(writer)->wal_frames_.store(frames);
+      +[](void* arg, sqlite3*, const char*, int frames) {
+        Writer* writer = static_cast<Writer*>(arg);
+        const int before = writer->wal_frames_.exchange(frames);
+        // Fewer than before: this commit started the log over.
+        writer->last_commit_frames_.store(frames >= before ? frames - before
+                                                           : frames);
         return SQLITE_OK;
       },
       this);
 }
 
 void Writer::WaitForCheckpointIfLogIsLarge() {
-  if (wal_frames_.load() < wal_frames_before_wait_) return;
+  const int frames = wal_frames_.load();
+  if (frames < wal_frames_before_wait_) return;
+  if (last_commit_frames_.load() < wal_frames_before_wait_ / 16 &&
+      frames < 4 * wal_frames_before_wait_) {
+    return;
+  }
   // Every commit asks for a checkpoint after it: with none asked for and
   // none running, all commits so far have been checkpointed (as far as
   // readers allowed).

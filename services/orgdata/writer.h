@@ -32,8 +32,12 @@ namespace pulse::orgdata {
 // it began; writes that follow one another closely each begin while the
 // previous one's checkpoint runs, so the log would only grow (to 450 MB in
 // the benchmark, each write slower than the last as the kernel throttles
-// the dirty pages). So once the log holds `wal_frames_before_wait` pages,
-// the next write first waits for the checkpointer to finish.
+// the dirty pages). So once the log holds `wal_frames_before_wait` pages
+// and the last commit was a large one (a 16th of that or more), the next
+// write first waits for the checkpointer to finish; after small commits
+// (where readers, not the writer, keep the log from starting over, and
+// waiting would only add to every write's latency) it waits once the log
+// holds four times as much.
 // Thread-safe.
 class Writer {
  public:
@@ -81,8 +85,10 @@ class Writer {
   bool checkpointing_ ABSL_GUARDED_BY(checkpoint_mu_) = false;
   std::thread checkpointer_;
   const int wal_frames_before_wait_;
-  // Pages in the log after the last commit (SQLite's WAL hook).
+  // Pages in the log after the last commit (SQLite's WAL hook), and how
+  // many that commit added.
   std::atomic<int> wal_frames_{0};
+  std::atomic<int> last_commit_frames_{0};
 };
 
 }  // namespace pulse::orgdata
