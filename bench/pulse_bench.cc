@@ -809,8 +809,13 @@ int main(int argc, char** argv) {
 
   // 9. Writes, the server otherwise idle: 1,000 new employees in one
   // ApplyChanges, and the move of a subtree of about 10,000 people to
-  // another manager and back (best of --repeats each).
-  double batch_best = 1e9, move_best = 1e9;
+  // another manager and back (best of --repeats each). The batch and the
+  // move there each follow a pause in which the server's checkpointer
+  // catches up (as the plain-SQL floor below checkpoints between its
+  // writes, untimed); the move back follows at once, so it also pays for
+  // the checkpoint of the move before it (back to back).
+  double batch_best = 1e9, move_best = 1e9, back_to_back_best = 1e9;
+  const absl::Duration catch_up = absl::Seconds(1);
   // The subtree moves under the top of the largest subtree outside it
   // (none in a tiny organisation, whose ~10,000 is the whole of it).
   const int64_t moved_root = mid_root;
@@ -835,9 +840,12 @@ int main(int argc, char** argv) {
         *batch.add_changes() =
             NewEmployee(next_id++, managers[write_rng() % managers.size()]);
       }
+      absl::SleepFor(catch_up);
       const double batch_ms = TimedApply(stub.get(), batch);
       if (batch_ms < 0) Die("the 1,000-upsert ApplyChanges failed");
       batch_best = std::min(batch_best, batch_ms);
+      absl::SleepFor(catch_up);
+      bool back = false;
       for (int64_t to : {move_to, manager_of[moved_root]}) {
         if (move_to == 0 || manager_of[moved_root] == 0) break;
         pulse::orgdata::v1::ApplyChangesRequest move;
@@ -846,7 +854,9 @@ int main(int argc, char** argv) {
             to);
         const double move_ms = TimedApply(stub.get(), move);
         if (move_ms < 0) Die("the subtree move failed");
-        move_best = std::min(move_best, move_ms);
+        double& best = back ? back_to_back_best : move_best;
+        best = std::min(best, move_ms);
+        back = true;
       }
     }
   }
@@ -965,8 +975,10 @@ int main(int argc, char** argv) {
       write_p99);
   std::printf(
       "| ApplyChanges with 1,000 new employees / move of a %lld-node subtree "
-      "there and back (best) | %.1f ms / %.1f ms |\n",
-      static_cast<long long>(size[mid_root]), batch_best, move_best);
+      "/ the move back at once, back to back (best) | %.1f ms / %.1f ms / "
+      "%.1f ms |\n",
+      static_cast<long long>(size[mid_root]), batch_best, move_best,
+      back_to_back_best);
   for (const auto& f : client_figures) {
     std::printf(
         "| pulse tree 1 --format=%s > /dev/null / the same stream discarded | "
@@ -1062,7 +1074,8 @@ int main(int argc, char** argv) {
       "\"stuck_fast_done\":%d,\"mixed_streams_per_s\":%.0f,"
       "\"mixed_over_read_only\":%.3f,\"mixed_read_p99_ms\":%.3f,"
       "\"mixed_write_p99_ms\":%.3f,\"apply_1000_ms\":%.2f,"
-      "\"move_subtree_ms\":%.2f,\"plain_insert_1000_ms\":%.2f,"
+      "\"move_subtree_ms\":%.2f,\"move_back_to_back_ms\":%.2f,"
+      "\"plain_insert_1000_ms\":%.2f,"
       "\"plain_move_subtree_ms\":%.2f,\"grpc_floor_p99_ms\":%.3f}\n",
       static_cast<long long>(employees), upgrade_ms, seed_s, e2e_best, e2e_rate,
       floor_best, reference_best, ratio_floor, ratio_reference,
@@ -1073,7 +1086,7 @@ int main(int argc, char** argv) {
       callback_floor.streams_per_second, callback_floor.server_cpu_us,
       sync_floor.streams_per_second, sync_floor.server_cpu_us, load_ratio,
       stuck_rss_kib / 1024.0, fast_done, mixed.streams_per_second, mixed_ratio,
-      mixed.p99_ms, write_p99, batch_best, move_best, plain_batch_best,
-      plain_move_best, grpc_floor.p99_ms);
+      mixed.p99_ms, write_p99, batch_best, move_best, back_to_back_best,
+      plain_batch_best, plain_move_best, grpc_floor.p99_ms);
   return 0;
 }
