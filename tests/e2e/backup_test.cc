@@ -125,6 +125,13 @@ TEST_F(BackupTest, ABackupWhileServingRestoresIntoTheLiveDatabaseExactly) {
   ASSERT_EQ(restored.exit_code, 0) << restored.err;
   EXPECT_THAT(restored.out, HasSubstr("restored"));
   EXPECT_EQ(Export(db_path()), backed_up);
+  // Readers key what they checked of the paths by the path generation
+  // token: the restored data comes with a new one.
+  auto token = [](const std::string& path) {
+    SQLite::Database db(path, SQLite::OPEN_READONLY);
+    return db.execAndGet("SELECT token FROM org_path_generation").getInt64();
+  };
+  EXPECT_NE(token(db_path()), token(backup));
   RunResult tree = RunProcess(
       {PULSE_CLIENT_BIN, "tree", "1", "--format=json", "--addr=" + address_},
       dir_.path());
