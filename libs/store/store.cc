@@ -31,14 +31,7 @@ std::string Abbreviate(absl::string_view sql) {
 
 }  // namespace
 
-void ConfigureSqliteForServers() {
-  sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-  // A statement inside a transaction that may fail half-way (a write that
-  // fires triggers) keeps the pages it changes in a statement journal, in
-  // memory up to this size and in a temporary file beyond: 64 MiB holds a
-  // 10,000-person move in memory, which takes it from 150 to 117 ms.
-  sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, 64 << 20);
-}
+void ConfigureSqliteForServers() { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); }
 
 absl::Status FromSqliteError(int extended_code, absl::string_view message,
                              absl::string_view context) {
