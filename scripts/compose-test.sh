@@ -42,17 +42,7 @@ wait_for() {
 }
 
 # --- what it needs ----------------------------------------------------------
-need=()
-for p in docker.io docker-compose debootstrap openssl; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
-done
-if [ ${#need[@]} -gt 0 ]; then
-  echo "compose-test: installing ${need[*]}"
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+scripts/setup.sh --compose || exit 1
 # The binaries the README runs from the host, and the grpcurl stand-in.
 if [ ! -x "$BUILD/services/client/pulse" ] || [ ! -x "$BUILD/tests/pulse_grpcurl" ]; then
   scripts/build.sh >/dev/null

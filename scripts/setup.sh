@@ -2,7 +2,8 @@
 # Installs the Debian bookworm packages Pulse needs, if any are missing.
 # Idempotent and non-interactive. --build-only installs just what building
 # needs (the Docker image uses that); the default adds what the tests,
-# fuzzing, the benchmark and the docs use.
+# fuzzing, the benchmark and the docs use. --compose adds the container
+# engine that scripts/compose-test.sh runs the stack in.
 set -euo pipefail
 
 BUILD_PACKAGES=(
@@ -15,8 +16,11 @@ TEST_PACKAGES=(
   clang libclang-rt-14-dev docker-compose graphviz time
 )
 
+COMPOSE_PACKAGES=(docker.io docker-compose debootstrap openssl)
+
 packages=("${BUILD_PACKAGES[@]}")
 [ "${1:-}" = "--build-only" ] || packages+=("${TEST_PACKAGES[@]}")
+[ "${1:-}" = "--compose" ] && packages+=("${COMPOSE_PACKAGES[@]}")
 
 missing=()
 for p in "${packages[@]}"; do
