@@ -11,6 +11,7 @@
 #include "libs/migrate/migrator.h"
 #include "libs/seed/seed.h"
 #include "libs/store/pool.h"
+#include "libs/write/integrity.h"
 #include "tests/test_util/migrations.h"
 #include "tests/test_util/org_reference.h"
 #include "tests/test_util/status_matchers.h"
@@ -203,6 +204,22 @@ TEST_F(SubtreeIndexTest, ThePathGenerationChangesWhenAPathMayChange) {
       "'manager@example.com', '2026-12-01')");
   db_->exec("COMMIT");
   EXPECT_NE(Generation(), g);
+}
+
+TEST_F(SubtreeIndexTest, RepairingTheIndexReplacesThePathGeneration) {
+  const auto tree = testing::OrgTree::Load(db_path());
+  const int64_t director =
+      tree.children.at(tree.children.at(1).front()).front();
+  ASSERT_EQ(Stream(director, 2), tree.Dfs(director, 2));
+  db_->exec(absl::StrCat(
+      "UPDATE employees SET org_path = 'ffffffff' || org_path WHERE id = ",
+      director));
+  const int64_t g = Generation();
+  auto repaired = write::RepairIndex(*db_);
+  ASSERT_OK(repaired);
+  EXPECT_EQ(*repaired, 1);
+  EXPECT_NE(Generation(), g);
+  EXPECT_EQ(Stream(director, 2), tree.Dfs(director, 2));
 }
 
 TEST_F(SubtreeIndexTest, CheckedPathsStayRightAcrossHiresMovesAndReplaces) {
