@@ -170,6 +170,18 @@ absl::StatusOr<std::unique_ptr<WriteTransaction>> WriteTransaction::Begin(
   return std::unique_ptr<WriteTransaction>(new WriteTransaction(db));
 }
 
+ReadTransaction::ReadTransaction(SQLite::Database& db) : db_(db) {
+  db_.exec("BEGIN");
+}
+
+ReadTransaction::~ReadTransaction() {
+  try {
+    db_.exec("COMMIT");
+  } catch (const SQLite::Exception&) {
+    // A read has nothing to lose; SQLite may already have ended it.
+  }
+}
+
 WriteTransaction::~WriteTransaction() {
   if (done_) return;
   try {

@@ -73,6 +73,20 @@ class WriteTransaction {
   bool done_ = false;
 };
 
+// A read transaction (BEGIN; COMMIT on destruction) for reads that must
+// come from one snapshot. The constructor throws SQLite::Exception like
+// SQLiteCpp; the destructor never throws.
+class ReadTransaction {
+ public:
+  explicit ReadTransaction(SQLite::Database& db);
+  ~ReadTransaction();
+  ReadTransaction(const ReadTransaction&) = delete;
+  ReadTransaction& operator=(const ReadTransaction&) = delete;
+
+ private:
+  SQLite::Database& db_;
+};
+
 // Drops the indexes and triggers of `table` (for a bulk load inside the
 // caller's transaction: building an index from the loaded rows beats
 // inserting into it row by row) and returns the statements that recreate

@@ -806,16 +806,7 @@ absl::Status Export(SQLite::Database& db, Format format, std::FILE* employees,
           "head'");
     }
     // One read transaction, so both files come from one snapshot.
-    db.exec("BEGIN");
-    struct End {
-      SQLite::Database& db;
-      ~End() {
-        try {
-          db.exec("COMMIT");
-        } catch (const SQLite::Exception&) {
-        }
-      }
-    } end{db};
+    store::ReadTransaction snapshot(db);
     const bool notes =
         db.execAndGet(
               "SELECT count(*) FROM pragma_table_info('employees') WHERE name "

@@ -45,16 +45,7 @@ absl::StatusOr<std::vector<std::string>> CheckData(SQLite::Database& db) {
   std::vector<std::string> problems;
   try {
     if (!db.tableExists("employees")) return problems;
-    db.exec("BEGIN");
-    struct End {
-      SQLite::Database& db;
-      ~End() {
-        try {
-          db.exec("COMMIT");
-        } catch (const SQLite::Exception&) {
-        }
-      }
-    } end{db};
+    store::ReadTransaction snapshot(db);
     SQLite::Statement fk(db, "PRAGMA foreign_key_check");
     int broken = 0;
     while (fk.executeStep()) {
