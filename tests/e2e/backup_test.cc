@@ -11,9 +11,9 @@
 #include "SQLiteCpp/SQLiteCpp.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "libs/migrate/migrator.h"
 #include "libs/seed/seed.h"
 #include "tests/test_util/migrations.h"
+#include "tests/test_util/project_db.h"
 #include "tests/test_util/status_matchers.h"
 #include "tests/test_util/subprocess.h"
 #include "tests/test_util/temp_dir.h"
@@ -28,11 +28,7 @@ using testing::RunResult;
 class BackupTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    migrate::MigratorOptions options;
-    options.db_path = db_path();
-    auto m = migrate::Migrator::Create(testing::ProjectMigrations(), options);
-    ASSERT_OK(m);
-    ASSERT_OK((*m)->Upgrade("head"));
+    ASSERT_OK(testing::MigrateToHead(db_path()));
     seed::SeedOptions seed;
     seed.employees = 20000;
     ASSERT_OK(seed::SeedOrganisation(db_path(), seed));

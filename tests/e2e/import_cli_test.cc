@@ -6,9 +6,9 @@
 #include "SQLiteCpp/SQLiteCpp.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "libs/migrate/migrator.h"
 #include "libs/seed/seed.h"
 #include "tests/test_util/migrations.h"
+#include "tests/test_util/project_db.h"
 #include "tests/test_util/status_matchers.h"
 #include "tests/test_util/subprocess.h"
 #include "tests/test_util/temp_dir.h"
@@ -24,11 +24,7 @@ class ImportCliTest : public ::testing::Test {
  protected:
   std::string Migrated(const std::string& name) {
     const std::string path = dir_.Join(name);
-    migrate::MigratorOptions options;
-    options.db_path = path;
-    auto m = migrate::Migrator::Create(testing::ProjectMigrations(), options);
-    EXPECT_OK(m);
-    EXPECT_OK((*m)->Upgrade("head"));
+    EXPECT_OK(testing::MigrateToHead(path));
     return path;
   }
 

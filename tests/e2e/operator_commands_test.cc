@@ -11,11 +11,11 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "libs/hierarchy/hierarchy.h"
-#include "libs/migrate/migrator.h"
 #include "libs/seed/seed.h"
 #include "libs/store/pool.h"
 #include "tests/test_util/migrations.h"
 #include "tests/test_util/org_reference.h"
+#include "tests/test_util/project_db.h"
 #include "tests/test_util/status_matchers.h"
 #include "tests/test_util/subprocess.h"
 #include "tests/test_util/temp_dir.h"
@@ -46,11 +46,7 @@ std::string Binary(const std::string& name) {
 class OperatorCommandsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    migrate::MigratorOptions options;
-    options.db_path = db_path();
-    auto m = migrate::Migrator::Create(testing::ProjectMigrations(), options);
-    ASSERT_OK(m);
-    ASSERT_OK((*m)->Upgrade("head"));
+    ASSERT_OK(testing::MigrateToHead(db_path()));
     seed::SeedOptions seed;
     seed.employees = 3000;
     ASSERT_OK(seed::SeedOrganisation(db_path(), seed));

@@ -10,11 +10,11 @@
 
 #include "google/protobuf/descriptor.h"
 #include "gtest/gtest.h"
-#include "libs/migrate/migrator.h"
 #include "libs/store/store.h"
 #include "libs/write/rows.h"
 #include "pulse/orgdata/v1/orgdata.pb.h"
 #include "tests/test_util/migrations.h"
+#include "tests/test_util/project_db.h"
 #include "tests/test_util/status_matchers.h"
 #include "tests/test_util/temp_dir.h"
 
@@ -31,12 +31,9 @@ std::string FileColumn(const std::string& field) {
 
 TEST(EmployeeFieldsTest, EveryStoredFieldIsATableColumnAndAFileColumn) {
   testing::TempDir dir;
-  migrate::MigratorOptions options;
-  options.db_path = dir.Join("pulse.db");
-  auto m = migrate::Migrator::Create(testing::ProjectMigrations(), options);
-  ASSERT_OK(m);
-  ASSERT_OK((*m)->Upgrade("head"));
-  auto db = store::Open(options.db_path, store::OpenOptions());
+  const std::string path = dir.Join("pulse.db");
+  ASSERT_OK(testing::MigrateToHead(path));
+  auto db = store::Open(path, store::OpenOptions());
   ASSERT_OK(db);
   std::set<std::string> table;
   SQLite::Statement q(**db, "SELECT name FROM pragma_table_info('employees')");

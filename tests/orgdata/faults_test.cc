@@ -11,13 +11,13 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
-#include "libs/migrate/migrator.h"
 #include "libs/seed/seed.h"
 #include "libs/store/store.h"
 #include "pulse/orgdata/v1/orgdata.grpc.pb.h"
 #include "services/orgdata/server.h"
 #include "services/schema/server.h"
 #include "tests/test_util/migrations.h"
+#include "tests/test_util/project_db.h"
 #include "tests/test_util/status_matchers.h"
 #include "tests/test_util/temp_dir.h"
 
@@ -42,11 +42,7 @@ class FaultsTest : public ::testing::Test {
   }
 
   void MigrateAndSeed(int64_t employees) {
-    migrate::MigratorOptions options;
-    options.db_path = db_path();
-    auto m = migrate::Migrator::Create(testing::ProjectMigrations(), options);
-    ASSERT_OK(m);
-    ASSERT_OK((*m)->Upgrade("head"));
+    ASSERT_OK(testing::MigrateToHead(db_path()));
     ASSERT_OK(seed::SeedOrganisation(db_path(), {employees, 3}));
   }
 

@@ -39,8 +39,7 @@ TEST(GateMonitorTest, HealthEndsAtTheLastVerdictWhateverTheInterleaving) {
       });
     }
     for (auto& thread : threads) thread.join();
-    ASSERT_EQ(health.load(), monitor.last().ok() ? 1 : 0)
-        << "round " << round;
+    ASSERT_EQ(health.load(), monitor.last().ok() ? 1 : 0) << "round " << round;
   }
 }
 

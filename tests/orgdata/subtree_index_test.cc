@@ -8,12 +8,12 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "libs/hierarchy/hierarchy.h"
-#include "libs/migrate/migrator.h"
 #include "libs/seed/seed.h"
 #include "libs/store/pool.h"
 #include "libs/write/integrity.h"
 #include "tests/test_util/migrations.h"
 #include "tests/test_util/org_reference.h"
+#include "tests/test_util/project_db.h"
 #include "tests/test_util/status_matchers.h"
 #include "tests/test_util/temp_dir.h"
 
@@ -25,11 +25,7 @@ using ::testing::HasSubstr;
 class SubtreeIndexTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    migrate::MigratorOptions options;
-    options.db_path = db_path();
-    auto m = migrate::Migrator::Create(testing::ProjectMigrations(), options);
-    ASSERT_OK(m);
-    ASSERT_OK((*m)->Upgrade("head"));
+    ASSERT_OK(testing::MigrateToHead(db_path()));
     ASSERT_OK(seed::SeedOrganisation(db_path(), {2000, 5}));
     auto db = store::Open(db_path(), store::OpenOptions());
     ASSERT_OK(db);

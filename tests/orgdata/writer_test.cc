@@ -9,12 +9,12 @@
 #include <algorithm>
 
 #include "gtest/gtest.h"
-#include "libs/migrate/migrator.h"
 #include "libs/migrate/revision_gate.h"
 #include "libs/seed/seed.h"
 #include "libs/store/store.h"
 #include "services/orgdata/server.h"
 #include "tests/test_util/migrations.h"
+#include "tests/test_util/project_db.h"
 #include "tests/test_util/status_matchers.h"
 #include "tests/test_util/temp_dir.h"
 
@@ -29,11 +29,7 @@ int64_t FileSize(const std::string& path) {
 TEST(WriterTest, BackToBackLargeWritesKeepTheLogBounded) {
   testing::TempDir dir;
   const std::string db = dir.Join("pulse.db");
-  migrate::MigratorOptions options;
-  options.db_path = db;
-  auto m = migrate::Migrator::Create(testing::ProjectMigrations(), options);
-  ASSERT_OK(m);
-  ASSERT_OK((*m)->Upgrade("head"));
+  ASSERT_OK(testing::MigrateToHead(db));
   ASSERT_OK(seed::SeedOrganisation(db, {20000, 3}));
   // The largest subtree under the top, and someone outside it to move it
   // under and back.

@@ -19,6 +19,7 @@
 #include "libs/write/import.h"
 #include "tests/test_util/migrations.h"
 #include "tests/test_util/org_reference.h"
+#include "tests/test_util/project_db.h"
 #include "tests/test_util/status_matchers.h"
 #include "tests/test_util/temp_dir.h"
 
@@ -30,11 +31,7 @@ using ::testing::HasSubstr;
 class WriteTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    migrate::MigratorOptions options;
-    options.db_path = db_path();
-    auto m = migrate::Migrator::Create(testing::ProjectMigrations(), options);
-    ASSERT_OK(m);
-    ASSERT_OK((*m)->Upgrade("head"));
+    ASSERT_OK(testing::MigrateToHead(db_path()));
     Reopen();
   }
 
