@@ -142,6 +142,13 @@ bool CheckedPaths::Has(int64_t generation, int64_t id,
   return Lookup(generation, id) == path;
 }
 
+void CheckedPaths::Clear() {
+  absl::MutexLock lock(&mu_);
+  generation_.reset();
+  paths_.clear();
+  text_.clear();
+}
+
 void CheckedPaths::Add(int64_t generation, bool adopt,
                        const std::vector<PathSlice>& entries,
                        absl::string_view text) {

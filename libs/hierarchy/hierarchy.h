@@ -122,6 +122,8 @@ class CheckedPaths {
   // the generation held was adopted adds nothing.
   void Add(int64_t generation, bool adopt,
            const std::vector<PathSlice>& entries, absl::string_view text);
+  // Forgets every path (another database file is now read).
+  void Clear();
 
  private:
   // The path of `id` checked in `generation`, viewing text_.

@@ -107,32 +107,76 @@ class ConnectionPool {
   };
 
   ConnectionPool(std::string path, OpenOptions options, int max_idle);
+  ~ConnectionPool();
   ConnectionPool(const ConnectionPool&) = delete;
   ConnectionPool& operator=(const ConnectionPool&) = delete;
 
   // An idle connection, or a new one (Open's errors). Never blocks on
   // other callers: the pool bounds only how many idle connections it keeps.
+  // UNAVAILABLE once the file was found replaced, until MoveToNewFile.
   absl::StatusOr<Lease> Acquire();
-  // Drops idle connections (e.g. after the file was replaced).
-  void Clear();
 
-  // Whether the file at the pool's path is no longer the one its first
-  // connection opened (a new file renamed over it). Such a file must not
-  // be read through the old file's log and shared index, which stay at
-  // the path while old connections live. False until a connection opened.
+  // A connection outside the pool (a writer's), opened with `options`, to
+  // the same file as the pool's: the same check and refusal as Acquire.
+  absl::StatusOr<std::unique_ptr<SQLite::Database>> OpenOwn(
+      const OpenOptions& options);
+
+  // A new file renamed over the pool's (same path, another inode) must not
+  // be opened while any connection to the old one lives, or while the old
+  // file's log and shared index are at the path: SQLite keeps them there
+  // (PATH-wal, PATH-shm) even after the last connection to a moved file
+  // closes, and a connection to the new file would read the old file's
+  // pages out of that log as its own. So the pool's file is the one its
+  // first connection opened; every later open is checked against it, and
+  // once the path names another file, opens and Acquire are refused until
+  // MoveToNewFile.
+
+  // Whether the path names another file than the pool's (a stat, or the
+  // finding of an earlier check). False until a connection opened.
   bool FileReplaced() const;
+  // UNAVAILABLE (saying so) if FileReplaced(), else OK.
+  absl::Status CheckFile() const;
+  const std::string& path() const { return path_; }
+  // Moves the pool to the file now at its path, once that is safe: drops
+  // the idle connections; then, if no connection handed out is still in
+  // use and no other process has the old file or the new one open, removes
+  // the old file's log and shared index from the path and forgets the old
+  // file. Otherwise UNAVAILABLE saying what still holds the old file (call
+  // again later), or FAILED_PRECONDITION if another process opened the new
+  // file while the old log was beside it. Close connections from OpenOwn
+  // first.
+  absl::Status MoveToNewFile();
 
  private:
   void Release(std::unique_ptr<Connection> c);
+  // Before an open: OK unless the path is known to name another file.
+  absl::Status CheckBeforeOpen();
+  // After an open: OK if the path still names the pool's file (recording
+  // it on the first open); otherwise marks the file replaced and returns
+  // UNAVAILABLE.
+  absl::Status CheckAfterOpen();
+  absl::Status TryMoveToNewFile();
+  // Why the pool cannot use its file: what stops the move if known.
+  absl::Status ReplacedErrorLocked() const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(file_mu_);
 
   const std::string path_;
   const OpenOptions options_;
   const size_t max_idle_;
   absl::Mutex mu_;
   std::vector<std::unique_ptr<Connection>> idle_ ABSL_GUARDED_BY(mu_);
-  // The file the first connection opened: st_dev and st_ino, once known.
-  mutable absl::Mutex file_mu_;
+  // Connections handed out and not yet released.
+  int leased_ ABSL_GUARDED_BY(mu_) = 0;
+  // The pool's file (st_dev, st_ino), once known, and a descriptor of it
+  // kept open until the pool moves on (closing a descriptor of a file
+  // drops every POSIX lock the process holds on it, SQLite's included);
+  // whether the path was found to name another.
+  mutable absl::Mutex file_mu_ ABSL_ACQUIRED_AFTER(mu_);
   std::optional<std::pair<uint64_t, uint64_t>> file_ ABSL_GUARDED_BY(file_mu_);
+  int keeper_fd_ ABSL_GUARDED_BY(file_mu_) = -1;
+  bool replaced_ ABSL_GUARDED_BY(file_mu_) = false;
+  // What stopped the last MoveToNewFile (OK when it succeeded or none ran).
+  absl::Status move_blocked_ ABSL_GUARDED_BY(file_mu_);
 };
 
 }  // namespace pulse::store

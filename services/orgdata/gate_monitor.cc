@@ -1,5 +1,7 @@
 #include "services/orgdata/gate_monitor.h"
 
+#include "absl/strings/str_cat.h"
+#include "libs/common/log.h"
 #include "libs/hierarchy/hierarchy.h"
 
 namespace pulse::orgdata {
@@ -7,10 +9,15 @@ namespace pulse::orgdata {
 GateMonitor::GateMonitor(store::ConnectionPool* pool,
                          const migrate::RevisionGate* gate,
                          absl::Duration poll_interval,
-                         std::function<void(const absl::Status&)> on_change)
+                         std::function<void(const absl::Status&)> on_change,
+                         std::function<absl::Status()> move_to_new_file)
     : pool_(pool),
       gate_(gate),
       on_change_(std::move(on_change)),
+      move_to_new_file_(move_to_new_file != nullptr
+                            ? std::move(move_to_new_file)
+                            : std::function<absl::Status()>(
+                                  [pool] { return pool->MoveToNewFile(); })),
       poller_(poll_interval, [this] { Observe(CheckNow()); }) {}
 
 GateMonitor::~GateMonitor() { Stop(); }
@@ -57,19 +64,11 @@ void GateMonitor::Observe(const absl::Status& verdict) {
   on_change_(newest);
 }
 
-absl::Status GateMonitor::ReplacedFileError() const {
-  return absl::FailedPreconditionError(
-      "the database file was replaced while this service had it open (a new "
-      "file at the same path); its write-ahead log and shared index beside it "
-      "belong to the old file, so neither is read: restart pulse-orgdata, and "
-      "next time put a backup back with 'pulse-schema restore', which is safe "
-      "while the services run");
-}
-
 absl::Status GateMonitor::CheckNow() {
-  if (file_replaced_.load(std::memory_order_acquire) || pool_->FileReplaced()) {
-    file_replaced_.store(true, std::memory_order_release);
-    return ReplacedFileError();
+  if (pool_->FileReplaced()) {
+    if (absl::Status moved = move_to_new_file_(); !moved.ok()) return moved;
+    LogLine(
+        absl::StrCat("now serving the new file renamed over ", pool_->path()));
   }
   auto lease = pool_->Acquire();
   if (!lease.ok()) return lease.status();

@@ -24,11 +24,15 @@ class GateMonitor {
   // `on_change(status)` runs whenever the verdict flips, on a thread that
   // saw a flip, one call at a time and in the order the verdicts were
   // decided: each call passes the newest verdict, so once Observe calls
-  // have returned, the last call passed last(). `pool` and `gate` must
-  // outlive the monitor.
+  // have returned, the last call passed last(). When a check finds the
+  // pool's file replaced, it calls `move_to_new_file` (by default the
+  // pool's MoveToNewFile; the server closes its writer's connections
+  // first) and, until that succeeds, its error is the verdict. `pool` and
+  // `gate` must outlive the monitor.
   GateMonitor(store::ConnectionPool* pool, const migrate::RevisionGate* gate,
               absl::Duration poll_interval,
-              std::function<void(const absl::Status&)> on_change);
+              std::function<void(const absl::Status&)> on_change,
+              std::function<absl::Status()> move_to_new_file = nullptr);
   ~GateMonitor();
   GateMonitor(const GateMonitor&) = delete;
   GateMonitor& operator=(const GateMonitor&) = delete;
@@ -40,13 +44,6 @@ class GateMonitor {
   // Records a verdict seen by a request.
   void Observe(const absl::Status& verdict);
   absl::Status last() const;
-  // Set once a check found the database file replaced under the service:
-  // requests must then be refused whatever their snapshot says.
-  bool file_replaced() const {
-    return file_replaced_.load(std::memory_order_acquire);
-  }
-  // The refusal for a replaced file.
-  absl::Status ReplacedFileError() const;
 
  private:
   absl::Status CheckNow();
@@ -54,6 +51,7 @@ class GateMonitor {
   store::ConnectionPool* pool_;
   const migrate::RevisionGate* gate_;
   std::function<void(const absl::Status&)> on_change_;
+  std::function<absl::Status()> move_to_new_file_;
   mutable absl::Mutex mu_;
   absl::Status last_ ABSL_GUARDED_BY(mu_) = absl::UnavailableError("unchecked");
   bool have_verdict_ ABSL_GUARDED_BY(mu_) = false;
@@ -64,7 +62,6 @@ class GateMonitor {
   // Whether last_ is OK: every request observes, nearly always OK after
   // OK, which then needs no lock.
   std::atomic<bool> last_ok_{false};
-  std::atomic<bool> file_replaced_{false};
   Poller poller_;
 };
 

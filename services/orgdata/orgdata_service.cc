@@ -111,7 +111,6 @@ OrgDataServiceImpl::~OrgDataServiceImpl() { reaper_.Stop(); }
 
 absl::StatusOr<std::unique_ptr<hierarchy::Snapshot>>
 OrgDataServiceImpl::OpenGated(const migrate::RevisionState** state) {
-  if (monitor_->file_replaced()) return monitor_->ReplacedFileError();
   auto lease = pool_->Acquire();
   if (!lease.ok()) {
     absl::Status unavailable = absl::UnavailableError(absl::StrCat(
@@ -398,9 +397,6 @@ grpc::Status OrgDataServiceImpl::TakeUnarySlot(
 grpc::Status OrgDataServiceImpl::AdmitWrite(const grpc::ServerContext& context,
                                             std::unique_ptr<UnarySlot>* slot) {
   if (grpc::Status busy = TakeUnarySlot(slot); !busy.ok()) return busy;
-  if (monitor_->file_replaced()) {
-    return ToGrpcStatus(monitor_->ReplacedFileError());
-  }
   return ToGrpcStatus(CheckAdminToken(context, options_.admin_token));
 }
 

@@ -89,6 +89,10 @@ class OrgDataServiceImpl final
   int64_t expired_streams() const { return expired_streams_.load(); }
   int64_t nodes_read() const { return nodes_read_.load(); }
 
+  // After the database file was replaced: what reads checked of the old
+  // file's paths is not the new file's.
+  void ForgetCheckedPaths() { checked_paths_.Clear(); }
+
  private:
   class SubtreeStream;
 

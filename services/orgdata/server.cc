@@ -39,8 +39,16 @@ absl::Status Server::BuildAndStart(const Options& options) {
           LogLine(absl::StrCat("NOT_SERVING: ", verdict.message()));
         }
         SetServing(verdict.ok());
+      },
+      // A new file renamed over the database: nothing may write to the
+      // old one (its log is at the path) before the pool empties that log.
+      [this] {
+        writer_->CloseConnections();
+        absl::Status moved = pool_->MoveToNewFile();
+        if (moved.ok()) service_->ForgetCheckedPaths();
+        return moved;
       });
-  writer_ = std::make_unique<Writer>(options.db_path, gate_.get());
+  writer_ = std::make_unique<Writer>(pool_.get(), gate_.get());
   service_ = std::make_unique<OrgDataServiceImpl>(
       pool_.get(), gate_.get(), monitor_.get(), writer_.get(), options.service);
 

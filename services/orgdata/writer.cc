@@ -12,9 +12,9 @@ constexpr char kWriterCache[] = "PRAGMA cache_size = -65536";
 
 }  // namespace
 
-Writer::Writer(std::string db_path, const migrate::RevisionGate* gate,
+Writer::Writer(store::ConnectionPool* pool, const migrate::RevisionGate* gate,
                int wal_frames_before_wait)
-    : db_path_(std::move(db_path)),
+    : pool_(pool),
       gate_(gate),
       wal_frames_before_wait_(wal_frames_before_wait) {
   checkpointer_ = std::thread([this] { CheckpointLoop(); });
@@ -37,7 +37,7 @@ absl::StatusOr<std::unique_ptr<SQLite::Database>>
 Writer::OpenImportConnection() {
   store::OpenOptions open;
   open.create = false;
-  auto db = store::Open(db_path_, open);
+  auto db = pool_->OpenOwn(open);
   if (!db.ok()) return db.status();
   try {
     // The checkpointer copies the log into the file, off the write path.
@@ -54,6 +54,7 @@ absl::StatusOr<write::WriteSummary> Writer::ApplyChanges(
   absl::StatusOr<write::WriteSummary> result;
   {
     absl::MutexLock lock(&mu_);
+    if (absl::Status file = pool_->CheckFile(); !file.ok()) return file;
     if (connection_ == nullptr) {
       auto db = OpenImportConnection();
       if (!db.ok()) return db.status();
@@ -77,11 +78,26 @@ absl::StatusOr<write::WriteSummary> Writer::FinishImport(
   absl::StatusOr<write::WriteSummary> result;
   {
     absl::MutexLock lock(&mu_);
+    if (absl::Status file = pool_->CheckFile(); !file.ok()) return file;
     WaitForCheckpointIfLogIsLarge();
     result = importer.Finish();
   }
   if (result.ok()) RequestCheckpoint();
   return result;
+}
+
+void Writer::CloseConnections() {
+  {
+    absl::MutexLock lock(&mu_);
+    connection_.reset();
+  }
+  absl::MutexLock lock(&checkpoint_mu_);
+  checkpoint_mu_.Await(absl::Condition(
+      +[](Writer* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->checkpoint_mu_) {
+        return !w->checkpointing_;
+      },
+      this));
+  checkpoint_db_.reset();
 }
 
 void Writer::RequestCheckpoint() {
@@ -124,9 +140,9 @@ void Writer::WaitForCheckpointIfLogIsLarge() {
 }
 
 void Writer::CheckpointLoop() {
-  std::unique_ptr<SQLite::Database> db;
   bool stop = false;
   while (!stop) {
+    std::unique_ptr<SQLite::Database> db;
     {
       absl::MutexLock lock(&checkpoint_mu_);
       checkpoint_mu_.Await(absl::Condition(
@@ -138,6 +154,7 @@ void Writer::CheckpointLoop() {
       if (!checkpoint_wanted_) break;
       checkpoint_wanted_ = false;
       checkpointing_ = true;
+      db = std::move(checkpoint_db_);
     }
     // PASSIVE: copies what no reader still needs, waiting for nobody.
     // Writes that commit meanwhile ask again.
@@ -145,15 +162,17 @@ void Writer::CheckpointLoop() {
       if (db == nullptr) {
         store::OpenOptions open;
         open.create = false;
-        auto opened = store::Open(db_path_, open);
+        auto opened = pool_->OpenOwn(open);
         if (opened.ok()) db = *std::move(opened);
       }
       if (db != nullptr) db->exec("PRAGMA wal_checkpoint(PASSIVE)");
     } catch (const SQLite::Exception& e) {
-      LogLine(absl::StrCat("checkpoint of ", db_path_, " failed: ", e.what()));
+      LogLine(
+          absl::StrCat("checkpoint of ", pool_->path(), " failed: ", e.what()));
       db.reset();
     }
     absl::MutexLock lock(&checkpoint_mu_);
+    checkpoint_db_ = std::move(db);
     checkpointing_ = false;
   }
 }

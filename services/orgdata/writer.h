@@ -44,8 +44,9 @@ class Writer {
   // 64 MiB of 4 KiB pages.
   static constexpr int kWalFramesBeforeWait = 16384;
 
+  // Opens its connections through `pool` (to the pool's file); `pool` and
   // `gate` must outlive the writer.
-  Writer(std::string db_path, const migrate::RevisionGate* gate,
+  Writer(store::ConnectionPool* pool, const migrate::RevisionGate* gate,
          int wal_frames_before_wait = kWalFramesBeforeWait);
   // Stops the checkpointer (one last checkpoint first).
   ~Writer();
@@ -64,6 +65,12 @@ class Writer {
   // Importer::Finish, one writer at a time.
   absl::StatusOr<write::WriteSummary> FinishImport(write::Importer& importer);
 
+  // Closes the writer's and the checkpointer's connections (after a write
+  // or checkpoint in progress); the next write opens them again. While the
+  // pool's file is replaced, writes are refused (UNAVAILABLE), so nothing
+  // reaches the old file after the replacement is seen.
+  void CloseConnections();
+
  private:
   // Asks the checkpointer to run once more.
   void RequestCheckpoint();
@@ -74,7 +81,7 @@ class Writer {
   // the checkpointer to catch up, so that the next write starts it over.
   void WaitForCheckpointIfLogIsLarge();
 
-  const std::string db_path_;
+  store::ConnectionPool* const pool_;
   const migrate::RevisionGate* gate_;
   absl::Mutex mu_;
   std::unique_ptr<store::Connection> connection_ ABSL_GUARDED_BY(mu_);
@@ -83,6 +90,9 @@ class Writer {
   bool checkpoint_wanted_ ABSL_GUARDED_BY(checkpoint_mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(checkpoint_mu_) = false;
   bool checkpointing_ ABSL_GUARDED_BY(checkpoint_mu_) = false;
+  // The checkpointer's connection, out of the member while it checkpoints.
+  std::unique_ptr<SQLite::Database> checkpoint_db_
+      ABSL_GUARDED_BY(checkpoint_mu_);
   std::thread checkpointer_;
   const int wal_frames_before_wait_;
   // Pages in the log after the last commit (SQLite's WAL hook), and how

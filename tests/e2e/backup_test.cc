@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "SQLiteCpp/SQLiteCpp.h"
+#include "absl/strings/match.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "libs/seed/seed.h"
@@ -139,6 +140,60 @@ TEST_F(BackupTest, ABackupWhileServingRestoresIntoTheLiveDatabaseExactly) {
   }
   (*schema)->Signal(SIGTERM);
   EXPECT_EQ((*schema)->Wait(absl::Seconds(20)), 0);
+  org->Signal(SIGTERM);
+  EXPECT_EQ(org->Wait(absl::Seconds(20)), 0);
+}
+
+// A backup put back by renaming it over the served file (item 6's way,
+// while the service runs): the service serves exactly the backup, but not
+// while another process still has the old file open, since the old file's
+// log at the path would be read as the new file's.
+TEST_F(BackupTest, ABackupRenamedOverTheServedFileIsServedOnceTheOldIsClosed) {
+  auto org = StartOrgData();
+  const std::string backup = dir_.Join("pulse-backup.db");
+  RunResult taken = RunProcess(
+      {PULSE_SCHEMA_BIN, "backup", "--db=" + db_path(), "--to=" + backup},
+      dir_.path());
+  ASSERT_EQ(taken.exit_code, 0) << taken.err;
+  const std::string backed_up = Export(backup);
+  auto employee_1 = [&] {
+    return RunProcess({PULSE_CLIENT_BIN, "employee", "1", "--addr=" + address_},
+                      dir_.path());
+  };
+  ASSERT_EQ(employee_1().exit_code, 0);
+
+  // The live file moves on; this process keeps a connection to it open.
+  auto holder =
+      std::make_unique<SQLite::Database>(db_path(), SQLite::OPEN_READWRITE);
+  holder->exec("UPDATE employees SET full_name = 'Changed' WHERE id = 1");
+  std::filesystem::rename(backup, db_path());
+  RunResult refused;
+  EXPECT_TRUE(testing::WaitFor([&] {
+    refused = employee_1();
+    return refused.exit_code != 0 &&
+           absl::StrContains(refused.err,
+                             "another process still has the old file open");
+  })) << refused.out
+      << refused.err;
+
+  holder.reset();
+  RunResult served;
+  EXPECT_TRUE(testing::WaitFor([&] {
+    served = employee_1();
+    return served.exit_code == 0;
+  })) << served.err;
+  EXPECT_THAT(served.out, ::testing::Not(HasSubstr("Changed")));
+  RunResult tree = RunProcess(
+      {PULSE_CLIENT_BIN, "tree", "1", "--format=json", "--addr=" + address_},
+      dir_.path());
+  ASSERT_EQ(tree.exit_code, 0) << tree.err;
+  EXPECT_EQ(std::count(tree.out.begin(), tree.out.end(), '\n'),
+            Count(db_path()));
+  EXPECT_TRUE(Export(db_path()) == backed_up) << "the live file differs";
+  {
+    SQLite::Database live(db_path(), SQLite::OPEN_READONLY);
+    EXPECT_EQ(live.execAndGet("PRAGMA integrity_check").getString(), "ok");
+  }
   org->Signal(SIGTERM);
   EXPECT_EQ(org->Wait(absl::Seconds(20)), 0);
 }

@@ -50,7 +50,8 @@ TEST(WriterTest, BackToBackLargeWritesKeepTheLogBounded) {
   }
   migrate::RevisionGate gate(kRequiredRevision, nullptr);
   // A bound of 200 pages, below one move.
-  Writer writer(db, &gate, /*wal_frames_before_wait=*/200);
+  store::ConnectionPool pool(db, {}, 1);
+  Writer writer(&pool, &gate, /*wal_frames_before_wait=*/200);
   const std::string wal = db + "-wal";
   int64_t one_move = 0, largest = 0;
   for (int i = 0; i < 40; ++i) {
