@@ -9,6 +9,12 @@ namespace {
 // The writer's page cache (negative: KiB): a subtree move rewrites a row of
 // every employee in it, scattered through the table by id.
 constexpr char kWriterCache[] = "PRAGMA cache_size = -65536";
+// Statement journals in memory. A statement in a transaction that may fail
+// half-way (every write that fires the triggers) journals each page it
+// changes; on disk that is a temporary file of about 40 MB for a
+// 10,000-person move. In memory the move takes 0.75x the time, for as
+// much memory while the statement runs (at most the pages it changes).
+constexpr char kWriterJournals[] = "PRAGMA temp_store = MEMORY";
 
 }  // namespace
 
@@ -60,6 +66,7 @@ absl::StatusOr<write::WriteSummary> Writer::ApplyChanges(
       if (!db.ok()) return db.status();
       try {
         (*db)->exec(kWriterCache);
+        (*db)->exec(kWriterJournals);
       } catch (const SQLite::Exception& e) {
         return store::FromException(e, "configuring the writer");
       }
