@@ -225,9 +225,10 @@ absl::Status ValidateSubtreeRequest(const SubtreeRequest& request) {
 }
 
 absl::StatusOr<std::unique_ptr<Snapshot>> Snapshot::Begin(
-    store::ConnectionPool::Lease lease, CheckedPaths* checked_paths) {
+    store::ConnectionPool::Lease lease, ReadCaches* caches) {
   std::unique_ptr<Snapshot> snapshot(new Snapshot(std::move(lease)));
-  snapshot->checked_paths_ = checked_paths;
+  snapshot->caches_ = caches;
+  if (caches != nullptr) snapshot->checked_paths_ = &caches->checked_paths;
   try {
     store::Connection::ReadSnapshot read = snapshot->lease_->BeginRead();
     snapshot->data_version_ = read.data_version;
@@ -247,13 +248,15 @@ Snapshot::~Snapshot() {
   }
 }
 
-absl::StatusOr<Snapshot::SchemaFacts> Snapshot::Facts() {
+absl::StatusOr<SchemaFacts> Snapshot::Facts() {
   if (facts_.has_value()) return *facts_;
-  SchemaFacts& facts = lease_->Memo<SchemaFacts>(data_version_);
-  if (facts.known) {
-    facts_ = facts;
-    return facts;
+  if (caches_ != nullptr) {
+    if (auto kept = caches_->schema_facts.Find(*lease_, data_version_)) {
+      facts_ = *kept;
+      return *facts_;
+    }
   }
+  SchemaFacts facts;
   try {
     SQLite::Statement& notes = lease_->Prepare(kHasNotes);
     facts.has_notes = notes.executeStep() && notes.getColumn(0).getInt() > 0;
@@ -268,7 +271,10 @@ absl::StatusOr<Snapshot::SchemaFacts> Snapshot::Facts() {
   } catch (const SQLite::Exception& e) {
     return store::FromException(e, "reading the employees schema");
   }
-  facts.known = true;
+  if (caches_ != nullptr) {
+    caches_->schema_facts.Put(*lease_, data_version_,
+                              std::make_shared<const SchemaFacts>(facts));
+  }
   facts_ = facts;
   return facts;
 }

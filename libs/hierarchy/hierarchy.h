@@ -216,6 +216,31 @@ class SubtreeReader {
   std::string learned_paths_;
 };
 
+// Which optional parts of the schema a snapshot has.
+struct SchemaFacts {
+  // employees.notes.
+  bool has_notes = false;
+  // The subtree index, employees.org_path (revision 3c9e1f7a2b50).
+  bool has_path = false;
+  // The path generation token, org_path_generation (9b4e2d7c5a13).
+  bool has_generation = false;
+};
+
+// What reads share across connections and calls, owned by whoever serves
+// them (the org-data service) and given to each Snapshot.
+struct ReadCaches {
+  // The subtree paths checked while no path changes.
+  CheckedPaths checked_paths;
+  // Each connection's SchemaFacts while nothing commits (reading them
+  // takes three queries).
+  store::ConnectionMemo<SchemaFacts> schema_facts;
+  // After the database file was replaced.
+  void Clear() {
+    checked_paths.Clear();
+    schema_facts.Clear();
+  }
+};
+
 // One read transaction on a pooled connection: every read through it sees
 // the same snapshot of the database, including its revision state. Not
 // thread-safe; one per request.
@@ -223,12 +248,12 @@ class Snapshot {
  public:
   // Begins the transaction and its read snapshot. Errors of SQLite
   // (mapped).
-  // With `checked_paths` (may be null; must outlive the snapshot), reads
-  // rooted at an employee checked before, while no path changed, read
-  // nothing above their root.
+  // With `caches` (may be null; must outlive the snapshot), reads rooted
+  // at an employee checked before, while no path changed, read nothing
+  // above their root, and the schema's facts are read once per connection
+  // while nothing commits.
   static absl::StatusOr<std::unique_ptr<Snapshot>> Begin(
-      store::ConnectionPool::Lease lease,
-      CheckedPaths* checked_paths = nullptr);
+      store::ConnectionPool::Lease lease, ReadCaches* caches = nullptr);
   ~Snapshot();
   Snapshot(const Snapshot&) = delete;
   Snapshot& operator=(const Snapshot&) = delete;
@@ -236,8 +261,8 @@ class Snapshot {
   // The connection, for reads that must share the snapshot (the gate).
   SQLite::Database& db() { return (*lease_).db(); }
   store::Connection& connection() { return *lease_; }
-  // The snapshot's PRAGMA data_version, the key for facts remembered on
-  // the connection (store::Connection::Memo).
+  // The snapshot's PRAGMA data_version, the key for facts kept for the
+  // connection (store::ConnectionMemo).
   int64_t data_version() const { return data_version_; }
   // Whether employees.notes exists in this snapshot's schema.
   absl::StatusOr<bool> HasNotes();
@@ -276,13 +301,6 @@ class Snapshot {
   friend class SubtreeReader;
   explicit Snapshot(store::ConnectionPool::Lease lease)
       : lease_(std::move(lease)) {}
-  // Which optional columns the schema has, remembered per data version.
-  struct SchemaFacts {
-    bool known = false;
-    bool has_notes = false;
-    bool has_path = false;
-    bool has_generation = false;
-  };
   absl::StatusOr<SchemaFacts> Facts();
   // The checked paths, once this snapshot's generation token is read;
   // null without them or without the token.
@@ -304,6 +322,8 @@ class Snapshot {
 
   store::ConnectionPool::Lease lease_;
   int64_t data_version_ = 0;
+  ReadCaches* caches_ = nullptr;
+  // caches_->checked_paths, until Checked() finds it unusable.
   CheckedPaths* checked_paths_ = nullptr;
   // The path generation token, read by Checked().
   std::optional<int64_t> generation_;

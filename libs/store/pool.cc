@@ -5,12 +5,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
 
 namespace pulse::store {
+
+Connection::Connection(std::unique_ptr<SQLite::Database> db)
+    : db_(std::move(db)), serial_([] {
+        static std::atomic<uint64_t> next{1};
+        return next.fetch_add(1, std::memory_order_relaxed);
+      }()) {}
 
 SQLite::Statement& Connection::Prepare(const std::string& sql) {
   auto it = statements_.find(sql);

@@ -1,13 +1,10 @@
 #ifndef PULSE_LIBS_STORE_POOL_H_
 #define PULSE_LIBS_STORE_POOL_H_
 
-#include <any>
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
-#include <typeindex>
 #include <vector>
 
 #include "SQLiteCpp/SQLiteCpp.h"
@@ -24,8 +21,7 @@ namespace pulse::store {
 // thread at a time.
 class Connection {
  public:
-  explicit Connection(std::unique_ptr<SQLite::Database> db)
-      : db_(std::move(db)) {}
+  explicit Connection(std::unique_ptr<SQLite::Database> db);
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
@@ -51,25 +47,16 @@ class Connection {
 
   // What a read transaction begun by BeginRead sees.
   struct ReadSnapshot {
-    // DataVersion(), for facts kept with this connection (Memo).
+    // DataVersion(), the key for facts kept with the connection
+    // (ConnectionMemo).
     int64_t data_version = 0;
   };
   // Begins a read transaction (BEGIN) and its snapshot. Throws
   // SQLite::Exception.
   ReadSnapshot BeginRead();
-  // Facts of type T derived from the database (its schema, its revision)
-  // and kept with the connection while no other connection commits: the
-  // instance made for `data_version`, or a new value-initialised one when
-  // the data has changed since.
-  template <typename T>
-  T& Memo(int64_t data_version) {
-    auto& [version, value] = memo_[std::type_index(typeid(T))];
-    if (version != data_version || !value.has_value()) {
-      version = data_version;
-      value = T();
-    }
-    return *std::any_cast<T>(&value);
-  }
+
+  // This connection's number, never given to another in this process.
+  uint64_t serial() const { return serial_; }
 
  private:
   std::unique_ptr<SQLite::Database> db_;
@@ -83,7 +70,42 @@ class Connection {
   // Handed out since the last ResetAll (with repeats).
   std::vector<SQLite::Statement*> used_;
   std::vector<sqlite3_stmt*> used_raw_;
-  std::map<std::type_index, std::pair<int64_t, std::any>> memo_;
+  const uint64_t serial_;
+};
+
+// Facts of type T that a layer learns through connections (the schema's
+// shape, the revision state), kept by that layer for each connection
+// while no other connection commits: keyed by the connection's serial and
+// its PRAGMA data_version. A cache: it forgets everything when it holds
+// more connections than a pool keeps. Thread-safe.
+template <typename T>
+class ConnectionMemo {
+ public:
+  // The facts kept for `connection` at `data_version`, or null.
+  std::shared_ptr<const T> Find(const Connection& connection,
+                                int64_t data_version) const {
+    absl::MutexLock lock(&mu_);
+    auto it = facts_.find(connection.serial());
+    if (it == facts_.end() || it->second.first != data_version) return nullptr;
+    return it->second.second;
+  }
+  void Put(const Connection& connection, int64_t data_version,
+           std::shared_ptr<const T> facts) {
+    absl::MutexLock lock(&mu_);
+    if (facts_.size() >= kMaxConnections) facts_.clear();
+    facts_[connection.serial()] = {data_version, std::move(facts)};
+  }
+  // Forgets every connection's facts.
+  void Clear() {
+    absl::MutexLock lock(&mu_);
+    facts_.clear();
+  }
+
+ private:
+  static constexpr size_t kMaxConnections = 1024;
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<uint64_t, std::pair<int64_t, std::shared_ptr<const T>>>
+      facts_ ABSL_GUARDED_BY(mu_);
 };
 
 // A bounded set of connections to one database file, opened lazily.

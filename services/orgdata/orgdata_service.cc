@@ -18,13 +18,6 @@ grpc::Status InvalidId(const char* field, int64_t value) {
       absl::StrCat(field, " must be a positive employee id, not ", value));
 }
 
-// What a connection remembers of the gate between snapshots.
-struct GateFacts {
-  bool known = false;
-  migrate::RevisionState state;
-  absl::Status verdict;
-};
-
 void ToProto(const write::WriteSummary& s, v1::WriteSummary* out) {
   out->set_employees_added(s.added);
   out->set_employees_updated(s.updated);
@@ -110,7 +103,8 @@ OrgDataServiceImpl::OrgDataServiceImpl(store::ConnectionPool* pool,
 OrgDataServiceImpl::~OrgDataServiceImpl() { reaper_.Stop(); }
 
 absl::StatusOr<std::unique_ptr<hierarchy::Snapshot>>
-OrgDataServiceImpl::OpenGated(const migrate::RevisionState** state) {
+OrgDataServiceImpl::OpenGated(
+    std::shared_ptr<const migrate::RevisionState>* state) {
   auto lease = pool_->Acquire();
   if (!lease.ok()) {
     absl::Status unavailable = absl::UnavailableError(absl::StrCat(
@@ -118,30 +112,36 @@ OrgDataServiceImpl::OpenGated(const migrate::RevisionState** state) {
     monitor_->Observe(unavailable);
     return unavailable;
   }
-  auto snapshot =
-      hierarchy::Snapshot::Begin(*std::move(lease), &checked_paths_);
+  auto snapshot = hierarchy::Snapshot::Begin(*std::move(lease), &read_caches_);
   if (!snapshot.ok()) return snapshot.status();
-  // The revision state and the gate's verdict on it, kept with the
+  // The revision state and the gate's verdict on it, kept for the
   // connection until another connection commits (a migration).
   store::Connection& connection = (*snapshot)->connection();
-  GateFacts& facts = connection.Memo<GateFacts>((*snapshot)->data_version());
-  if (!facts.known) {
+  const int64_t data_version = (*snapshot)->data_version();
+  std::shared_ptr<const GateFacts> facts =
+      gate_facts_.Find(connection, data_version);
+  if (facts == nullptr) {
     auto read = migrate::ReadRevisionState(connection);
     if (!read.ok()) {
       monitor_->Observe(read.status());
       return read.status();
     }
-    facts.verdict = gate_->Judge((*snapshot)->db(), *read);
-    facts.state = *std::move(read);
-    facts.known = true;
-  } else if (facts.state.migration_in_progress) {
+    auto made = std::make_shared<GateFacts>();
+    made->verdict = gate_->Judge((*snapshot)->db(), *read);
+    made->state =
+        std::make_shared<const migrate::RevisionState>(*std::move(read));
+    gate_facts_.Put(connection, data_version, made);
+    facts = std::move(made);
+  }
+  absl::Status verdict = facts->verdict;
+  if (facts->state->migration_in_progress) {
     // The marker stays when its migration is killed, and nothing commits
     // to say so: whether its lock is still held is judged every time.
-    facts.verdict = gate_->Judge((*snapshot)->db(), facts.state);
+    verdict = gate_->Judge((*snapshot)->db(), *facts->state);
   }
-  monitor_->Observe(facts.verdict);
-  if (!facts.verdict.ok()) return facts.verdict;
-  if (state != nullptr) *state = &facts.state;
+  monitor_->Observe(verdict);
+  if (!verdict.ok()) return verdict;
+  if (state != nullptr) *state = facts->state;
   return snapshot;
 }
 
@@ -236,7 +236,7 @@ class OrgDataServiceImpl::SubtreeStream final
                        " subtrees; retry with backoff")));
       return;
     }
-    const migrate::RevisionState* state = nullptr;
+    std::shared_ptr<const migrate::RevisionState> state;
     auto snapshot = service_->OpenGated(&state);
     if (!snapshot.ok()) {
       End(ToGrpcStatus(snapshot.status()));
@@ -253,7 +253,7 @@ class OrgDataServiceImpl::SubtreeStream final
       reader_ = *std::move(reader);
       snapshot_taken_ = absl::Now();
     }
-    revisions_ = &state->current;
+    revision_state_ = std::move(state);
     // The first chunk reads the revisions, which live with the snapshot's
     // connection: the reaper learns of the stream only after it.
     if (SendNext(service_->options_.first_chunk_nodes)) {
@@ -301,14 +301,15 @@ class OrgDataServiceImpl::SubtreeStream final
     const bool first = sent_ == read;
     static const std::vector<std::string> kNone;
     if (*more) {
-      chunk_ = encoder_.Finish(false, first ? *revisions_ : kNone);
+      chunk_ = encoder_.Finish(false, first ? revision_state_->current : kNone);
       lock.Release();
       StartWrite(&chunk_);
       return true;
     }
     const bool truncated = reader_->truncated();
     const bool last_write = read > 0 || truncated;
-    chunk_ = encoder_.Finish(truncated, first ? *revisions_ : kNone);
+    chunk_ =
+        encoder_.Finish(truncated, first ? revision_state_->current : kNone);
     lock.Release();
     Release();
     log_.set_items_sent(sent_);
@@ -361,8 +362,8 @@ class OrgDataServiceImpl::SubtreeStream final
   absl::Time snapshot_taken_ ABSL_GUARDED_BY(mu_);
   // Touched by reactions only (one at a time).
   bool registered_ = false;
-  // The snapshot's revisions, kept with its connection.
-  const std::vector<std::string>* revisions_ = nullptr;
+  // The snapshot's revision state (its revisions go in the first chunk).
+  std::shared_ptr<const migrate::RevisionState> revision_state_;
   ChunkEncoder encoder_;
   // The chunk being written; gRPC reads it until the write is done.
   grpc::ByteBuffer chunk_;

@@ -89,18 +89,27 @@ class OrgDataServiceImpl final
   int64_t expired_streams() const { return expired_streams_.load(); }
   int64_t nodes_read() const { return nodes_read_.load(); }
 
-  // After the database file was replaced: what reads checked of the old
-  // file's paths is not the new file's.
-  void ForgetCheckedPaths() { checked_paths_.Clear(); }
+  // After the database file was replaced: what reads learned of the old
+  // file is not the new file's.
+  void ForgetWhatReadsLearned() {
+    read_caches_.Clear();
+    gate_facts_.Clear();
+  }
 
  private:
   class SubtreeStream;
 
   // A snapshot whose revision passed the gate; when `state` is not null,
-  // it is pointed at the revision state read, which stays valid while the
-  // snapshot lives (it is kept with the connection).
+  // it is set to the revision state read.
   absl::StatusOr<std::unique_ptr<hierarchy::Snapshot>> OpenGated(
-      const migrate::RevisionState** state);
+      std::shared_ptr<const migrate::RevisionState>* state);
+
+  // What a connection's snapshots learned of the gate, kept while nothing
+  // commits (reading the revision state takes up to four queries).
+  struct GateFacts {
+    std::shared_ptr<const migrate::RevisionState> state;
+    absl::Status verdict;
+  };
 
   // Counts a unary call against max_unary_calls while it lives.
   class UnarySlot;
@@ -118,9 +127,9 @@ class OrgDataServiceImpl final
   void ReapOldSnapshots();
 
   store::ConnectionPool* pool_;
-  // What reads have checked of the subtree paths, for every connection,
-  // while no path changes (hierarchy::CheckedPaths).
-  hierarchy::CheckedPaths checked_paths_;
+  // What reads share across connections (hierarchy::ReadCaches).
+  hierarchy::ReadCaches read_caches_;
+  store::ConnectionMemo<GateFacts> gate_facts_;
   const migrate::RevisionGate* gate_;
   GateMonitor* monitor_;
   Writer* writer_;

@@ -45,7 +45,7 @@ absl::Status Server::BuildAndStart(const Options& options) {
       [this] {
         writer_->CloseConnections();
         absl::Status moved = pool_->MoveToNewFile();
-        if (moved.ok()) service_->ForgetCheckedPaths();
+        if (moved.ok()) service_->ForgetWhatReadsLearned();
         return moved;
       });
   writer_ = std::make_unique<Writer>(pool_.get(), gate_.get());

@@ -57,7 +57,7 @@ class SubtreeIndexTest : public ::testing::Test {
                                               int64_t chunk = 1 << 30) {
     auto lease = pool_->Acquire();
     EXPECT_OK(lease);
-    auto snapshot = Snapshot::Begin(*std::move(lease), &checked_);
+    auto snapshot = Snapshot::Begin(*std::move(lease), &caches_);
     EXPECT_OK(snapshot);
     auto by_path = (*snapshot)->HasPathIndex();
     EXPECT_TRUE(by_path.ok() && *by_path);
@@ -87,7 +87,7 @@ class SubtreeIndexTest : public ::testing::Test {
   absl::StatusCode StreamStatus(int64_t root, int max_depth = 0) {
     auto lease = pool_->Acquire();
     EXPECT_OK(lease);
-    auto snapshot = Snapshot::Begin(*std::move(lease), &checked_);
+    auto snapshot = Snapshot::Begin(*std::move(lease), &caches_);
     EXPECT_OK(snapshot);
     if (!snapshot.ok()) return snapshot.status().code();
     SubtreeRequest request;
@@ -108,7 +108,7 @@ class SubtreeIndexTest : public ::testing::Test {
   }
 
   // Shared by every read, as the service shares its own.
-  CheckedPaths checked_;
+  ReadCaches caches_;
   testing::TempDir dir_;
   std::unique_ptr<SQLite::Database> db_;
   std::unique_ptr<store::ConnectionPool> pool_;
@@ -219,7 +219,7 @@ TEST_F(SubtreeIndexTest, RepairingTheIndexReplacesThePathGeneration) {
 }
 
 TEST_F(SubtreeIndexTest, CheckedPathsStayRightAcrossHiresMovesAndReplaces) {
-  // Reads share what they checked (checked_) while the generation holds;
+  // Reads share what they checked (caches_) while the generation holds;
   // every read must still match the plain walk after each kind of write.
   auto every_manager = [&] {
     const auto t = testing::OrgTree::Load(db_path());

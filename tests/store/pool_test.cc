@@ -48,6 +48,26 @@ TEST_F(PoolTest, TheDataVersionChangesWithEachCommitOfAnotherConnection) {
   EXPECT_NE(Read(*a).data_version, before);
 }
 
+// Facts a layer keeps per connection serve that connection alone, and only
+// while no other connection commits.
+TEST_F(PoolTest, AConnectionMemoKeepsFactsPerConnectionUntilAnotherCommits) {
+  auto pool = ReadPool();
+  auto a = pool->Acquire();
+  auto b = pool->Acquire();
+  ASSERT_OK(a);
+  ASSERT_OK(b);
+  ASSERT_NE((*a)->serial(), (*b)->serial());
+  ConnectionMemo<std::string> memo;
+  const int64_t a_version = Read(*a).data_version;
+  memo.Put(**a, a_version, std::make_shared<const std::string>("a's facts"));
+  auto kept = memo.Find(**a, Read(*a).data_version);
+  ASSERT_NE(kept, nullptr);
+  EXPECT_EQ(*kept, "a's facts");
+  EXPECT_EQ(memo.Find(**b, Read(*b).data_version), nullptr);
+  writer_->exec("INSERT INTO t VALUES (1)");
+  EXPECT_EQ(memo.Find(**a, Read(*a).data_version), nullptr);
+}
+
 TEST_F(PoolTest, AConnectionBackInThePoolHoldsNoSnapshot) {
   // A statement left in the middle of its rows keeps a read snapshot open,
   // which would keep a checkpoint from finishing; returning the connection
