@@ -21,8 +21,27 @@ void BindText(sqlite3_stmt* statement, int index, const std::string& text) {
                     static_cast<int>(text.size()), SQLITE_TRANSIENT);
 }
 
-constexpr char kEmployeeColumns[] =
-    "id, manager_id, full_name, title, email, department_id, hire_date";
+// The employee's stored fields after id and manager_id, in the order every
+// query below selects them, and their positions in that list: the one list
+// of the employee's columns in this file. notes (revision 5a7c2e9d1b38)
+// follows them when the schema has it.
+constexpr std::array<const char*, 5> kFieldColumns = {
+    "full_name", "title", "email", "department_id", "hire_date"};
+enum FieldColumn { kFullName, kTitle, kEmail, kDepartmentId, kHireDate };
+constexpr int kNotes = static_cast<int>(kFieldColumns.size());
+// Where the fields start in a subtree query's rows: after id and depth (a
+// walk) or id and org_path (the index), then manager_id.
+constexpr int kFirstFieldColumn = 3;
+
+// ", PREFIXfull_name, PREFIXtitle, ..." (+ ", PREFIXnotes").
+std::string FieldList(absl::string_view prefix, bool notes) {
+  std::string list;
+  for (const char* column : kFieldColumns) {
+    absl::StrAppend(&list, ", ", prefix, column);
+  }
+  if (notes) absl::StrAppend(&list, ", ", prefix, "notes");
+  return list;
+}
 constexpr char kHasNotes[] =
     "SELECT count(*) FROM pragma_table_info('employees') WHERE name = 'notes'";
 constexpr char kHasPath[] =
@@ -46,27 +65,25 @@ constexpr size_t kMaxCheckedBytes = 16 << 20;
 // How many SQLite VM steps run between two cancellation checks.
 constexpr int kProgressSteps = 20000;
 
-// Reads the columns of kEmployeeColumns (+ notes) starting at `first`.
-Employee ReadEmployee(SQLite::Statement& q, int first, bool notes) {
+// Reads a row of SelectEmployee.
+Employee ReadEmployee(SQLite::Statement& q, bool notes) {
   Employee e;
-  e.id = q.getColumn(first).getInt64();
-  if (!q.isColumnNull(first + 1))
-    e.manager_id = q.getColumn(first + 1).getInt64();
-  e.full_name = q.getColumn(first + 2).getString();
-  e.title = q.getColumn(first + 3).getString();
-  e.email = q.getColumn(first + 4).getString();
-  if (!q.isColumnNull(first + 5)) {
-    e.department_id = q.getColumn(first + 5).getInt64();
+  e.id = q.getColumn(0).getInt64();
+  if (!q.isColumnNull(1)) e.manager_id = q.getColumn(1).getInt64();
+  auto field = [&q](int column) { return q.getColumn(2 + column); };
+  e.full_name = field(kFullName).getString();
+  e.title = field(kTitle).getString();
+  e.email = field(kEmail).getString();
+  if (!field(kDepartmentId).isNull()) {
+    e.department_id = field(kDepartmentId).getInt64();
   }
-  e.hire_date = q.getColumn(first + 6).getString();
-  if (notes && !q.isColumnNull(first + 7)) {
-    e.notes = q.getColumn(first + 7).getString();
-  }
+  e.hire_date = field(kHireDate).getString();
+  if (notes && !field(kNotes).isNull()) e.notes = field(kNotes).getString();
   return e;
 }
 
 std::string SelectEmployee(bool notes) {
-  return absl::StrCat("SELECT ", kEmployeeColumns, notes ? ", notes" : "",
+  return absl::StrCat("SELECT id, manager_id", FieldList("", notes),
                       " FROM employees WHERE id = ?");
 }
 
@@ -78,17 +95,9 @@ std::string SelectEmployee(bool notes) {
 // queue in order without a join.
 std::string SubtreeSql(Order order, bool fields, bool notes, bool reports) {
   const std::string cols =
-      fields ? absl::StrCat(
-                   ", e.manager_id, e.full_name, e.title, e.email, "
-                   "e.department_id, e.hire_date",
-                   notes ? ", e.notes" : "")
-             : ", e.manager_id";
-  const std::string names = fields
-                                ? absl::StrCat(
-                                      ", manager_id, full_name, title, email, "
-                                      "department_id, hire_date",
-                                      notes ? ", notes" : "")
-                                : ", manager_id";
+      absl::StrCat(", e.manager_id", fields ? FieldList("e.", notes) : "");
+  const std::string names =
+      absl::StrCat(", manager_id", fields ? FieldList("", notes) : "");
   return absl::StrCat(
       "WITH RECURSIVE sub(id, depth", names, ") AS (", "SELECT e.id, 0", cols,
       " FROM employees e WHERE e.id = ?1 ", "UNION ALL ",
@@ -111,9 +120,7 @@ std::string SubtreeSql(Order order, bool fields, bool notes, bool reports) {
 // table access.
 std::string PathSubtreeSql(bool fields, bool notes, bool reports) {
   return absl::StrCat(
-      "SELECT id, org_path, manager_id",
-      fields ? ", full_name, title, email, department_id, hire_date" : "",
-      fields && notes ? ", notes" : "",
+      "SELECT id, org_path, manager_id", fields ? FieldList("", notes) : "",
       reports ? ", (SELECT count(*) FROM employees c WHERE c.manager_id = "
                 "employees.id)"
               : "",
@@ -415,7 +422,7 @@ absl::StatusOr<Employee> Snapshot::GetEmployee(int64_t id) {
     if (!q.executeStep()) {
       return absl::NotFoundError(absl::StrCat("no employee with id ", id));
     }
-    Employee e = ReadEmployee(q, 0, *notes);
+    Employee e = ReadEmployee(q, *notes);
     q.reset();
     return e;
   } catch (const SQLite::Exception& e) {
@@ -609,15 +616,18 @@ absl::StatusOr<bool> SubtreeReader::Step(EmployeeView& e) {
       }
     }
     if (with_fields_) {
-      e.full_name = text(value(3));
-      e.title = text(value(4));
-      e.email = text(value(5));
+      auto field = [&](int column) {
+        return value(kFirstFieldColumn + column);
+      };
+      e.full_name = text(field(kFullName));
+      e.title = text(field(kTitle));
+      e.email = text(field(kEmail));
       e.department_id.reset();
-      if (sqlite3_value* d = value(6); !is_null(d)) {
+      if (sqlite3_value* d = field(kDepartmentId); !is_null(d)) {
         e.department_id = sqlite3_value_int64(d);
       }
-      e.hire_date = text(value(7));
-      sqlite3_value* notes = with_notes_ ? value(8) : nullptr;
+      e.hire_date = text(field(kHireDate));
+      sqlite3_value* notes = with_notes_ ? field(kNotes) : nullptr;
       e.notes.reset();
       if (notes != nullptr && !is_null(notes)) e.notes = text(notes);
     }

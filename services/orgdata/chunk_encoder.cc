@@ -43,6 +43,12 @@ char* PutVarint(uint64_t v, char* out) {
 size_t IntField(int64_t v) { return 1 + VarintSize(static_cast<uint64_t>(v)); }
 size_t StringField(size_t length) { return 1 + VarintSize(length) + length; }
 
+// A tag takes one byte for field numbers up to 15.
+static_assert(v1::Employee::kDirectReportsFieldNumber <= 15 &&
+                  v1::Employee::kNotesFieldNumber <= 15 &&
+                  v1::SubtreeChunk::kSchemaRevisionsFieldNumber <= 15,
+              "the encoder writes one-byte tags");
+
 char* PutInt(uint32_t field, int64_t v, char* out) {
   *out++ = static_cast<char>(Tag(field, kVarint));
   return PutVarint(static_cast<uint64_t>(v), out);
@@ -109,18 +115,27 @@ void ChunkEncoder::Add(const hierarchy::EmployeeView& e) {
   if (e.direct_reports) size += IntField(*e.direct_reports);
 
   char* out = Extend(1 + VarintSize(size) + size);
-  *out++ = static_cast<char>(Tag(1, kLengthDelimited));
+  *out++ = static_cast<char>(
+      Tag(v1::SubtreeChunk::kNodesFieldNumber, kLengthDelimited));
   out = PutVarint(size, out);
-  if (e.id != 0) out = PutInt(1, e.id, out);
-  if (e.manager_id) out = PutInt(2, *e.manager_id, out);
-  if (e.depth != 0) out = PutInt(3, e.depth, out);
-  if (!e.full_name.empty()) out = PutString(4, e.full_name, out);
-  if (!e.title.empty()) out = PutString(5, e.title, out);
-  if (!e.email.empty()) out = PutString(6, e.email, out);
-  if (e.department_id) out = PutInt(7, *e.department_id, out);
-  if (!e.hire_date.empty()) out = PutString(8, e.hire_date, out);
-  if (e.notes) out = PutString(9, *e.notes, out);
-  if (e.direct_reports) out = PutInt(10, *e.direct_reports, out);
+  if (e.id != 0) out = PutInt(v1::Employee::kIdFieldNumber, e.id, out);
+  if (e.manager_id)
+    out = PutInt(v1::Employee::kManagerIdFieldNumber, *e.manager_id, out);
+  if (e.depth != 0) out = PutInt(v1::Employee::kDepthFieldNumber, e.depth, out);
+  if (!e.full_name.empty())
+    out = PutString(v1::Employee::kFullNameFieldNumber, e.full_name, out);
+  if (!e.title.empty())
+    out = PutString(v1::Employee::kTitleFieldNumber, e.title, out);
+  if (!e.email.empty())
+    out = PutString(v1::Employee::kEmailFieldNumber, e.email, out);
+  if (e.department_id)
+    out = PutInt(v1::Employee::kDepartmentIdFieldNumber, *e.department_id, out);
+  if (!e.hire_date.empty())
+    out = PutString(v1::Employee::kHireDateFieldNumber, e.hire_date, out);
+  if (e.notes) out = PutString(v1::Employee::kNotesFieldNumber, *e.notes, out);
+  if (e.direct_reports)
+    out =
+        PutInt(v1::Employee::kDirectReportsFieldNumber, *e.direct_reports, out);
   ++nodes_;
 }
 
@@ -129,8 +144,9 @@ grpc::ByteBuffer ChunkEncoder::Finish(
   size_t tail = truncated ? IntField(1) : 0;
   for (const std::string& r : schema_revisions) tail += StringField(r.size());
   char* out = Extend(tail);
-  if (truncated) out = PutInt(2, 1, out);
-  for (const std::string& r : schema_revisions) out = PutString(3, r, out);
+  if (truncated) out = PutInt(v1::SubtreeChunk::kTruncatedFieldNumber, 1, out);
+  for (const std::string& r : schema_revisions)
+    out = PutString(v1::SubtreeChunk::kSchemaRevisionsFieldNumber, r, out);
   // The slice takes the buffer; gRPC frees it once sent. The next chunk
   // will start with room for as much (capacity_ is kept).
   const size_t size = size_;
