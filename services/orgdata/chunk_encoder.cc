@@ -64,19 +64,54 @@ char* PutString(uint32_t field, absl::string_view s, char* out) {
 // The first chunk's buffer; later chunks start with the size of the last.
 constexpr size_t kFirstBuffer = 4096;
 
+// An Employee message's size and bytes: the one place that says how a row
+// becomes an Employee. proto3: implicit-presence fields are left out at
+// their zero value; `optional` ones are written whenever set.
+size_t EmployeeSize(const hierarchy::EmployeeView& e) {
+  size_t size = 0;
+  if (e.id != 0) size += IntField(e.id);
+  if (e.manager_id) size += IntField(*e.manager_id);
+  if (e.depth != 0) size += IntField(e.depth);
+  if (!e.full_name.empty()) size += StringField(e.full_name.size());
+  if (!e.title.empty()) size += StringField(e.title.size());
+  if (!e.email.empty()) size += StringField(e.email.size());
+  if (e.department_id) size += IntField(*e.department_id);
+  if (!e.hire_date.empty()) size += StringField(e.hire_date.size());
+  if (e.notes) size += StringField(e.notes->size());
+  if (e.direct_reports) size += IntField(*e.direct_reports);
+  return size;
+}
+
+char* PutEmployee(const hierarchy::EmployeeView& e, char* out) {
+  if (e.id != 0) out = PutInt(v1::Employee::kIdFieldNumber, e.id, out);
+  if (e.manager_id)
+    out = PutInt(v1::Employee::kManagerIdFieldNumber, *e.manager_id, out);
+  if (e.depth != 0) out = PutInt(v1::Employee::kDepthFieldNumber, e.depth, out);
+  if (!e.full_name.empty())
+    out = PutString(v1::Employee::kFullNameFieldNumber, e.full_name, out);
+  if (!e.title.empty())
+    out = PutString(v1::Employee::kTitleFieldNumber, e.title, out);
+  if (!e.email.empty())
+    out = PutString(v1::Employee::kEmailFieldNumber, e.email, out);
+  if (e.department_id)
+    out = PutInt(v1::Employee::kDepartmentIdFieldNumber, *e.department_id, out);
+  if (!e.hire_date.empty())
+    out = PutString(v1::Employee::kHireDateFieldNumber, e.hire_date, out);
+  if (e.notes) out = PutString(v1::Employee::kNotesFieldNumber, *e.notes, out);
+  if (e.direct_reports) {
+    out =
+        PutInt(v1::Employee::kDirectReportsFieldNumber, *e.direct_reports, out);
+  }
+  return out;
+}
+
 }  // namespace
 
 void ToProto(const hierarchy::Employee& e, v1::Employee* out) {
-  out->set_id(e.id);
-  if (e.manager_id) out->set_manager_id(*e.manager_id);
-  out->set_depth(e.depth);
-  out->set_full_name(e.full_name);
-  out->set_title(e.title);
-  out->set_email(e.email);
-  if (e.department_id) out->set_department_id(*e.department_id);
-  out->set_hire_date(e.hire_date);
-  if (e.notes) out->set_notes(*e.notes);
-  if (e.direct_reports) out->set_direct_reports(*e.direct_reports);
+  const hierarchy::EmployeeView view = hierarchy::ViewOf(e);
+  std::string bytes(EmployeeSize(view), '\0');
+  PutEmployee(view, bytes.data());
+  out->ParseFromString(bytes);
 }
 
 char* ChunkEncoder::Extend(size_t n) {
@@ -100,42 +135,12 @@ void ChunkEncoder::Add(const hierarchy::Employee& e) {
 }
 
 void ChunkEncoder::Add(const hierarchy::EmployeeView& e) {
-  // proto3: implicit-presence fields are left out at their zero value;
-  // `optional` ones are written whenever set.
-  size_t size = 0;
-  if (e.id != 0) size += IntField(e.id);
-  if (e.manager_id) size += IntField(*e.manager_id);
-  if (e.depth != 0) size += IntField(e.depth);
-  if (!e.full_name.empty()) size += StringField(e.full_name.size());
-  if (!e.title.empty()) size += StringField(e.title.size());
-  if (!e.email.empty()) size += StringField(e.email.size());
-  if (e.department_id) size += IntField(*e.department_id);
-  if (!e.hire_date.empty()) size += StringField(e.hire_date.size());
-  if (e.notes) size += StringField(e.notes->size());
-  if (e.direct_reports) size += IntField(*e.direct_reports);
-
+  const size_t size = EmployeeSize(e);
   char* out = Extend(1 + VarintSize(size) + size);
   *out++ = static_cast<char>(
       Tag(v1::SubtreeChunk::kNodesFieldNumber, kLengthDelimited));
   out = PutVarint(size, out);
-  if (e.id != 0) out = PutInt(v1::Employee::kIdFieldNumber, e.id, out);
-  if (e.manager_id)
-    out = PutInt(v1::Employee::kManagerIdFieldNumber, *e.manager_id, out);
-  if (e.depth != 0) out = PutInt(v1::Employee::kDepthFieldNumber, e.depth, out);
-  if (!e.full_name.empty())
-    out = PutString(v1::Employee::kFullNameFieldNumber, e.full_name, out);
-  if (!e.title.empty())
-    out = PutString(v1::Employee::kTitleFieldNumber, e.title, out);
-  if (!e.email.empty())
-    out = PutString(v1::Employee::kEmailFieldNumber, e.email, out);
-  if (e.department_id)
-    out = PutInt(v1::Employee::kDepartmentIdFieldNumber, *e.department_id, out);
-  if (!e.hire_date.empty())
-    out = PutString(v1::Employee::kHireDateFieldNumber, e.hire_date, out);
-  if (e.notes) out = PutString(v1::Employee::kNotesFieldNumber, *e.notes, out);
-  if (e.direct_reports)
-    out =
-        PutInt(v1::Employee::kDirectReportsFieldNumber, *e.direct_reports, out);
+  PutEmployee(e, out);
   ++nodes_;
 }
 

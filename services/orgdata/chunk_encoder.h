@@ -11,8 +11,8 @@
 
 namespace pulse::orgdata {
 
-// The message form of a row, for the unary answers. ChunkEncoder writes the
-// same fields for streams.
+// The message form of a row, for the unary answers: the bytes ChunkEncoder
+// writes for the row, parsed.
 void ToProto(const hierarchy::Employee& e, v1::Employee* out);
 
 // Writes a pulse.orgdata.v1.SubtreeChunk in the protobuf wire format
