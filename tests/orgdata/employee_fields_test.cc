@@ -59,5 +59,29 @@ TEST(EmployeeFieldsTest, EveryStoredFieldIsATableColumnAndAFileColumn) {
   }
 }
 
+// Subtree streams read the covering index employees_org_path alone, never
+// the table (hierarchy's PathSubtreeSql): every column of employees at head
+// must be in it, or a column added to the table (and the proto, above)
+// would cost every streamed row a table lookup.
+TEST(EmployeeFieldsTest, TheCoveringIndexHoldsEveryColumnOfTheTable) {
+  testing::TempDir dir;
+  const std::string path = dir.Join("pulse.db");
+  ASSERT_OK(testing::MigrateToHead(path));
+  auto db = store::Open(path, store::OpenOptions());
+  ASSERT_OK(db);
+  std::set<std::string> indexed;
+  SQLite::Statement index(
+      **db, "SELECT name FROM pragma_index_info('employees_org_path')");
+  while (index.executeStep()) indexed.insert(index.getColumn(0).getString());
+  ASSERT_FALSE(indexed.empty()) << "no index employees_org_path at head";
+  SQLite::Statement table(**db,
+                          "SELECT name FROM pragma_table_info('employees')");
+  while (table.executeStep()) {
+    const std::string column = table.getColumn(0).getString();
+    EXPECT_TRUE(indexed.count(column))
+        << "employees." << column << " is not in employees_org_path";
+  }
+}
+
 }  // namespace
 }  // namespace pulse::orgdata
