@@ -7,6 +7,7 @@
 #include <limits>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
@@ -462,6 +463,49 @@ TEST_F(FaultsTest, AFileRenamedOverTheDatabaseIsServedInPlaceOfTheOld) {
   EXPECT_EQ(db.execAndGet("SELECT manager_id FROM employees WHERE id = 499")
                 .getInt64(),
             1);
+}
+
+// A stream still reading the old file keeps the service from moving to
+// the new one (its connection has the old file open); reads are refused
+// meanwhile, saying so, and served from the new file once it ends.
+TEST_F(FaultsTest, ARenamedFileWaitsForReadsOfTheOldOneToEnd) {
+  MigrateAndSeed(20000);
+  StartOrgData();
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<std::unique_ptr<grpc::ClientReader<v1::SubtreeChunk>>> stalled;
+  OpenStalledStreams(1, &contexts, &stalled);
+  if (HasFatalFailure()) return;
+  const std::string copy = db_path() + ".copy";
+  ASSERT_OK(store::Backup(db_path(), copy));
+  {
+    SQLite::Database db(copy, SQLite::OPEN_READWRITE);
+    db.exec("UPDATE employees SET full_name = 'Replaced' WHERE id = 1");
+  }
+  std::filesystem::rename(copy, db_path());
+  auto get_1 = [&](v1::Employee* employee) {
+    grpc::ClientContext context;
+    v1::GetEmployeeRequest request;
+    request.set_id(1);
+    return stub_->GetEmployee(&context, request, employee);
+  };
+  grpc::Status refused;
+  EXPECT_TRUE(testing::WaitFor([&] {
+    v1::Employee employee;
+    refused = get_1(&employee);
+    return refused.error_code() == grpc::StatusCode::UNAVAILABLE &&
+           absl::StrContains(refused.error_message(),
+                             "reads of the old file are still running");
+  })) << refused.error_message();
+  EXPECT_EQ(Health(), HealthCheckResponse::NOT_SERVING);
+
+  contexts[0]->TryCancel();
+  stalled[0]->Finish();
+  v1::Employee employee;
+  EXPECT_TRUE(testing::WaitFor([&] {
+    return get_1(&employee).ok() && employee.full_name() == "Replaced";
+  }));
+  EXPECT_TRUE(testing::WaitFor(
+      [&] { return Health() == HealthCheckResponse::SERVING; }));
 }
 
 }  // namespace
