@@ -198,5 +198,44 @@ TEST_F(BackupTest, ABackupRenamedOverTheServedFileIsServedOnceTheOldIsClosed) {
   EXPECT_EQ(org->Wait(absl::Seconds(20)), 0);
 }
 
+// If another process opens the new file while the old file's log is still
+// beside it, that process may have read the old pages as the new file's:
+// the service does not move on silently, it refuses, naming what to do.
+TEST_F(BackupTest, ARenamedFileOpenedElsewhereTooSoonIsRefusedNotServed) {
+  auto org = StartOrgData();
+  const std::string backup = dir_.Join("pulse-backup.db");
+  RunResult taken = RunProcess(
+      {PULSE_SCHEMA_BIN, "backup", "--db=" + db_path(), "--to=" + backup},
+      dir_.path());
+  ASSERT_EQ(taken.exit_code, 0) << taken.err;
+  auto employee_1 = [&] {
+    return RunProcess({PULSE_CLIENT_BIN, "employee", "1", "--addr=" + address_},
+                      dir_.path());
+  };
+  ASSERT_EQ(employee_1().exit_code, 0);
+  // This process holds the old file (so the service waits), renames the
+  // backup over it and opens the new file too, then lets the old one go.
+  auto old_file =
+      std::make_unique<SQLite::Database>(db_path(), SQLite::OPEN_READONLY);
+  old_file->execAndGet("SELECT count(*) FROM employees");
+  std::filesystem::rename(backup, db_path());
+  SQLite::Database new_file(db_path(), SQLite::OPEN_READONLY);
+  new_file.execAndGet("SELECT count(*) FROM employees");  // Locks it.
+  RunResult refused;
+  EXPECT_TRUE(testing::WaitFor([&] {
+    refused = employee_1();
+    return absl::StrContains(refused.err, "still has the old file open");
+  })) << refused.err;
+  old_file.reset();
+  EXPECT_TRUE(testing::WaitFor([&] {
+    refused = employee_1();
+    return absl::StrContains(refused.err, "opened the new file");
+  })) << refused.err;
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_THAT(refused.err, HasSubstr("'pulse-schema validate'"));
+  org->Signal(SIGTERM);
+  EXPECT_EQ(org->Wait(absl::Seconds(20)), 0);
+}
+
 }  // namespace
 }  // namespace pulse
