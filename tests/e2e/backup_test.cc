@@ -54,6 +54,20 @@ class BackupTest : public ::testing::Test {
     return out.out;
   }
 
+  // pulse-schema backup of the live database to `to`.
+  void Backup(const std::string& to) {
+    RunResult taken = RunProcess(
+        {PULSE_SCHEMA_BIN, "backup", "--db=" + db_path(), "--to=" + to},
+        dir_.path());
+    ASSERT_EQ(taken.exit_code, 0) << taken.err;
+  }
+
+  // pulse employee 1 against the org-data service.
+  RunResult Employee1() {
+    return RunProcess({PULSE_CLIENT_BIN, "employee", "1", "--addr=" + address_},
+                      dir_.path());
+  }
+
   int64_t Count(const std::string& db) {
     SQLite::Database d(db, SQLite::OPEN_READONLY);
     return d.execAndGet("SELECT count(*) FROM employees").getInt64();
@@ -144,23 +158,17 @@ TEST_F(BackupTest, ABackupWhileServingRestoresIntoTheLiveDatabaseExactly) {
   EXPECT_EQ(org->Wait(absl::Seconds(20)), 0);
 }
 
-// A backup put back by renaming it over the served file (item 6's way,
-// while the service runs): the service serves exactly the backup, but not
-// while another process still has the old file open, since the old file's
+// A backup put back by renaming it over the served file (as an operator
+// might, while the service runs): the service serves exactly the backup, but
+// not while another process still has the old file open, since the old file's
 // log at the path would be read as the new file's.
 TEST_F(BackupTest, ABackupRenamedOverTheServedFileIsServedOnceTheOldIsClosed) {
   auto org = StartOrgData();
   const std::string backup = dir_.Join("pulse-backup.db");
-  RunResult taken = RunProcess(
-      {PULSE_SCHEMA_BIN, "backup", "--db=" + db_path(), "--to=" + backup},
-      dir_.path());
-  ASSERT_EQ(taken.exit_code, 0) << taken.err;
+  Backup(backup);
+  if (HasFatalFailure()) return;
   const std::string backed_up = Export(backup);
-  auto employee_1 = [&] {
-    return RunProcess({PULSE_CLIENT_BIN, "employee", "1", "--addr=" + address_},
-                      dir_.path());
-  };
-  ASSERT_EQ(employee_1().exit_code, 0);
+  ASSERT_EQ(Employee1().exit_code, 0);
 
   // The live file moves on; this process keeps a connection to it open.
   auto holder =
@@ -169,7 +177,7 @@ TEST_F(BackupTest, ABackupRenamedOverTheServedFileIsServedOnceTheOldIsClosed) {
   std::filesystem::rename(backup, db_path());
   RunResult refused;
   EXPECT_TRUE(testing::WaitFor([&] {
-    refused = employee_1();
+    refused = Employee1();
     return refused.exit_code != 0 &&
            absl::StrContains(refused.err,
                              "another process still has the old file open");
@@ -179,7 +187,7 @@ TEST_F(BackupTest, ABackupRenamedOverTheServedFileIsServedOnceTheOldIsClosed) {
   holder.reset();
   RunResult served;
   EXPECT_TRUE(testing::WaitFor([&] {
-    served = employee_1();
+    served = Employee1();
     return served.exit_code == 0;
   })) << served.err;
   EXPECT_THAT(served.out, ::testing::Not(HasSubstr("Changed")));
@@ -204,15 +212,9 @@ TEST_F(BackupTest, ABackupRenamedOverTheServedFileIsServedOnceTheOldIsClosed) {
 TEST_F(BackupTest, ARenamedFileOpenedElsewhereTooSoonIsRefusedNotServed) {
   auto org = StartOrgData();
   const std::string backup = dir_.Join("pulse-backup.db");
-  RunResult taken = RunProcess(
-      {PULSE_SCHEMA_BIN, "backup", "--db=" + db_path(), "--to=" + backup},
-      dir_.path());
-  ASSERT_EQ(taken.exit_code, 0) << taken.err;
-  auto employee_1 = [&] {
-    return RunProcess({PULSE_CLIENT_BIN, "employee", "1", "--addr=" + address_},
-                      dir_.path());
-  };
-  ASSERT_EQ(employee_1().exit_code, 0);
+  Backup(backup);
+  if (HasFatalFailure()) return;
+  ASSERT_EQ(Employee1().exit_code, 0);
   // This process holds the old file (so the service waits), renames the
   // backup over it and opens the new file too, then lets the old one go.
   auto old_file =
@@ -223,12 +225,12 @@ TEST_F(BackupTest, ARenamedFileOpenedElsewhereTooSoonIsRefusedNotServed) {
   new_file.execAndGet("SELECT count(*) FROM employees");  // Locks it.
   RunResult refused;
   EXPECT_TRUE(testing::WaitFor([&] {
-    refused = employee_1();
+    refused = Employee1();
     return absl::StrContains(refused.err, "still has the old file open");
   })) << refused.err;
   old_file.reset();
   EXPECT_TRUE(testing::WaitFor([&] {
-    refused = employee_1();
+    refused = Employee1();
     return absl::StrContains(refused.err, "opened the new file");
   })) << refused.err;
   EXPECT_NE(refused.exit_code, 0);
