@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite: installs missing apt packages, fuzzes the parser and
 # request handling for a bounded time, runs every test under AddressSanitizer
-# and UndefinedBehaviorSanitizer, then builds normally and runs every test
-# again, then runs the docker-compose stack in a real engine
+# and UndefinedBehaviorSanitizer, the tests of the threads that need no gRPC
+# under ThreadSanitizer (scripts/tsan.sh), then builds normally and runs
+# every test again, then runs the docker-compose stack in a real engine
 # (scripts/compose-test.sh). Ends with that script's "N passed, N failed".
-# About 12 minutes on 2 cores (3 more the first time, for the base images).
+# About 15 minutes on 2 cores (3 more the first time, for the base images).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -12,6 +13,8 @@ echo "== fuzzing (scripts/fuzz.sh)"
 FUZZ_SECONDS=${FUZZ_SECONDS:-15} scripts/fuzz.sh
 echo "== sanitizers (scripts/sanitize.sh)"
 scripts/sanitize.sh
+echo "== thread sanitizer, the threads that need no gRPC (scripts/tsan.sh)"
+scripts/tsan.sh
 echo "== tests"
 scripts/build.sh
 (cd "${BUILD_DIR:-build}" && ctest --output-on-failure -j 2 --timeout 300)

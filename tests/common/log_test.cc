@@ -146,11 +146,16 @@ TEST(LogTest, QueuedLinesAreWrittenAtExit) {
   posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
   posix_spawn_file_actions_addclose(&actions, fds[0]);
   char* argv[] = {const_cast<char*>("/proc/self/exe"), nullptr};
+  // This process's environment (a sanitizer's options among it), and the
+  // variable that makes the child a child.
   std::string child_env = "PULSE_LOG_TEST_CHILD=1";
-  char* envp[] = {child_env.data(), nullptr};
+  std::vector<char*> envp = {child_env.data()};
+  for (char** e = environ; *e != nullptr; ++e) envp.push_back(*e);
+  envp.push_back(nullptr);
   pid_t child = 0;
-  ASSERT_EQ(
-      posix_spawn(&child, "/proc/self/exe", &actions, nullptr, argv, envp), 0);
+  ASSERT_EQ(posix_spawn(&child, "/proc/self/exe", &actions, nullptr, argv,
+                        envp.data()),
+            0);
   posix_spawn_file_actions_destroy(&actions);
   ::close(fds[1]);
   std::string text;

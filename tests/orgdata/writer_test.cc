@@ -12,7 +12,6 @@
 #include "libs/migrate/revision_gate.h"
 #include "libs/seed/seed.h"
 #include "libs/store/store.h"
-#include "services/orgdata/server.h"
 #include "tests/test_util/migrations.h"
 #include "tests/test_util/project_db.h"
 #include "tests/test_util/status_matchers.h"
@@ -48,7 +47,8 @@ TEST(WriterTest, BackToBackLargeWritesKeepTheLogBounded) {
     ASSERT_TRUE(q.executeStep());
     elsewhere = q.getColumn(0).getInt64();
   }
-  migrate::RevisionGate gate(kRequiredRevision, nullptr);
+  // The initial revision: every later one is non-breaking.
+  migrate::RevisionGate gate("a1c3f0d2b7e4", nullptr);
   // A bound of 200 pages, below one move.
   store::ConnectionPool pool(db, {}, 1);
   Writer writer(&pool, &gate, /*wal_frames_before_wait=*/200);

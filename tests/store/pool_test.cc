@@ -3,6 +3,11 @@
 
 #include "libs/store/pool.h"
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "tests/test_util/status_matchers.h"
 #include "tests/test_util/temp_dir.h"
@@ -66,6 +71,44 @@ TEST_F(PoolTest, AConnectionMemoKeepsFactsPerConnectionUntilAnotherCommits) {
   EXPECT_EQ(memo.Find(**b, Read(*b).data_version), nullptr);
   writer_->exec("INSERT INTO t VALUES (1)");
   EXPECT_EQ(memo.Find(**a, Read(*a).data_version), nullptr);
+}
+
+// Many threads leasing, reading, remembering and returning connections
+// while a writer commits: every lease gets a connection, and what each
+// remembers is its own (run under ThreadSanitizer by scripts/tsan.sh).
+TEST_F(PoolTest, ManyThreadsShareThePoolAndAMemo) {
+  auto pool = ReadPool();
+  ConnectionMemo<int64_t> memo;
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    for (int i = 0; !stop; ++i) {
+      writer_->exec(absl::StrCat("INSERT INTO t VALUES (", i, ")"));
+    }
+  });
+  std::vector<std::thread> readers;
+  std::atomic<int> wrong{0};
+  for (int t = 0; t < 8; ++t) {
+    readers.emplace_back([&] {
+      for (int i = 0; i < 200; ++i) {
+        auto lease = pool->Acquire();
+        if (!lease.ok()) {
+          ++wrong;
+          continue;
+        }
+        const int64_t version = Read(*lease).data_version;
+        const int64_t serial = static_cast<int64_t>((*lease)->serial());
+        if (auto kept = memo.Find(**lease, version)) {
+          if (*kept != serial) ++wrong;
+        } else {
+          memo.Put(**lease, version, std::make_shared<const int64_t>(serial));
+        }
+      }
+    });
+  }
+  for (std::thread& t : readers) t.join();
+  stop = true;
+  writer.join();
+  EXPECT_EQ(wrong, 0);
 }
 
 TEST_F(PoolTest, AConnectionBackInThePoolHoldsNoSnapshot) {
