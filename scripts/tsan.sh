@@ -21,8 +21,13 @@ if [[ ! -f "$ABSL_PREFIX/lib/cmake/absl/abslConfig.cmake" ]]; then
   rm -rf "$work" && mkdir -p "$work/sources" "$work/lists/partial"
   # Debian's source index in a directory of its own: the system's package
   # lists are left as they are.
-  sed 's/^Types: deb$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources \
-    > "$work/sources/debian-src.sources"
+  if [[ -f /etc/apt/sources.list.d/debian.sources ]]; then
+    sed 's/^Types: deb$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources \
+      > "$work/sources/debian-src.sources"
+  fi
+  if [[ -f /etc/apt/sources.list ]]; then
+    sed -n 's/^deb /deb-src /p' /etc/apt/sources.list > "$work/sources/debian-src.list"
+  fi
   apt_options=(-o Dir::Etc::sourcelist=/dev/null
     -o "Dir::Etc::sourceparts=$work/sources" -o "Dir::State::Lists=$work/lists")
   apt-get update -qq "${apt_options[@]}"
