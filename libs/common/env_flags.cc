@@ -71,4 +71,11 @@ std::vector<std::string> ParseFlagsWithEnv(
   return out;
 }
 
+int FailCommand(absl::string_view program, const absl::Status& status) {
+  std::fprintf(stderr, "%.*s: %.*s\n", static_cast<int>(program.size()),
+               program.data(), static_cast<int>(status.message().size()),
+               status.message().data());
+  return 1;
+}
+
 }  // namespace pulse

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 
 namespace pulse {
@@ -21,6 +22,10 @@ std::string EnvVarForFlag(absl::string_view flag_name);
 // not parse.
 std::vector<std::string> ParseFlagsWithEnv(
     int argc, char** argv, const std::vector<absl::string_view>& flag_names);
+
+// Prints "PROGRAM: MESSAGE" on stderr and returns 1, the exit status of a
+// command that failed.
+int FailCommand(absl::string_view program, const absl::Status& status);
 
 }  // namespace pulse
 

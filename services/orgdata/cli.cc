@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "libs/common/env_flags.h"
 #include "libs/common/grpc_util.h"
 #include "libs/common/log.h"
 #include "libs/common/server_flags.h"
@@ -108,9 +109,7 @@ constexpr char kUsage[] =
     "  export  write the organisation to stdout as CSV or JSON Lines";
 
 int Fail(const absl::Status& status) {
-  std::fprintf(stderr, "pulse-orgdata: %s\n",
-               std::string(status.message()).c_str());
-  return 1;
+  return pulse::FailCommand("pulse-orgdata", status);
 }
 
 int Serve() {

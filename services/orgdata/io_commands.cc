@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "libs/common/env_flags.h"
 #include "libs/store/store.h"
 #include "libs/write/import.h"
 #include "libs/write/rows.h"
@@ -11,9 +12,7 @@ namespace pulse::orgdata {
 namespace {
 
 int Fail(const absl::Status& status) {
-  std::fprintf(stderr, "pulse-orgdata: %s\n",
-               std::string(status.message()).c_str());
-  return 1;
+  return FailCommand("pulse-orgdata", status);
 }
 
 }  // namespace

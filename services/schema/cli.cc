@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "libs/common/env_flags.h"
 #include "libs/common/grpc_util.h"
 #include "libs/common/log.h"
 #include "libs/common/server_flags.h"
@@ -85,9 +86,7 @@ constexpr char kUsage[] =
     "TARGET: head, heads, base, +N, -N, a revision id or a unique prefix.";
 
 int Fail(const absl::Status& status) {
-  std::fprintf(stderr, "pulse-schema: %s\n",
-               std::string(status.message()).c_str());
-  return 1;
+  return pulse::FailCommand("pulse-schema", status);
 }
 
 std::string Describe(const std::vector<std::string>& revisions) {
