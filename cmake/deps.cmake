@@ -1,18 +1,14 @@
 # Every external dependency, found once, from Debian bookworm's packages.
 find_package(Threads REQUIRED)
 find_package(absl CONFIG REQUIRED)
-if(PULSE_GRPC)
-  find_package(Protobuf REQUIRED)
-  find_package(gRPC CONFIG REQUIRED)
-endif()
+find_package(Protobuf REQUIRED)
+find_package(gRPC CONFIG REQUIRED)
 find_package(SQLiteCpp CONFIG REQUIRED)
 find_package(SQLite3 REQUIRED)
 find_package(OpenSSL REQUIRED)
 
-if(PULSE_GRPC)
-  set(PULSE_PROTOC $<TARGET_FILE:protobuf::protoc>)
-  set(PULSE_GRPC_CPP_PLUGIN $<TARGET_FILE:gRPC::grpc_cpp_plugin>)
-endif()
+set(PULSE_PROTOC $<TARGET_FILE:protobuf::protoc>)
+set(PULSE_GRPC_CPP_PLUGIN $<TARGET_FILE:gRPC::grpc_cpp_plugin>)
 
 if(PULSE_BUILD_TESTS)
   find_package(GTest REQUIRED)

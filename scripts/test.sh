@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: installs missing apt packages, fuzzes the parser and
 # request handling for a bounded time, runs every test under AddressSanitizer
-# and UndefinedBehaviorSanitizer, the tests of the threads that need no gRPC
-# under ThreadSanitizer (scripts/tsan.sh), then builds normally and runs
+# and UndefinedBehaviorSanitizer, the concurrency tests under
+# ThreadSanitizer (scripts/tsan.sh), then builds normally and runs
 # every test again, then runs the docker-compose stack in a real engine
 # (scripts/compose-test.sh). Ends with that script's "N passed, N failed".
 # About 15 minutes on 2 cores (3 more the first time, for the base images).
@@ -13,7 +13,7 @@ echo "== fuzzing (scripts/fuzz.sh)"
 FUZZ_SECONDS=${FUZZ_SECONDS:-15} scripts/fuzz.sh
 echo "== sanitizers (scripts/sanitize.sh)"
 scripts/sanitize.sh
-echo "== thread sanitizer, the threads that need no gRPC (scripts/tsan.sh)"
+echo "== thread sanitizer (scripts/tsan.sh)"
 scripts/tsan.sh
 echo "== tests"
 scripts/build.sh
