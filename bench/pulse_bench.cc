@@ -32,6 +32,7 @@
 #include <thread>
 #include <vector>
 
+#include "SQLiteCpp/SQLiteCpp.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/numbers.h"

@@ -66,19 +66,17 @@ constexpr size_t kMaxCheckedBytes = 16 << 20;
 constexpr int kProgressSteps = 20000;
 
 // Reads a row of SelectEmployee.
-Employee ReadEmployee(SQLite::Statement& q, bool notes) {
+Employee ReadEmployee(const store::Statement& q, bool notes) {
   Employee e;
-  e.id = q.getColumn(0).getInt64();
-  if (!q.isColumnNull(1)) e.manager_id = q.getColumn(1).getInt64();
-  auto field = [&q](int column) { return q.getColumn(2 + column); };
-  e.full_name = field(kFullName).getString();
-  e.title = field(kTitle).getString();
-  e.email = field(kEmail).getString();
-  if (!field(kDepartmentId).isNull()) {
-    e.department_id = field(kDepartmentId).getInt64();
-  }
-  e.hire_date = field(kHireDate).getString();
-  if (notes && !field(kNotes).isNull()) e.notes = field(kNotes).getString();
+  e.id = q.Int64(0);
+  e.manager_id = q.OptionalInt64(1);
+  constexpr int kField = 2;
+  e.full_name = q.Text(kField + kFullName);
+  e.title = q.Text(kField + kTitle);
+  e.email = q.Text(kField + kEmail);
+  e.department_id = q.OptionalInt64(kField + kDepartmentId);
+  e.hire_date = q.Text(kField + kHireDate);
+  if (notes) e.notes = q.OptionalText(kField + kNotes);
   return e;
 }
 
@@ -236,23 +234,18 @@ absl::StatusOr<std::unique_ptr<Snapshot>> Snapshot::Begin(
   std::unique_ptr<Snapshot> snapshot(new Snapshot(std::move(lease)));
   snapshot->caches_ = caches;
   if (caches != nullptr) snapshot->checked_paths_ = &caches->checked_paths;
-  try {
-    store::Connection::ReadSnapshot read = snapshot->lease_->BeginRead();
-    snapshot->data_version_ = read.data_version;
-  } catch (const SQLite::Exception& e) {
-    return store::FromException(e, "beginning a read");
-  }
+  auto read = snapshot->lease_->BeginRead();
+  if (!read.ok()) return store::WithContext(read.status(), "beginning a read");
+  snapshot->data_version_ = read->data_version;
   return snapshot;
 }
 
 Snapshot::~Snapshot() {
   lease_->ResetAll();
-  try {
-    lease_->Prepare("COMMIT").exec();
-  } catch (const SQLite::Exception&) {
-    // A read-only transaction has nothing to lose; SQLite may already
-    // have ended it after an interrupt.
-  }
+  // A read-only transaction has nothing to lose; SQLite may already have
+  // ended it after an interrupt.
+  auto commit = lease_->Prepare("COMMIT");
+  if (commit.ok()) (*commit)->Run().IgnoreError();
 }
 
 absl::StatusOr<SchemaFacts> Snapshot::Facts() {
@@ -263,21 +256,27 @@ absl::StatusOr<SchemaFacts> Snapshot::Facts() {
       return *facts_;
     }
   }
+  // Whether the count query `sql` counts more than none.
+  auto any = [this](const char* sql) -> absl::StatusOr<bool> {
+    auto q = lease_->Prepare(sql);
+    if (!q.ok()) return q.status();
+    auto row = (*q)->Step();
+    if (!row.ok()) return row.status();
+    const bool found = *row && (*q)->Int64(0) > 0;
+    (*q)->Reset();
+    return found;
+  };
   SchemaFacts facts;
-  try {
-    SQLite::Statement& notes = lease_->Prepare(kHasNotes);
-    facts.has_notes = notes.executeStep() && notes.getColumn(0).getInt() > 0;
-    notes.reset();
-    SQLite::Statement& path = lease_->Prepare(kHasPath);
-    facts.has_path = path.executeStep() && path.getColumn(0).getInt() > 0;
-    path.reset();
-    SQLite::Statement& generation = lease_->Prepare(kHasGeneration);
-    facts.has_generation =
-        generation.executeStep() && generation.getColumn(0).getInt() > 0;
-    generation.reset();
-  } catch (const SQLite::Exception& e) {
-    return store::FromException(e, "reading the employees schema");
+  auto notes = any(kHasNotes);
+  auto path = notes.ok() ? any(kHasPath) : notes;
+  auto generation = path.ok() ? any(kHasGeneration) : path;
+  if (!generation.ok()) {
+    return store::WithContext(generation.status(),
+                              "reading the employees schema");
   }
+  facts.has_notes = *notes;
+  facts.has_path = *path;
+  facts.has_generation = *generation;
   if (caches_ != nullptr) {
     caches_->schema_facts.Put(*lease_, data_version_,
                               std::make_shared<const SchemaFacts>(facts));
@@ -308,14 +307,15 @@ CheckedPaths* Snapshot::Checked() {
       checked_paths_ = nullptr;
       return nullptr;
     }
-    auto q = lease_->PrepareRaw(kSelectGeneration);
-    if (!q.ok() || sqlite3_step(*q) != SQLITE_ROW) {
-      if (q.ok()) sqlite3_reset(*q);
+    auto q = lease_->Prepare(kSelectGeneration);
+    auto row = q.ok() ? (*q)->Step() : q.status();
+    if (!row.ok() || !*row) {
+      if (q.ok()) (*q)->Reset();
       checked_paths_ = nullptr;
       return nullptr;
     }
-    generation_ = sqlite3_column_int64(*q, 0);
-    sqlite3_reset(*q);
+    generation_ = (*q)->Int64(0);
+    (*q)->Reset();
   }
   return checked_paths_;
 }
@@ -329,9 +329,9 @@ absl::StatusOr<std::string> Snapshot::RootPath(int64_t root_id,
         "): a manager cycle or a stale subtree index; fix manager_id in the "
         "data"));
   };
-  auto failed = [root_id](sqlite3_stmt* q) {
-    return store::FromStatementError(
-        q, absl::StrCat("reading employee ", root_id));
+  auto failed = [root_id](const absl::Status& status) {
+    return store::WithContext(status,
+                              absl::StrCat("reading employee ", root_id));
   };
   CheckedPaths* checked = Checked();
   // The root's row is read even when its path was checked before: a row
@@ -340,26 +340,21 @@ absl::StatusOr<std::string> Snapshot::RootPath(int64_t root_id,
   std::string path, known;
   const bool checked_root =
       checked != nullptr && checked->Find(*generation_, root_id, &known);
-  auto q = lease_->PrepareRaw(kSelectPathAndManager);
+  auto q = lease_->Prepare(kSelectPathAndManager);
   if (!q.ok()) return q.status();
-  sqlite3_bind_int64(*q, 1, root_id);
-  int rc = sqlite3_step(*q);
-  if (rc == SQLITE_DONE) {
-    sqlite3_reset(*q);
+  (*q)->Bind(1, root_id);
+  auto row = (*q)->Step();
+  if (!row.ok()) return failed(row.status());
+  if (!*row) {
     return absl::NotFoundError(absl::StrCat("no employee with id ", root_id));
   }
-  if (rc != SQLITE_ROW) return failed(*q);
-  if (sqlite3_column_type(*q, 0) == SQLITE_NULL) {
-    sqlite3_reset(*q);
+  if ((*q)->IsNull(0)) {
+    (*q)->Reset();
     return corrupt("it has no subtree path");
   }
-  path.assign(reinterpret_cast<const char*>(sqlite3_column_text(*q, 0)),
-              sqlite3_column_bytes(*q, 0));
-  std::optional<int64_t> manager;
-  if (sqlite3_column_type(*q, 1) != SQLITE_NULL) {
-    manager = sqlite3_column_int64(*q, 1);
-  }
-  sqlite3_reset(*q);
+  path = (*q)->Text(0);
+  std::optional<int64_t> manager = (*q)->OptionalInt64(1);
+  (*q)->Reset();
   if (checked_root && path == known) {
     *checked_before = true;
     return path;
@@ -374,7 +369,7 @@ absl::StatusOr<std::string> Snapshot::RootPath(int64_t root_id,
   // with the same path.
   std::vector<PathSlice> walked = {
       {root_id, 0, static_cast<uint32_t>(path.size())}};
-  auto up = lease_->PrepareRaw(kSelectManager);
+  auto up = lease_->Prepare(kSelectManager);
   if (!up.ok()) return up.status();
   bool reached_checked = false;
   for (size_t k = 2; k <= levels; ++k) {
@@ -389,19 +384,14 @@ absl::StatusOr<std::string> Snapshot::RootPath(int64_t root_id,
       break;
     }
     walked.push_back({*manager, 0, static_cast<uint32_t>(length)});
-    sqlite3_reset(*up);
-    sqlite3_bind_int64(*up, 1, *manager);
-    rc = sqlite3_step(*up);
-    if (rc == SQLITE_DONE) {
-      sqlite3_reset(*up);
-      return corrupt("a manager does not exist");
-    }
-    if (rc != SQLITE_ROW) return failed(*up);
-    manager = sqlite3_column_type(*up, 0) == SQLITE_NULL
-                  ? std::nullopt
-                  : std::optional<int64_t>(sqlite3_column_int64(*up, 0));
+    (*up)->Reset();
+    (*up)->Bind(1, *manager);
+    auto found = (*up)->Step();
+    if (!found.ok()) return failed(found.status());
+    if (!*found) return corrupt("a manager does not exist");
+    manager = (*up)->OptionalInt64(0);
   }
-  sqlite3_reset(*up);
+  (*up)->Reset();
   if (!reached_checked && manager.has_value()) {
     return corrupt("its managers do not match its path");
   }
@@ -416,18 +406,20 @@ absl::StatusOr<std::string> Snapshot::RootPath(int64_t root_id,
 absl::StatusOr<Employee> Snapshot::GetEmployee(int64_t id) {
   auto notes = HasNotes();
   if (!notes.ok()) return notes.status();
-  try {
-    SQLite::Statement& q = lease_->Prepare(SelectEmployee(*notes));
-    q.bind(1, id);
-    if (!q.executeStep()) {
-      return absl::NotFoundError(absl::StrCat("no employee with id ", id));
-    }
-    Employee e = ReadEmployee(q, *notes);
-    q.reset();
-    return e;
-  } catch (const SQLite::Exception& e) {
-    return store::FromException(e, absl::StrCat("reading employee ", id));
+  auto q = lease_->Prepare(SelectEmployee(*notes));
+  if (!q.ok()) return q.status();
+  (*q)->Bind(1, id);
+  auto row = (*q)->Step();
+  if (!row.ok()) {
+    return store::WithContext(row.status(),
+                              absl::StrCat("reading employee ", id));
   }
+  if (!*row) {
+    return absl::NotFoundError(absl::StrCat("no employee with id ", id));
+  }
+  Employee e = ReadEmployee(**q, *notes);
+  (*q)->Reset();
+  return e;
 }
 
 absl::StatusOr<std::vector<Employee>> Snapshot::ChainOfCommand(int64_t id) {
@@ -470,7 +462,7 @@ absl::StatusOr<std::unique_ptr<SubtreeReader>> Snapshot::Open(
   const bool with_notes = with_fields && facts->has_notes;
   std::unique_ptr<SubtreeReader> reader(
       new SubtreeReader(this, request, with_fields, with_notes, by_path));
-  try {
+  {
     if (by_path) {
       bool checked_before = false;
       auto path = RootPath(request.root_id, &checked_before);
@@ -498,25 +490,23 @@ absl::StatusOr<std::unique_ptr<SubtreeReader>> Snapshot::Open(
     }();
     const int variant = (with_fields ? 1 : 0) | (with_notes ? 2 : 0) |
                         (request.with_direct_reports ? 4 : 0);
-    auto q = lease_->PrepareRaw(
+    auto q = lease_->Prepare(
         by_path ? (*kPathSql)[variant]
                 : (*kWalkSql)[variant |
                               (request.order == Order::kBreadthFirst ? 8 : 0)]);
-    if (!q.ok()) return q.status();
-    if (by_path) {
-      BindText(*q, 1, reader->root_path_);
-      BindText(*q, 2, reader->path_end_);
-    } else {
-      sqlite3_bind_int64(*q, 1, request.root_id);
-      sqlite3_bind_int(*q, 2,
-                       request.max_depth == 0
-                           ? std::numeric_limits<int32_t>::max()
-                           : request.max_depth);
+    if (!q.ok()) {
+      return store::WithContext(
+          q.status(), absl::StrCat("reading the subtree of ", request.root_id));
     }
-    reader->statement_ = *q;
-  } catch (const SQLite::Exception& e) {
-    return store::FromException(
-        e, absl::StrCat("reading the subtree of ", request.root_id));
+    if (by_path) {
+      (*q)->Bind(1, reader->root_path_);
+      (*q)->Bind(2, reader->path_end_);
+    } else {
+      (*q)->Bind(1, request.root_id);
+      (*q)->Bind(2, request.max_depth == 0 ? std::numeric_limits<int32_t>::max()
+                                           : request.max_depth);
+    }
+    reader->statement_ = (*q)->handle();
   }
   return reader;
 }
@@ -696,7 +686,7 @@ absl::StatusOr<bool> SubtreeReader::Next(int64_t max_nodes,
 absl::StatusOr<bool> SubtreeReader::NextViews(int64_t max_nodes,
                                               const ViewSink& sink,
                                               const CancelFn& cancelled) {
-  sqlite3* handle = snapshot_->db().getHandle();
+  sqlite3* handle = snapshot_->db().handle();
   const CancelFn never = [] { return false; };
   const CancelFn* check = cancelled ? &cancelled : &never;
   sqlite3_progress_handler(handle, kProgressSteps, &ProgressHandler,
@@ -796,7 +786,7 @@ absl::StatusOr<Summary> Snapshot::SummarizeByPath(int64_t root_id,
       max_depth == 0 ? std::numeric_limits<int32_t>::max()
                      : static_cast<int64_t>(path->size()) +
                            static_cast<int64_t>(kComponent) * max_depth;
-  sqlite3* handle = db().getHandle();
+  sqlite3* handle = db().handle();
   const CancelFn never = [] { return false; };
   const CancelFn* check = cancelled ? &cancelled : &never;
   sqlite3_progress_handler(handle, kProgressSteps, &ProgressHandler,
@@ -807,25 +797,27 @@ absl::StatusOr<Summary> Snapshot::SummarizeByPath(int64_t root_id,
   } done{handle};
   Summary summary;
   for (const char* sql : {kCountAndDepth, kWidest}) {
-    auto q = lease_->PrepareRaw(sql);
+    auto q = lease_->Prepare(sql);
     if (!q.ok()) return q.status();
-    BindText(*q, 1, *path);
-    BindText(*q, 2, end);
-    sqlite3_bind_int64(*q, 3, longest);
-    const int rc = sqlite3_step(*q);
-    if (rc == SQLITE_ROW && sql == kCountAndDepth) {
-      summary.headcount = sqlite3_column_int64(*q, 0);
-      summary.depth = static_cast<int32_t>(
-          (sqlite3_column_int64(*q, 1) - static_cast<int64_t>(path->size())) /
-          static_cast<int64_t>(kComponent));
-    } else if (rc == SQLITE_ROW) {
-      summary.widest_span_manager_id = sqlite3_column_int64(*q, 0);
-      summary.widest_span = sqlite3_column_int64(*q, 1);
-    } else if (rc != SQLITE_DONE) {
-      return store::FromStatementError(
-          *q, absl::StrCat("summarising the subtree of ", root_id));
+    store::Statement& query = **q;
+    query.Bind(1, *path);
+    query.Bind(2, end);
+    query.Bind(3, longest);
+    auto row = query.Step();
+    if (!row.ok()) {
+      return store::WithContext(
+          row.status(), absl::StrCat("summarising the subtree of ", root_id));
     }
-    sqlite3_reset(*q);
+    if (*row && sql == kCountAndDepth) {
+      summary.headcount = query.Int64(0);
+      summary.depth = static_cast<int32_t>(
+          (query.Int64(1) - static_cast<int64_t>(path->size())) /
+          static_cast<int64_t>(kComponent));
+    } else if (*row) {
+      summary.widest_span_manager_id = query.Int64(0);
+      summary.widest_span = query.Int64(1);
+    }
+    query.Reset();
   }
   return summary;
 }

@@ -259,7 +259,7 @@ class Snapshot {
   Snapshot& operator=(const Snapshot&) = delete;
 
   // The connection, for reads that must share the snapshot (the gate).
-  SQLite::Database& db() { return (*lease_).db(); }
+  store::Database& db() { return (*lease_).db(); }
   store::Connection& connection() { return *lease_; }
   // The snapshot's PRAGMA data_version, the key for facts kept for the
   // connection (store::ConnectionMemo).

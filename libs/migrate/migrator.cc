@@ -102,24 +102,26 @@ std::string Collapse(absl::string_view sql) {
 
 // Replaces the version rows with `current` and records one history row,
 // inside the caller's transaction.
-void RecordRevision(SQLite::Database& db,
-                    const std::vector<std::string>& current,
-                    const Script& script, Direction direction,
-                    double duration_ms) {
-  db.exec(kDeleteVersion);
-  SQLite::Statement insert(db, kInsertVersion);
+absl::Status RecordRevision(store::Database& db,
+                            const std::vector<std::string>& current,
+                            const Script& script, Direction direction,
+                            double duration_ms) {
+  if (absl::Status s = db.Exec(kDeleteVersion); !s.ok()) return s;
+  auto insert = db.Prepare(kInsertVersion);
+  if (!insert.ok()) return insert.status();
   for (const std::string& id : current) {
-    insert.bind(1, id);
-    insert.exec();
-    insert.reset();
+    insert->Bind(1, id);
+    if (absl::Status s = insert->Run(); !s.ok()) return s;
+    insert->Reset();
   }
-  SQLite::Statement history(db, kInsertHistory);
-  history.bind(1, script.id);
-  history.bind(2, DirectionName(direction));
-  history.bind(3, script.checksum);
-  history.bind(4, NowRfc3339());
-  history.bind(5, duration_ms);
-  history.exec();
+  auto history = db.Prepare(kInsertHistory);
+  if (!history.ok()) return history.status();
+  history->Bind(1, script.id);
+  history->Bind(2, DirectionName(direction));
+  history->Bind(3, script.checksum);
+  history->Bind(4, NowRfc3339());
+  history->Bind(5, duration_ms);
+  return history->Run();
 }
 
 std::string OfflineRecord(const std::vector<std::string>& current,
@@ -140,14 +142,77 @@ std::string OfflineRecord(const std::vector<std::string>& current,
   return sql;
 }
 
+// Publishes the revision graph in the database, replacing a run marker
+// left by a killed run (inside the caller's transaction). Readers (the
+// org-data revision gate) learn the graph from the database itself, so
+// they can judge revisions newer than their own scripts.
+absl::Status PublishGraph(store::Database& db, const RevisionGraph& graph) {
+  if (absl::Status s = db.Exec(kDeleteRun); !s.ok()) return s;
+  auto upsert = db.Prepare(kUpsertGraph);
+  if (!upsert.ok()) return upsert.status();
+  for (const std::string& id : graph.topological_order()) {
+    const Script* script = graph.Find(id);
+    upsert->Bind(1, id);
+    upsert->Bind(2, absl::StrJoin(script->down_revisions, ","));
+    upsert->Bind(3, script->breaking ? 1 : 0);
+    upsert->Bind(4, script->description);
+    if (absl::Status s = upsert->Run(); !s.ok()) return s;
+    upsert->Reset();
+  }
+  return absl::OkStatus();
+}
+
+// Records `current` as the revision in one transaction, with a stamp row
+// in the history for each. Stamping records the checksum of the script now
+// on disk: later edits to it are caught by Validate like any other.
+absl::Status StampAt(store::Database& db, const RevisionGraph& graph,
+                     const std::vector<std::string>& current) {
+  auto txn = store::WriteTransaction::Begin(db);
+  if (!txn.ok()) return txn.status();
+  if (absl::Status s = db.Exec(kDeleteVersion); !s.ok()) return s;
+  auto insert = db.Prepare(kInsertVersion);
+  if (!insert.ok()) return insert.status();
+  auto history = db.Prepare(kInsertHistory);
+  if (!history.ok()) return history.status();
+  for (const std::string& id : current) {
+    insert->Bind(1, id);
+    if (absl::Status s = insert->Run(); !s.ok()) return s;
+    insert->Reset();
+    history->Bind(1, id);
+    history->Bind(2, DirectionName(Direction::kStamp));
+    history->Bind(3, graph.Find(id)->checksum);
+    history->Bind(4, NowRfc3339());
+    history->Bind(5, 0.0);
+    if (absl::Status s = history->Run(); !s.ok()) return s;
+    history->Reset();
+  }
+  return (*txn)->Commit();
+}
+
+// Marks a run as started (pulse_migration_run), in its own transaction.
+absl::Status MarkRunStarted(store::Database& db, const std::string& target) {
+  auto txn = store::WriteTransaction::Begin(db);
+  if (!txn.ok()) return txn.status();
+  auto run = db.Prepare(kInsertRun);
+  if (!run.ok()) return run.status();
+  run->Bind(1, static_cast<int64_t>(::getpid()));
+  run->Bind(2, target);
+  run->Bind(3, NowRfc3339());
+  if (absl::Status s = run->Run(); !s.ok()) return s;
+  return (*txn)->Commit();
+}
+
 absl::StatusOr<std::map<std::string, std::string>> UserSchema(
-    SQLite::Database& db) {
+    store::Database& db) {
   std::map<std::string, std::string> out;
-  SQLite::Statement q(db, kSelectUserSchema);
-  while (q.executeStep()) {
-    out[q.getColumn(1).getString()] = absl::StrCat(
-        q.getColumn(0).getString(), " on ", q.getColumn(2).getString(), ": ",
-        Collapse(q.getColumn(3).getString()));
+  auto q = db.Prepare(kSelectUserSchema);
+  if (!q.ok()) return q.status();
+  while (true) {
+    auto row = q->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out[q->Text(1)] = absl::StrCat(q->Text(0), " on ", q->Text(2), ": ",
+                                   Collapse(q->Text(3)));
   }
   return out;
 }
@@ -173,57 +238,70 @@ constexpr char kSelectBookkeepingTables[] =
     "('pulse_version', 'pulse_migration_history', 'pulse_migration_run')";
 
 // Reads the state with statements from `prepare`, which may cache them.
-absl::StatusOr<RevisionState> ReadState(
-    const std::function<SQLite::Statement&(const char*)>& prepare) {
-  RevisionState state;
-  try {
-    bool has_version = false, has_history = false, has_run = false;
-    SQLite::Statement& tables = prepare(kSelectBookkeepingTables);
-    while (tables.executeStep()) {
-      const std::string name = tables.getColumn(0).getString();
-      has_version |= name == kVersionTable;
-      has_history |= name == kHistoryTable;
-      has_run |= name == kRunTable;
-    }
-    tables.reset();
-    if (!has_version) return state;
-    SQLite::Statement& version = prepare(kSelectVersion);
-    while (version.executeStep()) {
-      state.current.push_back(version.getColumn(0).getString());
-    }
-    version.reset();
-    if (has_history) {
-      SQLite::Statement& sequence = prepare(kSelectSequence);
-      if (sequence.executeStep())
-        state.history_sequence = sequence.getColumn(0).getInt64();
-      sequence.reset();
-    }
-    if (has_run) {
-      SQLite::Statement& run = prepare(kSelectRun);
-      if (run.executeStep()) {
-        state.migration_in_progress = true;
-        state.migration_target = run.getColumn(0).getString();
-      }
-      run.reset();
-    }
-    return state;
-  } catch (const SQLite::Exception& e) {
-    return store::FromException(e, "reading the revision state");
+// Runs `sql` and calls `row` with each row.
+absl::Status EachRow(
+    const std::function<absl::StatusOr<store::Statement*>(const char*)>&
+        prepare,
+    const char* sql, const std::function<void(store::Statement&)>& row) {
+  auto q = prepare(sql);
+  if (!q.ok()) return q.status();
+  while (true) {
+    auto more = (*q)->Step();
+    if (!more.ok()) return more.status();
+    if (!*more) break;
+    row(**q);
   }
+  (*q)->Reset();
+  return absl::OkStatus();
+}
+
+// Reads the state with statements from `prepare`, which may cache them.
+absl::StatusOr<RevisionState> ReadState(
+    const std::function<absl::StatusOr<store::Statement*>(const char*)>&
+        prepare) {
+  RevisionState state;
+  bool has_version = false, has_history = false, has_run = false;
+  absl::Status s =
+      EachRow(prepare, kSelectBookkeepingTables, [&](store::Statement& q) {
+        const std::string name = q.Text(0);
+        has_version |= name == kVersionTable;
+        has_history |= name == kHistoryTable;
+        has_run |= name == kRunTable;
+      });
+  if (s.ok() && has_version) {
+    s = EachRow(prepare, kSelectVersion, [&](store::Statement& q) {
+      state.current.push_back(q.Text(0));
+    });
+  }
+  if (s.ok() && has_version && has_history) {
+    s = EachRow(prepare, kSelectSequence, [&](store::Statement& q) {
+      state.history_sequence = q.Int64(0);
+    });
+  }
+  if (s.ok() && has_version && has_run) {
+    s = EachRow(prepare, kSelectRun, [&](store::Statement& q) {
+      state.migration_in_progress = true;
+      state.migration_target = q.Text(0);
+    });
+  }
+  if (!s.ok()) return store::WithContext(s, "reading the revision state");
+  return state;
 }
 
 }  // namespace
 
-absl::StatusOr<RevisionState> ReadRevisionState(SQLite::Database& db) {
-  std::vector<std::unique_ptr<SQLite::Statement>> statements;
-  return ReadState([&](const char* sql) -> SQLite::Statement& {
-    statements.push_back(std::make_unique<SQLite::Statement>(db, sql));
-    return *statements.back();
+absl::StatusOr<RevisionState> ReadRevisionState(store::Database& db) {
+  std::vector<std::unique_ptr<store::Statement>> statements;
+  return ReadState([&](const char* sql) -> absl::StatusOr<store::Statement*> {
+    auto q = db.Prepare(sql);
+    if (!q.ok()) return q.status();
+    statements.push_back(std::make_unique<store::Statement>(*std::move(q)));
+    return statements.back().get();
   });
 }
 
 absl::StatusOr<RevisionState> ReadRevisionState(store::Connection& connection) {
-  return ReadState([&](const char* sql) -> SQLite::Statement& {
+  return ReadState([&](const char* sql) -> absl::StatusOr<store::Statement*> {
     return connection.Prepare(sql);
   });
 }
@@ -361,7 +439,7 @@ absl::StatusOr<MigrationResult> Migrator::Run(Direction direction,
                                               bool sql_only) {
   MigrationResult result;
   std::unique_ptr<FileLock> lock;
-  std::unique_ptr<SQLite::Database> db;
+  std::unique_ptr<store::Database> db;
   RevisionState state;
   if (sql_only) {
     auto current = GetState();
@@ -391,23 +469,8 @@ absl::StatusOr<MigrationResult> Migrator::Run(Direction direction,
       }
       // A run marker left while we hold the lock is from a killed run; each
       // of its revisions committed whole, so the state is consistent.
-      try {
-        db->exec(kDeleteRun);
-        // Readers (the org-data revision gate) learn the graph from the
-        // database itself, so they can judge revisions newer than their own
-        // scripts.
-        SQLite::Statement upsert(*db, kUpsertGraph);
-        for (const std::string& id : graph_.topological_order()) {
-          const Script* script = graph_.Find(id);
-          upsert.bind(1, id);
-          upsert.bind(2, absl::StrJoin(script->down_revisions, ","));
-          upsert.bind(3, script->breaking ? 1 : 0);
-          upsert.bind(4, script->description);
-          upsert.exec();
-          upsert.reset();
-        }
-      } catch (const SQLite::Exception& e) {
-        return store::FromException(e, "preparing the bookkeeping tables");
+      if (absl::Status s = PublishGraph(*db, graph_); !s.ok()) {
+        return store::WithContext(s, "preparing the bookkeeping tables");
       }
       if (auto s = (*txn)->Commit(); !s.ok()) return s;
     }
@@ -469,29 +532,11 @@ absl::StatusOr<MigrationResult> Migrator::Run(Direction direction,
 
   if (direction == Direction::kStamp) {
     const std::vector<std::string> current = graph_.Maximal(*desired);
-    try {
-      auto txn = store::WriteTransaction::Begin(*db);
-      if (!txn.ok()) return txn.status();
-      db->exec(kDeleteVersion);
-      SQLite::Statement insert(*db, kInsertVersion);
-      for (const std::string& id : current) {
-        insert.bind(1, id);
-        insert.exec();
-        insert.reset();
-        // Stamping records the checksum of the script now on disk: later
-        // edits to it are caught by Validate like any other.
-        SQLite::Statement history(*db, kInsertHistory);
-        history.bind(1, id);
-        history.bind(2, DirectionName(Direction::kStamp));
-        history.bind(3, graph_.Find(id)->checksum);
-        history.bind(4, NowRfc3339());
-        history.bind(5, 0.0);
-        history.exec();
-        result.steps.push_back({id, Direction::kStamp, 0});
-      }
-      if (auto s = (*txn)->Commit(); !s.ok()) return s;
-    } catch (const SQLite::Exception& e) {
-      return store::FromException(e, "stamping");
+    if (absl::Status s = StampAt(*db, graph_, current); !s.ok()) {
+      return store::WithContext(s, "stamping");
+    }
+    for (const std::string& id : current) {
+      result.steps.push_back({id, Direction::kStamp, 0});
     }
     auto after = ReadRevisionState(*db);
     if (!after.ok()) return after.status();
@@ -504,25 +549,15 @@ absl::StatusOr<MigrationResult> Migrator::Run(Direction direction,
     return result;
   }
 
-  try {
-    auto txn = store::WriteTransaction::Begin(*db);
-    if (!txn.ok()) return txn.status();
-    SQLite::Statement run(*db, kInsertRun);
-    run.bind(1, static_cast<int64_t>(::getpid()));
-    run.bind(2, absl::StrCat(DirectionName(direction), " ", target));
-    run.bind(3, NowRfc3339());
-    run.exec();
-    if (auto s = (*txn)->Commit(); !s.ok()) return s;
-  } catch (const SQLite::Exception& e) {
-    return store::FromException(e, "marking the migration as started");
+  if (absl::Status s = MarkRunStarted(
+          *db, absl::StrCat(DirectionName(direction), " ", target));
+      !s.ok()) {
+    return store::WithContext(s, "marking the migration as started");
   }
   absl::Cleanup clear_marker = [&db] {
-    try {
-      db->exec(kDeleteRun);
-    } catch (const SQLite::Exception&) {
-      // Left behind, the marker is cleared by the next run that takes the
-      // lock; the revision state itself is consistent either way.
-    }
+    // Left behind, the marker is cleared by the next run that takes the
+    // lock; the revision state itself is consistent either way.
+    db->Exec(kDeleteRun).IgnoreError();
   };
 
   RevisionSet now = *applied;
@@ -562,10 +597,10 @@ absl::StatusOr<MigrationResult> Migrator::Run(Direction direction,
     }
     std::vector<std::string> next = graph_.Maximal(now);
     const double duration_ms = absl::ToDoubleMilliseconds(absl::Now() - start);
-    try {
-      RecordRevision(*db, next, *script, direction, duration_ms);
-    } catch (const SQLite::Exception& e) {
-      return store::FromException(e, absl::StrCat("recording revision ", id));
+    if (absl::Status s =
+            RecordRevision(*db, next, *script, direction, duration_ms);
+        !s.ok()) {
+      return store::WithContext(s, absl::StrCat("recording revision ", id));
     }
     if (auto s = (*txn)->Commit(); !s.ok()) {
       return absl::Status(s.code(),
@@ -590,19 +625,20 @@ absl::StatusOr<std::vector<HistoryEntry>> Migrator::History(int limit) const {
   open.busy_timeout = options_.busy_timeout;
   auto db = store::Open(options_.db_path, open);
   if (!db.ok()) return db.status();
-  try {
-    auto exists = store::TableExists(**db, kHistoryTable);
-    if (!exists.ok()) return exists.status();
-    if (!*exists) return out;
-    SQLite::Statement q(**db, kSelectHistory);
-    q.bind(1, limit);
-    while (q.executeStep()) {
-      out.push_back({q.getColumn(0).getString(), q.getColumn(1).getString(),
-                     q.getColumn(2).getString(), q.getColumn(3).getString(),
-                     q.getColumn(4).getDouble()});
+  auto exists = store::TableExists(**db, kHistoryTable);
+  if (!exists.ok()) return exists.status();
+  if (!*exists) return out;
+  auto q = (*db)->Prepare(kSelectHistory);
+  if (!q.ok()) return q.status();
+  q->Bind(1, limit);
+  while (true) {
+    auto row = q->Step();
+    if (!row.ok()) {
+      return store::WithContext(row.status(), "reading the migration history");
     }
-  } catch (const SQLite::Exception& e) {
-    return store::FromException(e, "reading the migration history");
+    if (!*row) break;
+    out.push_back(
+        {q->Text(0), q->Text(1), q->Text(2), q->Text(3), q->Double(4)});
   }
   return out;
 }
@@ -615,10 +651,11 @@ absl::StatusOr<std::vector<std::string>> Migrator::Validate() const {
   open.busy_timeout = options_.busy_timeout;
   auto opened = store::Open(options_.db_path, open);
   if (!opened.ok()) return opened.status();
-  SQLite::Database& db = **opened;
-  try {
+  store::Database& db = **opened;
+  {
     // One snapshot for the whole check.
-    SQLite::Transaction snapshot(db);
+    auto snapshot = store::ReadTransaction::Begin(db);
+    if (!snapshot.ok()) return snapshot.status();
     auto state = ReadRevisionState(db);
     if (!state.ok()) return state.status();
     if (state->migration_in_progress) {
@@ -636,12 +673,15 @@ absl::StatusOr<std::vector<std::string>> Migrator::Validate() const {
       }
     }
     const RevisionSet applied = graph_.Closure(known);
-    SQLite::Statement checksum(db, kSelectAppliedChecksum);
+    auto checksum = db.Prepare(kSelectAppliedChecksum);
+    if (!checksum.ok()) return checksum.status();
     for (const std::string& id : graph_.topological_order()) {
       if (!applied.count(id)) continue;
-      checksum.bind(1, id);
-      if (checksum.executeStep()) {
-        const std::string recorded = checksum.getColumn(0).getString();
+      checksum->Bind(1, id);
+      auto row = checksum->Step();
+      if (!row.ok()) return store::WithContext(row.status(), "validating");
+      if (*row) {
+        const std::string recorded = checksum->Text(0);
         const Script* script = graph_.Find(id);
         if (recorded != script->checksum) {
           problems.push_back(absl::StrCat(
@@ -651,20 +691,24 @@ absl::StatusOr<std::vector<std::string>> Migrator::Validate() const {
               recorded.substr(0, 12)));
         }
       }
-      checksum.reset();
+      checksum->Reset();
     }
     if (!problems.empty() && known.size() != state->current.size()) {
       return problems;  // Drift is meaningless against unknown revisions.
     }
 
     // Schema drift: replay the applied scripts on an empty database.
-    SQLite::Database expected_db(":memory:",
-                                 SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
-    expected_db.exec("PRAGMA foreign_keys = ON");
+    auto expected_db = store::OpenDatabase(
+        ":memory:", SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, 0);
+    if (!expected_db.ok()) return expected_db.status();
+    if (absl::Status s = (*expected_db)->Exec("PRAGMA foreign_keys = ON");
+        !s.ok()) {
+      return s;
+    }
     for (const std::string& id : graph_.topological_order()) {
       if (!applied.count(id)) continue;
       const Script* script = graph_.Find(id);
-      if (auto s = store::ExecScript(expected_db, script->upgrade_sql);
+      if (auto s = store::ExecScript(**expected_db, script->upgrade_sql);
           !s.ok()) {
         problems.push_back(absl::StrCat("script ", script->file,
                                         " does not replay on an empty "
@@ -673,7 +717,7 @@ absl::StatusOr<std::vector<std::string>> Migrator::Validate() const {
         return problems;
       }
     }
-    auto expected = UserSchema(expected_db);
+    auto expected = UserSchema(**expected_db);
     if (!expected.ok()) return expected.status();
     auto live = UserSchema(db);
     if (!live.ok()) return live.status();
@@ -695,8 +739,6 @@ absl::StatusOr<std::vector<std::string>> Migrator::Validate() const {
                                         ") that no applied script creates"));
       }
     }
-  } catch (const SQLite::Exception& e) {
-    return store::FromException(e, "validating");
   }
   return problems;
 }

@@ -5,7 +5,6 @@
 #include <string>
 #include <vector>
 
-#include "SQLiteCpp/SQLiteCpp.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -41,7 +40,7 @@ struct RevisionState {
 // Reads the revision state through `db`, in whatever transaction is open
 // (so a caller can read it in the same snapshot as its data). A database
 // with no bookkeeping tables is at base.
-absl::StatusOr<RevisionState> ReadRevisionState(SQLite::Database& db);
+absl::StatusOr<RevisionState> ReadRevisionState(store::Database& db);
 // The same through a pooled connection, reusing its prepared statements
 // (the org-data service reads it on every request).
 absl::StatusOr<RevisionState> ReadRevisionState(store::Connection& connection);

@@ -23,22 +23,22 @@ RevisionGate::RevisionGate(std::string required,
                            const RevisionGraph* local_graph)
     : required_(std::move(required)), local_graph_(local_graph) {}
 
-bool RevisionGate::Lookup(SQLite::Database& db, const std::string& id,
+bool RevisionGate::Lookup(store::Database& db, const std::string& id,
                           std::vector<std::string>* parents,
                           bool* breaking) const {
-  try {
-    if (db.tableExists(kGraphTable)) {
-      SQLite::Statement q(db, kSelectGraphRow);
-      q.bind(1, id);
-      if (q.executeStep()) {
-        *parents =
-            absl::StrSplit(q.getColumn(0).getString(), ',', absl::SkipEmpty());
-        *breaking = q.getColumn(1).getInt() != 0;
+  // On any error, fall back to the local scripts below.
+  auto exists = store::TableExists(db, kGraphTable);
+  if (exists.ok() && *exists) {
+    auto q = db.Prepare(kSelectGraphRow);
+    if (q.ok()) {
+      q->Bind(1, id);
+      auto row = q->Step();
+      if (row.ok() && *row) {
+        *parents = absl::StrSplit(q->Text(0), ',', absl::SkipEmpty());
+        *breaking = q->Int64(1) != 0;
         return true;
       }
     }
-  } catch (const SQLite::Exception&) {
-    // Fall back to the local scripts below.
   }
   if (local_graph_ != nullptr) {
     if (const Script* script = local_graph_->Find(id)) {
@@ -50,7 +50,7 @@ bool RevisionGate::Lookup(SQLite::Database& db, const std::string& id,
   return false;
 }
 
-absl::Status RevisionGate::JudgeHead(SQLite::Database& db,
+absl::Status RevisionGate::JudgeHead(store::Database& db,
                                      const std::string& current) const {
   // Walk up from `current`, remembering which revisions lie strictly above
   // the required one (they must not be breaking).
@@ -115,13 +115,13 @@ absl::Status RevisionGate::JudgeHead(SQLite::Database& db,
   return absl::OkStatus();
 }
 
-absl::Status RevisionGate::Judge(SQLite::Database& db,
+absl::Status RevisionGate::Judge(store::Database& db,
                                  const RevisionState& state) const {
   // A marker whose migration holds no lock was left by a killed run: each
   // of its revisions committed whole with the revision state, so the
   // recorded revision is the database's.
   if (state.migration_in_progress &&
-      FileLock::IsHeld(MigrationLockPath(db.getFilename())).value_or(true)) {
+      FileLock::IsHeld(MigrationLockPath(db.filename())).value_or(true)) {
     return absl::FailedPreconditionError(absl::StrCat(
         "a migration (", state.migration_target,
         ") is in progress on the "
@@ -154,7 +154,7 @@ absl::Status RevisionGate::Judge(SQLite::Database& db,
   return verdict;
 }
 
-absl::Status RevisionGate::Check(SQLite::Database& db) const {
+absl::Status RevisionGate::Check(store::Database& db) const {
   auto state = ReadRevisionState(db);
   if (!state.ok()) return state.status();
   return Judge(db, *state);

@@ -4,12 +4,12 @@
 #include <map>
 #include <string>
 
-#include "SQLiteCpp/SQLiteCpp.h"
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "libs/migrate/graph.h"
 #include "libs/migrate/migrator.h"
+#include "libs/store/sql.h"
 
 namespace pulse::migrate {
 
@@ -36,17 +36,16 @@ class RevisionGate {
   // judges it. OK, or FAILED_PRECONDITION naming the database's revision
   // and the required one and saying what fixes it. Other codes when the
   // state cannot be read.
-  absl::Status Check(SQLite::Database& db) const;
+  absl::Status Check(store::Database& db) const;
 
   // Judges a state already read from `db` (its graph table is consulted).
-  absl::Status Judge(SQLite::Database& db, const RevisionState& state) const;
+  absl::Status Judge(store::Database& db, const RevisionState& state) const;
 
  private:
   // The parents and breaking flag of `id`; false when nobody knows it.
-  bool Lookup(SQLite::Database& db, const std::string& id,
+  bool Lookup(store::Database& db, const std::string& id,
               std::vector<std::string>* parents, bool* breaking) const;
-  absl::Status JudgeHead(SQLite::Database& db,
-                         const std::string& current) const;
+  absl::Status JudgeHead(store::Database& db, const std::string& current) const;
 
   const std::string required_;
   const RevisionGraph* local_graph_;

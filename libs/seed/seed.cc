@@ -241,7 +241,7 @@ absl::StatusOr<SeedStats> SeedOrganisation(const std::string& db_path,
   open.create = false;
   auto opened = store::Open(db_path, open);
   if (!opened.ok()) return opened.status();
-  SQLite::Database& db = **opened;
+  store::Database& db = **opened;
   const int64_t n = options.employees;
   Rng rng(options.seed * 0x2545f4914f6cdd1dULL + 1);
 
@@ -271,42 +271,52 @@ absl::StatusOr<SeedStats> SeedOrganisation(const std::string& db_path,
 
   SeedStats stats;
   stats.employees = n;
-  try {
+  const std::string context = absl::StrCat("seeding ", db_path);
+  {
     // A modest page cache: the table and the email index are written in
     // order, so pages are finished one after another and can go to the
     // file as the load runs, and the index builds at the end sort in
     // runs that fit the CPU's caches. A cache the size of the file was
     // slower (about 4.5 s against 2.9 s for a million: one huge sort, and
     // every page written at commit).
-    db.exec("PRAGMA cache_size = -16384");
+    if (absl::Status s = db.Exec("PRAGMA cache_size = -16384"); !s.ok()) {
+      return store::WithContext(s, context);
+    }
     // The generator makes every reference valid by construction (a manager
     // is placed before their reports, departments before their members),
     // and the seed tests run PRAGMA foreign_key_check on its output; per-row
     // checks would cost a lookup per reference, and a full scan for each row
     // inserted before its manager.
-    db.exec("PRAGMA foreign_keys = OFF");
+    if (absl::Status s = db.Exec("PRAGMA foreign_keys = OFF"); !s.ok()) {
+      return store::WithContext(s, context);
+    }
     // Likewise every hire date is a real date by construction (the seed
     // tests check the CHECK constraint's condition on the output).
-    db.exec("PRAGMA ignore_check_constraints = ON");
+    if (absl::Status s = db.Exec("PRAGMA ignore_check_constraints = ON");
+        !s.ok()) {
+      return store::WithContext(s, context);
+    }
     // A rollback journal writes the new pages once; the write-ahead log
     // would write them twice (log, then checkpoint). When another
     // connection has the file open the switch fails and WAL stays.
-    try {
-      db.exec("PRAGMA journal_mode = DELETE");
-    } catch (const SQLite::Exception&) {
-    }
+    db.Exec("PRAGMA journal_mode = DELETE").IgnoreError();
     auto txn = store::WriteTransaction::Begin(db);
     if (!txn.ok()) return txn.status();
-    if (!db.tableExists("employees") || !db.tableExists("departments")) {
+    auto has_employees = store::TableExists(db, "employees");
+    auto has_departments = store::TableExists(db, "departments");
+    if (!has_employees.ok()) return has_employees.status();
+    if (!has_departments.ok()) return has_departments.status();
+    if (!*has_employees || !*has_departments) {
       return absl::FailedPreconditionError(
           absl::StrCat(db_path,
                        " has no employees table: migrate it first "
                        "(pulse-schema upgrade head)"));
     }
-    const int64_t existing = db.execAndGet(
-                                   "SELECT (SELECT count(*) FROM employees) + "
-                                   "(SELECT count(*) FROM departments)")
-                                 .getInt64();
+    auto counted = db.SelectInt(
+        "SELECT (SELECT count(*) FROM employees) + "
+        "(SELECT count(*) FROM departments)");
+    if (!counted.ok()) return store::WithContext(counted.status(), context);
+    const int64_t existing = *counted;
     if (existing > 0 && options.if_empty) return SeedStats{};
     if (existing > 0) {
       return absl::FailedPreconditionError(absl::StrCat(
@@ -320,26 +330,25 @@ absl::StatusOr<SeedStats> SeedOrganisation(const std::string& db_path,
     // drift checks). Building an index from sorted data beats a million
     // random inserts into it, and the paths written below are what the
     // triggers would compute.
-    const std::vector<std::string> suspended =
-        store::SuspendIndexesAndTriggers(db, "employees");
+    auto suspended = store::SuspendIndexesAndTriggers(db, "employees");
+    if (!suspended.ok()) return store::WithContext(suspended.status(), context);
 
-    SQLite::Statement department(
-        db,
-        "INSERT INTO departments (id, name, parent_id, head_employee_id) "
-        "VALUES (?, ?, ?, ?)");
+    auto department = db.Prepare(
+        "INSERT INTO departments (id, name, parent_id, "
+        "head_employee_id) VALUES (?, ?, ?, ?)");
+    if (!department.ok()) return department.status();
+    // The first failure; the departments after it are not written.
+    absl::Status departments_written;
     auto add_department = [&](const std::string& name,
                               std::optional<int64_t> parent, int64_t head) {
       const int64_t id = ++stats.departments;
-      department.bind(1, id);
-      department.bind(2, name);
-      if (parent) {
-        department.bind(3, *parent);
-      } else {
-        department.bind(3);
-      }
-      department.bind(4, head);
-      department.exec();
-      department.reset();
+      if (!departments_written.ok()) return id;
+      department->Bind(1, id);
+      department->Bind(2, name);
+      department->Bind(3, parent);
+      department->Bind(4, head);
+      departments_written = department->Run();
+      department->Reset();
       return id;
     };
     people[0].department = add_department("Pulse Inc.", std::nullopt, ids[0]);
@@ -363,12 +372,18 @@ absl::StatusOr<SeedStats> SeedOrganisation(const std::string& db_path,
       }
     }
 
+    if (!departments_written.ok()) {
+      return store::WithContext(departments_written, context);
+    }
+
     // With the subtree index (org_path), write each path directly.
-    const bool with_path =
-        db.execAndGet(
-              "SELECT count(*) FROM pragma_table_info('employees') "
-              "WHERE name = 'org_path'")
-            .getInt() > 0;
+    auto path_columns = db.SelectInt(
+        "SELECT count(*) FROM pragma_table_info("
+        "'employees') WHERE name = 'org_path'");
+    if (!path_columns.ok()) {
+      return store::WithContext(path_columns.status(), context);
+    }
+    const bool with_path = *path_columns > 0;
     std::vector<std::string> manager_paths(with_path ? n : 0);
     auto path_of = [&](int64_t i) {
       const std::string own = store::PathComponent(ids[i]);
@@ -381,14 +396,16 @@ absl::StatusOr<SeedStats> SeedOrganisation(const std::string& db_path,
         if (people[i].reports > 0) manager_paths[i] = path_of(i);
       }
     }
-    SQLite::Statement employee(
-        db, with_path
-                ? "INSERT INTO employees (id, manager_id, department_id, "
-                  "full_name, title, email, hire_date, org_path) VALUES (?, ?, "
-                  "?, ?, ?, ?, ?, ?)"
-                : "INSERT INTO employees (id, manager_id, department_id, "
-                  "full_name, title, email, hire_date) VALUES (?, ?, ?, ?, ?, "
-                  "?, ?)");
+    auto prepared = db.Prepare(
+        with_path
+            ? "INSERT INTO employees (id, manager_id, department_id, "
+              "full_name, title, email, hire_date, org_path) VALUES (?, ?, "
+              "?, ?, ?, ?, ?, ?)"
+            : "INSERT INTO employees (id, manager_id, department_id, "
+              "full_name, title, email, hire_date) VALUES (?, ?, ?, ?, ?, "
+              "?, ?)");
+    if (!prepared.ok()) return prepared.status();
+    store::Statement& employee = *prepared;
     // Rows are made on a second thread while this one inserts them.
     Names names(n, rng.Next());
     RowQueue queue;
@@ -444,30 +461,30 @@ absl::StatusOr<SeedStats> SeedOrganisation(const std::string& db_path,
     std::vector<Row> batch;
     while (queue.Pop(&batch)) {
       for (const Row& row : batch) {
-        employee.bind(1, row.id);
+        employee.Bind(1, row.id);
         if (row.manager_id == 0) {
-          employee.bind(2);
+          employee.BindNull(2);
         } else {
-          employee.bind(2, row.manager_id);
+          employee.Bind(2, row.manager_id);
         }
-        employee.bind(3, row.department_id);
-        employee.bindNoCopy(4, row.full_name);
-        employee.bindNoCopy(5, row.title);
-        employee.bindNoCopy(6, row.email);
-        employee.bindNoCopy(7, row.hire_date);
-        if (with_path) employee.bindNoCopy(8, row.org_path);
-        employee.exec();
-        employee.reset();
+        employee.Bind(3, row.department_id);
+        employee.BindView(4, row.full_name);
+        employee.BindView(5, row.title);
+        employee.BindView(6, row.email);
+        employee.BindView(7, row.hire_date);
+        if (with_path) employee.BindView(8, row.org_path);
+        absl::Status inserted = employee.Run();
+        employee.Reset();
+        if (!inserted.ok()) return store::WithContext(inserted, context);
       }
     }
-    employee.reset();
-    db.exec("PRAGMA ignore_check_constraints = OFF");
-    store::RestoreSchema(db, suspended);
-    store::ReplacePathGeneration(db);
-    if (absl::Status s = (*txn)->Commit(); !s.ok()) return s;
-    db.exec("PRAGMA journal_mode = WAL");
-  } catch (const SQLite::Exception& e) {
-    return store::FromException(e, absl::StrCat("seeding ", db_path));
+    employee.Reset();
+    absl::Status s = db.Exec("PRAGMA ignore_check_constraints = OFF");
+    if (s.ok()) s = store::RestoreSchema(db, *suspended);
+    if (s.ok()) s = store::ReplacePathGeneration(db);
+    if (s.ok()) s = (*txn)->Commit();
+    if (s.ok()) s = db.Exec("PRAGMA journal_mode = WAL");
+    if (!s.ok()) return store::WithContext(s, context);
   }
   return stats;
 }

@@ -2,6 +2,8 @@
 
 #include <array>
 
+#include "libs/store/store.h"
+
 namespace pulse::store {
 
 // Every streamed row's path is checked this way, so it is a table lookup
@@ -27,12 +29,11 @@ int64_t ComponentId(absl::string_view path, size_t from_end) {
   return bad < 0 ? -1 : v;
 }
 
-void ReplacePathGeneration(SQLite::Database& db) {
-  if (db.execAndGet("SELECT count(*) FROM sqlite_schema WHERE name = "
-                    "'org_path_generation'")
-          .getInt() > 0) {
-    db.exec("UPDATE org_path_generation SET token = random()");
-  }
+absl::Status ReplacePathGeneration(Database& db) {
+  auto exists = TableExists(db, "org_path_generation");
+  if (!exists.ok()) return exists.status();
+  if (!*exists) return absl::OkStatus();
+  return db.Exec("UPDATE org_path_generation SET token = random()");
 }
 
 }  // namespace pulse::store

@@ -5,9 +5,10 @@
 #include <cstdint>
 #include <string>
 
-#include "SQLiteCpp/SQLiteCpp.h"
+#include "absl/status/status.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
+#include "libs/store/sql.h"
 
 namespace pulse::store {
 
@@ -34,9 +35,8 @@ int64_t ComponentId(absl::string_view path, size_t from_end);
 // 9b4e2d7c5a13), which readers key what they checked of the paths by. The
 // triggers replace it on every path change; writers that set the triggers
 // aside (bulk import, seeding) or replace the data wholesale (restore)
-// call this. Does nothing on a schema without the table. Throws
-// SQLite::Exception.
-void ReplacePathGeneration(SQLite::Database& db);
+// call this. Does nothing on a schema without the table.
+absl::Status ReplacePathGeneration(Database& db);
 
 }  // namespace pulse::store
 

@@ -13,75 +13,53 @@
 
 namespace pulse::store {
 
-Connection::Connection(std::unique_ptr<SQLite::Database> db)
+Connection::Connection(std::unique_ptr<Database> db)
     : db_(std::move(db)), serial_([] {
         static std::atomic<uint64_t> next{1};
         return next.fetch_add(1, std::memory_order_relaxed);
       }()) {}
 
-SQLite::Statement& Connection::Prepare(const std::string& sql) {
+absl::StatusOr<Statement*> Connection::Prepare(const std::string& sql) {
   auto it = statements_.find(sql);
   if (it == statements_.end()) {
-    it =
-        statements_.emplace(sql, std::make_unique<SQLite::Statement>(*db_, sql))
-            .first;
+    auto prepared = db_->Prepare(sql, /*persistent=*/true);
+    if (!prepared.ok()) return prepared.status();
+    it = statements_
+             .emplace(sql, std::make_unique<Statement>(*std::move(prepared)))
+             .first;
   } else {
-    it->second->reset();
-    it->second->clearBindings();
+    it->second->Clear();
   }
   used_.push_back(it->second.get());
-  return *it->second;
+  return it->second.get();
 }
 
-void Connection::Finalize::operator()(sqlite3_stmt* statement) const {
-  sqlite3_finalize(statement);
-}
-
-absl::StatusOr<sqlite3_stmt*> Connection::PrepareRaw(const std::string& sql) {
-  auto it = raw_statements_.find(sql);
-  if (it != raw_statements_.end()) {
-    sqlite3_reset(it->second.get());
-    sqlite3_clear_bindings(it->second.get());
-    used_raw_.push_back(it->second.get());
-    return it->second.get();
-  }
-  sqlite3* handle = db_->getHandle();
-  sqlite3_stmt* statement = nullptr;
-  const int rc =
-      sqlite3_prepare_v3(handle, sql.c_str(), static_cast<int>(sql.size()),
-                         SQLITE_PREPARE_PERSISTENT, &statement, nullptr);
-  if (rc != SQLITE_OK) {
-    sqlite3_finalize(statement);
-    return FromSqliteError(sqlite3_extended_errcode(handle),
-                           sqlite3_errmsg(handle), "preparing a query");
-  }
-  raw_statements_.emplace(sql, statement);
-  used_raw_.push_back(statement);
-  return statement;
-}
-
-int64_t Connection::DataVersion() {
+absl::StatusOr<int64_t> Connection::DataVersion() {
   // The cache's key made once (a literal would make a string per call).
   static const std::string* const kSql = new std::string("PRAGMA data_version");
-  SQLite::Statement& q = Prepare(*kSql);
-  q.executeStep();
-  const int64_t version = q.getColumn(0).getInt64();
-  q.reset();
+  auto q = Prepare(*kSql);
+  if (!q.ok()) return q.status();
+  auto row = (*q)->Step();
+  if (!row.ok()) return row.status();
+  const int64_t version = (*q)->Int64(0);
+  (*q)->Reset();
   return version;
 }
 
-Connection::ReadSnapshot Connection::BeginRead() {
-  Prepare("BEGIN").exec();
+absl::StatusOr<Connection::ReadSnapshot> Connection::BeginRead() {
+  auto begin = Prepare("BEGIN");
+  if (!begin.ok()) return begin.status();
+  if (absl::Status s = (*begin)->Run(); !s.ok()) return s;
+  auto version = DataVersion();
+  if (!version.ok()) return version.status();
   ReadSnapshot snapshot;
-  snapshot.data_version = DataVersion();
+  snapshot.data_version = *version;
   return snapshot;
 }
 
 void Connection::ResetAll() {
-  for (SQLite::Statement* statement : used_) statement->tryReset();
-  for (sqlite3_stmt* statement : used_raw_) sqlite3_reset(statement);
+  for (Statement* statement : used_) statement->Reset();
   used_.clear();
-  used_raw_.clear();
 }
 
 ConnectionPool::Lease::~Lease() {
@@ -199,7 +177,7 @@ absl::StatusOr<ConnectionPool::Lease> ConnectionPool::Acquire() {
   return Lease(this, std::make_unique<Connection>(*std::move(db)));
 }
 
-absl::StatusOr<std::unique_ptr<SQLite::Database>> ConnectionPool::OpenOwn(
+absl::StatusOr<std::unique_ptr<Database>> ConnectionPool::OpenOwn(
     const OpenOptions& options) {
   // Checked before the open too: a connection to the new file, even one
   // closed at once, would open the old file's shared index as its own and
@@ -296,8 +274,8 @@ absl::Status ConnectionPool::TryMoveToNewFile() {
 void ConnectionPool::Release(std::unique_ptr<Connection> c) {
   // A connection is returned only between transactions; one left inside a
   // transaction by an error is not worth repairing.
-  const bool reusable = c->db().getHandle() != nullptr &&
-                        sqlite3_get_autocommit(c->db().getHandle()) != 0;
+  const bool reusable = c->db().handle() != nullptr &&
+                        sqlite3_get_autocommit(c->db().handle()) != 0;
   if (reusable) c->ResetAll();
   {
     absl::MutexLock lock(&mu_);

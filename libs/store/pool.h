@@ -7,7 +7,6 @@
 #include <string>
 #include <vector>
 
-#include "SQLiteCpp/SQLiteCpp.h"
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
@@ -21,29 +20,24 @@ namespace pulse::store {
 // thread at a time.
 class Connection {
  public:
-  explicit Connection(std::unique_ptr<SQLite::Database> db);
+  explicit Connection(std::unique_ptr<Database> db);
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  SQLite::Database& db() { return *db_; }
-  // The statement for `sql`, prepared on first use and reset (bindings
-  // cleared) on every later one. Throws SQLite::Exception like SQLiteCpp.
-  SQLite::Statement& Prepare(const std::string& sql);
-  // The same as a bare sqlite3_stmt, for loops that read many rows through
-  // SQLite's C API (no per-column objects); owned by the connection.
+  Database& db() { return *db_; }
+  // The statement for `sql`, prepared on first use and cleared (reset,
+  // parameters NULL) on every later one; owned by the connection.
   // FromSqliteError's codes when it cannot be prepared.
-  absl::StatusOr<sqlite3_stmt*> PrepareRaw(const std::string& sql);
+  absl::StatusOr<Statement*> Prepare(const std::string& sql);
   // Resets every statement handed out since the last call (so, since
-  // statements are stepped only after Prepare or PrepareRaw hands them
-  // out, every statement that may be running), so none holds a read
-  // snapshot open.
+  // statements are stepped only after Prepare hands them out, every
+  // statement that may be running), so none holds a read snapshot open.
   void ResetAll();
 
   // PRAGMA data_version inside the current transaction (it starts the read
   // snapshot if none is open): the same number as at an earlier call on
   // this connection exactly when no other connection has committed since.
-  // Throws SQLite::Exception.
-  int64_t DataVersion();
+  absl::StatusOr<int64_t> DataVersion();
 
   // What a read transaction begun by BeginRead sees.
   struct ReadSnapshot {
@@ -51,25 +45,17 @@ class Connection {
     // (ConnectionMemo).
     int64_t data_version = 0;
   };
-  // Begins a read transaction (BEGIN) and its snapshot. Throws
-  // SQLite::Exception.
-  ReadSnapshot BeginRead();
+  // Begins a read transaction (BEGIN) and its snapshot.
+  absl::StatusOr<ReadSnapshot> BeginRead();
 
   // This connection's number, never given to another in this process.
   uint64_t serial() const { return serial_; }
 
  private:
-  std::unique_ptr<SQLite::Database> db_;
-  absl::flat_hash_map<std::string, std::unique_ptr<SQLite::Statement>>
-      statements_;
-  struct Finalize {
-    void operator()(sqlite3_stmt* statement) const;
-  };
-  absl::flat_hash_map<std::string, std::unique_ptr<sqlite3_stmt, Finalize>>
-      raw_statements_;
+  std::unique_ptr<Database> db_;
+  absl::flat_hash_map<std::string, std::unique_ptr<Statement>> statements_;
   // Handed out since the last ResetAll (with repeats).
-  std::vector<SQLite::Statement*> used_;
-  std::vector<sqlite3_stmt*> used_raw_;
+  std::vector<Statement*> used_;
   const uint64_t serial_;
 };
 
@@ -140,8 +126,7 @@ class ConnectionPool {
 
   // A connection outside the pool (a writer's), opened with `options`, to
   // the same file as the pool's: the same check and refusal as Acquire.
-  absl::StatusOr<std::unique_ptr<SQLite::Database>> OpenOwn(
-      const OpenOptions& options);
+  absl::StatusOr<std::unique_ptr<Database>> OpenOwn(const OpenOptions& options);
 
   // A new file renamed over the pool's (same path, another inode) must not
   // be opened while any connection to the old one lives, or while the old

@@ -8,52 +8,65 @@
 #include <cerrno>
 #include <cstring>
 
-#include "SQLiteCpp/Backup.h"
-#include "absl/strings/ascii.h"
+#include "absl/strings/cord.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
 namespace pulse::store {
+
+void ConfigureSqliteForServers() { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); }
+
 namespace {
 
-constexpr size_t kMaxStatementInError = 200;
+constexpr char kSqlitePayload[] = "type.pulse.dev/sqlite-error";
 
-std::string Abbreviate(absl::string_view sql) {
-  std::string s(absl::StripAsciiWhitespace(sql));
-  for (char& c : s) {
-    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+absl::StatusCode CodeFor(int extended_code) {
+  switch (extended_code & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return absl::StatusCode::kUnavailable;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return absl::StatusCode::kDataLoss;
+    case SQLITE_READONLY:
+      return absl::StatusCode::kFailedPrecondition;
+    case SQLITE_INTERRUPT:  // A progress handler asked to stop.
+      return absl::StatusCode::kCancelled;
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+    case SQLITE_IOERR:
+      return absl::StatusCode::kUnavailable;
+    default:
+      return absl::StatusCode::kInternal;
   }
-  if (s.size() > kMaxStatementInError) {
-    s = absl::StrCat(s.substr(0, kMaxStatementInError), "...");
-  }
-  return s;
 }
 
 }  // namespace
 
-void ConfigureSqliteForServers() { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); }
-
 absl::Status FromSqliteError(int extended_code, absl::string_view message,
                              absl::string_view context) {
-  const std::string text = absl::StrCat(context, ": ", message);
-  switch (extended_code & 0xff) {
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-      return absl::UnavailableError(text);
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-      return absl::DataLossError(text);
-    case SQLITE_READONLY:
-      return absl::FailedPreconditionError(text);
-    case SQLITE_INTERRUPT:  // A progress handler asked to stop.
-      return absl::CancelledError(text);
-    case SQLITE_CANTOPEN:
-    case SQLITE_PERM:
-    case SQLITE_IOERR:
-      return absl::UnavailableError(text);
-    default:
-      return absl::InternalError(text);
-  }
+  absl::Status status(CodeFor(extended_code),
+                      absl::StrCat(context, ": ", message));
+  status.SetPayload(kSqlitePayload,
+                    absl::Cord(absl::StrCat(extended_code, ":", message)));
+  return status;
+}
+
+int SqliteCode(const absl::Status& status) {
+  auto payload = status.GetPayload(kSqlitePayload);
+  if (!payload.has_value()) return 0;
+  const std::string text(*payload);
+  int code = 0;
+  if (!absl::SimpleAtoi(text.substr(0, text.find(':')), &code)) return 0;
+  return code;
+}
+
+std::string SqliteMessage(const absl::Status& status) {
+  auto payload = status.GetPayload(kSqlitePayload);
+  if (!payload.has_value()) return std::string(status.message());
+  const std::string text(*payload);
+  return text.substr(text.find(':') + 1);
 }
 
 absl::Status FromStatementError(sqlite3_stmt* statement,
@@ -65,185 +78,169 @@ absl::Status FromStatementError(sqlite3_stmt* statement,
   return status;
 }
 
-absl::Status FromException(const SQLite::Exception& e,
-                           absl::string_view context) {
-  return FromSqliteError(e.getExtendedErrorCode(), e.what(), context);
-}
-
-absl::StatusOr<std::unique_ptr<SQLite::Database>> Open(
-    const std::string& path, const OpenOptions& options) {
+absl::StatusOr<std::unique_ptr<Database>> Open(const std::string& path,
+                                               const OpenOptions& options) {
   struct stat st;
   const bool exists = ::stat(path.c_str(), &st) == 0;
   if (!exists && (options.read_only || !options.create)) {
     return absl::NotFoundError(
         absl::StrCat("database file ", path, " does not exist"));
   }
-  int flags =
-      options.read_only
-          ? SQLite::OPEN_READONLY
-          : SQLite::OPEN_READWRITE | (options.create ? SQLite::OPEN_CREATE : 0);
+  int flags = options.read_only ? SQLITE_OPEN_READONLY
+                                : SQLITE_OPEN_READWRITE |
+                                      (options.create ? SQLITE_OPEN_CREATE : 0);
   flags |= SQLITE_OPEN_NOMUTEX;
-  try {
-    auto db = std::make_unique<SQLite::Database>(
-        path, flags,
-        static_cast<int>(absl::ToInt64Milliseconds(options.busy_timeout)));
-    db->exec("PRAGMA foreign_keys = ON");
-    if (!options.read_only) {
+  auto opened = OpenDatabase(
+      path, flags,
+      static_cast<int>(absl::ToInt64Milliseconds(options.busy_timeout)));
+  absl::Status status = opened.status();
+  if (status.ok()) {
+    std::unique_ptr<Database>& db = *opened;
+    status = db->Exec("PRAGMA foreign_keys = ON");
+    if (status.ok() && !options.read_only) {
       // WAL lets the read-only org-data service read while a migration
-      // writes. Reading the journal mode also proves the file is a database.
-      // Switching to WAL needs a moment of exclusive access, and SQLite
-      // does not wait for it on its own: retry within the busy timeout.
+      // writes. Reading the journal mode also proves the file is a
+      // database. Switching to WAL needs a moment of exclusive access, and
+      // SQLite does not wait for it on its own: retry within the busy
+      // timeout.
       const absl::Time deadline = absl::Now() + options.busy_timeout;
       while (true) {
-        try {
-          db->exec("PRAGMA journal_mode = WAL");
+        status = db->Exec("PRAGMA journal_mode = WAL");
+        if ((SqliteCode(status) & 0xff) != SQLITE_BUSY ||
+            absl::Now() >= deadline) {
           break;
-        } catch (const SQLite::Exception& e) {
-          if ((e.getErrorCode() & 0xff) != SQLITE_BUSY ||
-              absl::Now() >= deadline) {
-            throw;
-          }
-          absl::SleepFor(absl::Milliseconds(10));
         }
+        absl::SleepFor(absl::Milliseconds(10));
       }
-      db->exec("PRAGMA synchronous = NORMAL");
-    } else {
-      db->exec("SELECT count(*) FROM sqlite_schema");
-      // Readers stream index ranges, which the OS page cache serves as well;
-      // a small private cache keeps each open stream's memory small.
-      db->exec("PRAGMA cache_size = -256");
+      if (status.ok()) status = db->Exec("PRAGMA synchronous = NORMAL");
+    } else if (status.ok()) {
+      status = db->Exec("SELECT count(*) FROM sqlite_schema");
+      // Readers stream index ranges, which the OS page cache serves as
+      // well; a small private cache keeps each open stream's memory small.
+      if (status.ok()) status = db->Exec("PRAGMA cache_size = -256");
     }
-    return db;
-  } catch (const SQLite::Exception& e) {
-    absl::Status status = FromException(e, absl::StrCat("opening ", path));
-    if (absl::IsDataLoss(status)) {
-      return absl::FailedPreconditionError(status.message());
-    }
-    return status;
+    if (status.ok()) return std::move(db);
   }
+  status = WithContext(status, absl::StrCat("opening ", path));
+  if (absl::IsDataLoss(status)) {
+    return absl::FailedPreconditionError(status.message());
+  }
+  return status;
 }
 
-absl::Status ExecScript(SQLite::Database& db, absl::string_view sql) {
-  sqlite3* handle = db.getHandle();
-  std::string text(sql);
-  const char* tail = text.c_str();
-  int index = 0;
-  while (tail != nullptr && *tail != '\0') {
-    sqlite3_stmt* stmt = nullptr;
-    const char* start = tail;
-    int rc = sqlite3_prepare_v2(handle, start, -1, &stmt, &tail);
-    absl::string_view statement(start, tail - start);
-    if (rc != SQLITE_OK) {
-      // SQLite stops the tail at the error; show the statement up to its
-      // end instead.
-      absl::string_view rest(start);
-      statement = rest.substr(0, rest.find(';'));
-      return FromSqliteError(sqlite3_extended_errcode(handle),
-                             sqlite3_errmsg(handle),
-                             absl::StrCat("statement ", index + 1, " `",
-                                          Abbreviate(statement), "`"));
-    }
-    if (stmt == nullptr) break;  // Only whitespace or comments were left.
-    ++index;
-    do {
-      rc = sqlite3_step(stmt);
-    } while (rc == SQLITE_ROW);
-    if (rc != SQLITE_DONE) {
-      absl::Status status = FromSqliteError(
-          sqlite3_extended_errcode(handle), sqlite3_errmsg(handle),
-          absl::StrCat("statement ", index, " `", Abbreviate(statement), "`"));
-      sqlite3_finalize(stmt);
-      return status;
-    }
-    sqlite3_finalize(stmt);
-  }
-  return absl::OkStatus();
+absl::Status ExecScript(Database& db, absl::string_view sql) {
+  return db.Exec(sql);
 }
 
 absl::StatusOr<std::unique_ptr<WriteTransaction>> WriteTransaction::Begin(
-    SQLite::Database& db) {
-  try {
-    db.exec("BEGIN IMMEDIATE");
-  } catch (const SQLite::Exception& e) {
-    return FromException(e, "beginning a write transaction");
+    Database& db) {
+  if (absl::Status s = db.Exec("BEGIN IMMEDIATE"); !s.ok()) {
+    return WithContext(s, "beginning a write transaction");
   }
   return std::unique_ptr<WriteTransaction>(new WriteTransaction(db));
 }
 
-ReadTransaction::ReadTransaction(SQLite::Database& db) : db_(db) {
-  db_.exec("BEGIN");
-}
-
-ReadTransaction::~ReadTransaction() {
-  try {
-    db_.exec("COMMIT");
-  } catch (const SQLite::Exception&) {
-    // A read has nothing to lose; SQLite may already have ended it.
-  }
-}
-
 WriteTransaction::~WriteTransaction() {
-  if (done_) return;
-  try {
-    db_.exec("ROLLBACK");
-  } catch (const SQLite::Exception&) {
-    // SQLite may already have rolled back after an error such as a full
-    // disk; there is nothing left to undo.
-  }
+  // SQLite may already have rolled back after an error such as a full
+  // disk; there is nothing left to undo then.
+  if (!done_) db_.Exec("ROLLBACK").IgnoreError();
 }
 
 absl::Status WriteTransaction::Commit() {
-  try {
-    db_.exec("COMMIT");
-    done_ = true;
-    return absl::OkStatus();
-  } catch (const SQLite::Exception& e) {
-    return FromException(e, "committing");
+  if (absl::Status s = db_.Exec("COMMIT"); !s.ok()) {
+    return WithContext(s, "committing");
   }
+  done_ = true;
+  return absl::OkStatus();
 }
 
-absl::StatusOr<bool> TableExists(SQLite::Database& db,
-                                 absl::string_view table) {
-  try {
-    SQLite::Statement q(
-        db, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?");
-    q.bind(1, std::string(table));
-    return q.executeStep();
-  } catch (const SQLite::Exception& e) {
-    return FromException(e, absl::StrCat("looking up table ", table));
+absl::StatusOr<std::unique_ptr<ReadTransaction>> ReadTransaction::Begin(
+    Database& db) {
+  if (absl::Status s = db.Exec("BEGIN"); !s.ok()) {
+    return WithContext(s, "beginning a read transaction");
   }
+  return std::unique_ptr<ReadTransaction>(new ReadTransaction(db));
 }
 
-std::vector<std::string> SuspendIndexesAndTriggers(
-    SQLite::Database& db, absl::string_view table,
+ReadTransaction::~ReadTransaction() {
+  // A read has nothing to lose; SQLite may already have ended it.
+  db_.Exec("COMMIT").IgnoreError();
+}
+
+absl::StatusOr<bool> TableExists(Database& db, absl::string_view table) {
+  auto q = db.Prepare(
+      "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?");
+  if (!q.ok()) return q.status();
+  q->Bind(1, table);
+  auto row = q->Step();
+  if (!row.ok()) {
+    return WithContext(row.status(), absl::StrCat("looking up table ", table));
+  }
+  return *row;
+}
+
+absl::StatusOr<std::vector<std::string>> SuspendIndexesAndTriggers(
+    Database& db, absl::string_view table,
     const std::vector<std::string>& keep) {
   // Indexes before triggers (ORDER BY type), so that they are rebuilt
   // before any trigger that might use them exists again.
-  SQLite::Statement q(db,
-                      "SELECT type, name, sql FROM sqlite_schema WHERE "
-                      "tbl_name = ? AND type IN ('index', 'trigger') AND sql "
-                      "IS NOT NULL ORDER BY type");
-  q.bind(1, std::string(table));
+  auto q = db.Prepare(
+      "SELECT type, name, sql FROM sqlite_schema WHERE tbl_name = ? AND type "
+      "IN ('index', 'trigger') AND sql IS NOT NULL ORDER BY type");
+  if (!q.ok()) return q.status();
+  q->Bind(1, table);
   std::vector<std::pair<std::string, std::string>> drops;
-  while (q.executeStep()) {
-    const std::string name = q.getColumn(1).getString();
+  while (true) {
+    auto row = q->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    const std::string name = q->Text(1);
     if (std::find(keep.begin(), keep.end(), name) != keep.end()) continue;
-    drops.emplace_back(absl::StrCat("DROP ", q.getColumn(0).getString(), " \"",
-                                    q.getColumn(1).getString(), "\""),
-                       q.getColumn(2).getString());
+    drops.emplace_back(absl::StrCat("DROP ", q->Text(0), " \"", name, "\""),
+                       q->Text(2));
   }
-  q.reset();
+  q->Reset();
   std::vector<std::string> creates;
   for (auto& [drop, create] : drops) {
-    db.exec(drop);
+    if (absl::Status s = db.Exec(drop); !s.ok()) return s;
     creates.push_back(std::move(create));
   }
   return creates;
 }
 
-void RestoreSchema(SQLite::Database& db, const std::vector<std::string>& sql) {
-  for (const std::string& statement : sql) db.exec(statement);
+absl::Status RestoreSchema(Database& db, const std::vector<std::string>& sql) {
+  for (const std::string& statement : sql) {
+    if (absl::Status s = db.Exec(statement); !s.ok()) return s;
+  }
+  return absl::OkStatus();
 }
+
+namespace {
+
+// Copies every page of `from` into `to` in one step (one read snapshot of
+// `from`, one write transaction on `to`); the pages copied.
+absl::StatusOr<int64_t> CopyPages(Database& to, Database& from,
+                                  absl::string_view context) {
+  sqlite3_backup* backup =
+      sqlite3_backup_init(to.handle(), "main", from.handle(), "main");
+  if (backup == nullptr) {
+    return FromSqliteError(sqlite3_extended_errcode(to.handle()),
+                           sqlite3_errmsg(to.handle()), context);
+  }
+  const int step = sqlite3_backup_step(backup, -1);
+  const int64_t pages = sqlite3_backup_pagecount(backup);
+  const int finish = sqlite3_backup_finish(backup);
+  if (step != SQLITE_DONE) {
+    return FromSqliteError(step, sqlite3_errstr(step), context);
+  }
+  if (finish != SQLITE_OK) {
+    return FromSqliteError(sqlite3_extended_errcode(to.handle()),
+                           sqlite3_errmsg(to.handle()), context);
+  }
+  return pages;
+}
+
+}  // namespace
 
 absl::StatusOr<int64_t> Backup(const std::string& db_path,
                                const std::string& to) {
@@ -258,17 +255,18 @@ absl::StatusOr<int64_t> Backup(const std::string& db_path,
   if (!source.ok()) return source.status();
   const std::string partial = absl::StrCat(to, ".partial");
   ::unlink(partial.c_str());
-  int64_t pages = 0;
-  try {
-    SQLite::Database copy(partial,
-                          SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
-    SQLite::Backup backup(copy, **source);
-    // All pages in one step: one read snapshot, so one committed state.
-    backup.executeStep(-1);
-    pages = backup.getTotalPageCount();
-  } catch (const SQLite::Exception& e) {
+  absl::StatusOr<int64_t> pages;
+  {
+    auto copy =
+        OpenDatabase(partial, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, 0);
+    pages = copy.ok()
+                ? CopyPages(**copy, **source,
+                            absl::StrCat("backing up ", db_path, " to ", to))
+                : copy.status();
+  }
+  if (!pages.ok()) {
     ::unlink(partial.c_str());
-    return FromException(e, absl::StrCat("backing up ", db_path, " to ", to));
+    return pages.status();
   }
   if (::rename(partial.c_str(), to.c_str()) != 0) {
     const std::string error = std::strerror(errno);
@@ -293,19 +291,8 @@ absl::StatusOr<int64_t> RestoreInto(const std::string& db_path,
   write.create = false;
   auto live = Open(db_path, write);
   if (!live.ok()) return live.status();
-  try {
-    SQLite::Backup backup(**live, **source);
-    const int rc = backup.executeStep(-1);
-    if (rc != SQLITE_DONE) {
-      return FromSqliteError(
-          rc, sqlite3_errstr(rc),
-          absl::StrCat("restoring ", from, " into ", db_path));
-    }
-    return static_cast<int64_t>(backup.getTotalPageCount());
-  } catch (const SQLite::Exception& e) {
-    return FromException(e,
-                         absl::StrCat("restoring ", from, " into ", db_path));
-  }
+  return CopyPages(**live, **source,
+                   absl::StrCat("restoring ", from, " into ", db_path));
 }
 
 }  // namespace pulse::store

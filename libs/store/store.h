@@ -5,11 +5,11 @@
 #include <string>
 #include <vector>
 
-#include "SQLiteCpp/SQLiteCpp.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "libs/store/sql.h"
 #include "sqlite3.h"
 
 namespace pulse::store {
@@ -33,8 +33,8 @@ void ConfigureSqliteForServers();
 // Opens `path` with foreign keys enforced and, for writers, WAL journaling.
 // NOT_FOUND when the file is missing and may not be created, UNAVAILABLE
 // when it cannot be opened, FAILED_PRECONDITION when it is not a database.
-absl::StatusOr<std::unique_ptr<SQLite::Database>> Open(
-    const std::string& path, const OpenOptions& options);
+absl::StatusOr<std::unique_ptr<Database>> Open(const std::string& path,
+                                               const OpenOptions& options);
 
 // Maps a SQLite error to a status whose message starts with `context`.
 // SQLITE_BUSY and SQLITE_LOCKED map to UNAVAILABLE (retry the call),
@@ -42,8 +42,11 @@ absl::StatusOr<std::unique_ptr<SQLite::Database>> Open(
 // interrupt (a progress handler's) to CANCELLED, the rest to INTERNAL.
 absl::Status FromSqliteError(int extended_code, absl::string_view message,
                              absl::string_view context);
-absl::Status FromException(const SQLite::Exception& e,
-                           absl::string_view context);
+// What FromSqliteError was given, carried by the status it made: SQLite's
+// extended result code (0 for any other status) and its own message
+// (without the context; the status's message for any other status).
+int SqliteCode(const absl::Status& status);
+std::string SqliteMessage(const absl::Status& status);
 // The error a raw statement's sqlite3_step just returned, mapped as above;
 // resets the statement.
 absl::Status FromStatementError(sqlite3_stmt* statement,
@@ -52,15 +55,14 @@ absl::Status FromStatementError(sqlite3_stmt* statement,
 // Runs every statement of `sql` in order, in whatever transaction is open.
 // On failure the error names the failing statement (trimmed) and its
 // position; statements before it have run.
-absl::Status ExecScript(SQLite::Database& db, absl::string_view sql);
+absl::Status ExecScript(Database& db, absl::string_view sql);
 
 // A write transaction begun with BEGIN IMMEDIATE (so the write lock is
 // taken at once, not at the first write), rolled back on destruction unless
 // committed. Not thread-safe; one per connection at a time.
 class WriteTransaction {
  public:
-  static absl::StatusOr<std::unique_ptr<WriteTransaction>> Begin(
-      SQLite::Database& db);
+  static absl::StatusOr<std::unique_ptr<WriteTransaction>> Begin(Database& db);
   ~WriteTransaction();
   WriteTransaction(const WriteTransaction&) = delete;
   WriteTransaction& operator=(const WriteTransaction&) = delete;
@@ -68,36 +70,35 @@ class WriteTransaction {
   absl::Status Commit();
 
  private:
-  explicit WriteTransaction(SQLite::Database& db) : db_(db) {}
-  SQLite::Database& db_;
+  explicit WriteTransaction(Database& db) : db_(db) {}
+  Database& db_;
   bool done_ = false;
 };
 
 // A read transaction (BEGIN; COMMIT on destruction) for reads that must
-// come from one snapshot. The constructor throws SQLite::Exception like
-// SQLiteCpp; the destructor never throws.
+// come from one snapshot.
 class ReadTransaction {
  public:
-  explicit ReadTransaction(SQLite::Database& db);
+  static absl::StatusOr<std::unique_ptr<ReadTransaction>> Begin(Database& db);
   ~ReadTransaction();
   ReadTransaction(const ReadTransaction&) = delete;
   ReadTransaction& operator=(const ReadTransaction&) = delete;
 
  private:
-  SQLite::Database& db_;
+  explicit ReadTransaction(Database& db) : db_(db) {}
+  Database& db_;
 };
 
 // Drops the indexes and triggers of `table` (for a bulk load inside the
 // caller's transaction: building an index from the loaded rows beats
 // inserting into it row by row) and returns the statements that recreate
 // them exactly as they were, for RestoreSchema. Indexes named in `keep`
-// stay. Throws SQLite::Exception.
-std::vector<std::string> SuspendIndexesAndTriggers(
-    SQLite::Database& db, absl::string_view table,
+// stay.
+absl::StatusOr<std::vector<std::string>> SuspendIndexesAndTriggers(
+    Database& db, absl::string_view table,
     const std::vector<std::string>& keep = {});
-// Runs the statements SuspendIndexesAndTriggers returned. Throws
-// SQLite::Exception.
-void RestoreSchema(SQLite::Database& db, const std::vector<std::string>& sql);
+// Runs the statements SuspendIndexesAndTriggers returned.
+absl::Status RestoreSchema(Database& db, const std::vector<std::string>& sql);
 
 // Copies the database at `db_path` to a new file `to` through SQLite's
 // online backup API, in one read snapshot: a consistent copy of one
@@ -121,7 +122,7 @@ absl::StatusOr<int64_t> RestoreInto(const std::string& db_path,
                                     const std::string& from);
 
 // True when `table` exists in the main schema.
-absl::StatusOr<bool> TableExists(SQLite::Database& db, absl::string_view table);
+absl::StatusOr<bool> TableExists(Database& db, absl::string_view table);
 
 }  // namespace pulse::store
 

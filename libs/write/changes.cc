@@ -27,56 +27,55 @@ class ChangeApplier {
       return absl::InvalidArgumentError(
           absl::StrCat(at, ".", errors[0].column, ": ", errors[0].problem));
     }
-    if (c.manager_id && !EmployeeExists(*c.manager_id)) {
-      return absl::NotFoundError(
-          absl::StrCat(at, ".manager_id: no employee ", *c.manager_id));
+    if (c.manager_id) {
+      auto found = EmployeeExists(*c.manager_id);
+      if (!found.ok()) return found.status();
+      if (!*found) {
+        return absl::NotFoundError(
+            absl::StrCat(at, ".manager_id: no employee ", *c.manager_id));
+      }
     }
-    if (c.department_id && !DepartmentExists(*c.department_id)) {
-      return absl::NotFoundError(
-          absl::StrCat(at, ".department_id: no department ", *c.department_id));
+    if (c.department_id) {
+      auto found = DepartmentExists(*c.department_id);
+      if (!found.ok()) return found.status();
+      if (!*found) {
+        return absl::NotFoundError(absl::StrCat(
+            at, ".department_id: no department ", *c.department_id));
+      }
     }
-    SQLite::Statement& owner =
-        connection_.Prepare("SELECT id FROM employees WHERE email = ?");
-    owner.bind(1, c.email);
-    if (owner.executeStep() && owner.getColumn(0).getInt64() != c.id) {
-      return absl::AlreadyExistsError(absl::StrCat(
-          at, ".email: '", c.email, "' already belongs to employee ",
-          owner.getColumn(0).getInt64()));
+    auto owner = Lookup("SELECT id FROM employees WHERE email = ?", c.email);
+    if (!owner.ok()) return owner.status();
+    if (owner->found && owner->value != c.id) {
+      return absl::AlreadyExistsError(
+          absl::StrCat(at, ".email: '", c.email,
+                       "' already belongs to employee ", *owner->value));
     }
-    SQLite::Statement& current =
-        connection_.Prepare("SELECT manager_id FROM employees WHERE id = ?");
-    current.bind(1, c.id);
-    const bool exists = current.executeStep();
-    std::optional<int64_t> old_manager;
-    if (exists && !current.getColumn(0).isNull()) {
-      old_manager = current.getColumn(0).getInt64();
-    }
-    current.reset();
+    auto current = Lookup(kSelectManager, c.id);
+    if (!current.ok()) return current.status();
+    const bool exists = current->found;
+    const std::optional<int64_t> old_manager = current->value;
     if (exists && old_manager != c.manager_id && c.manager_id) {
       if (absl::Status s = CheckNoCycle(at, c.id, *c.manager_id); !s.ok()) {
         return s;
       }
     }
-    SQLite::Statement& q = connection_.Prepare(
+    auto q = connection_.Prepare(
         exists ? "UPDATE employees SET manager_id = ?2, department_id = "
                  "?3, full_name = ?4, title = ?5, email = ?6, hire_date = "
                  "?7, notes = ?8 WHERE id = ?1"
                : "INSERT INTO employees (id, manager_id, department_id, "
                  "full_name, title, email, hire_date, notes) VALUES (?1, "
                  "?2, ?3, ?4, ?5, ?6, ?7, ?8)");
-    q.bind(1, c.id);
-    Bind(q, 2, c.manager_id);
-    Bind(q, 3, c.department_id);
-    q.bind(4, c.full_name);
-    q.bind(5, c.title);
-    q.bind(6, c.email);
-    q.bind(7, c.hire_date);
-    if (c.notes) {
-      q.bind(8, *c.notes);
-    } else {
-      q.bind(8);
-    }
-    if (absl::Status s = Run(at, q); !s.ok()) return s;
+    if (!q.ok()) return q.status();
+    (*q)->Bind(1, c.id);
+    (*q)->Bind(2, c.manager_id);
+    (*q)->Bind(3, c.department_id);
+    (*q)->Bind(4, c.full_name);
+    (*q)->Bind(5, c.title);
+    (*q)->Bind(6, c.email);
+    (*q)->Bind(7, c.hire_date);
+    (*q)->Bind(8, c.notes);
+    if (absl::Status s = Run(at, **q); !s.ok()) return s;
     if (!exists) {
       ++summary_->added;
     } else {
@@ -87,7 +86,9 @@ class ChangeApplier {
   }
 
   absl::Status operator()(const std::string& at, const MoveEmployee& c) {
-    if (!EmployeeExists(c.id)) {
+    auto found = EmployeeExists(c.id);
+    if (!found.ok()) return found.status();
+    if (!*found) {
       return absl::NotFoundError(absl::StrCat(at, ".id: no employee ", c.id));
     }
     if (c.new_manager_id) {
@@ -95,7 +96,9 @@ class ChangeApplier {
         return absl::InvalidArgumentError(absl::StrCat(
             at, ".new_manager_id: an employee cannot be their own manager"));
       }
-      if (!EmployeeExists(*c.new_manager_id)) {
+      auto manager = EmployeeExists(*c.new_manager_id);
+      if (!manager.ok()) return manager.status();
+      if (!*manager) {
         return absl::NotFoundError(absl::StrCat(
             at, ".new_manager_id: no employee ", *c.new_manager_id));
       }
@@ -103,40 +106,39 @@ class ChangeApplier {
         return s;
       }
     }
-    SQLite::Statement& q = connection_.Prepare(
+    auto q = connection_.Prepare(
         "UPDATE employees SET manager_id = ?2 WHERE id = ?1 "
         "AND manager_id IS NOT ?2");
-    q.bind(1, c.id);
-    Bind(q, 2, c.new_manager_id);
-    if (absl::Status s = Run(at, q); !s.ok()) return s;
-    summary_->moved += db_.getChanges();
-    summary_->updated += db_.getChanges();
+    if (!q.ok()) return q.status();
+    (*q)->Bind(1, c.id);
+    (*q)->Bind(2, c.new_manager_id);
+    if (absl::Status s = Run(at, **q); !s.ok()) return s;
+    summary_->moved += db_.Changes();
+    summary_->updated += db_.Changes();
     return absl::OkStatus();
   }
 
   absl::Status operator()(const std::string& at, const DeleteEmployee& c) {
-    SQLite::Statement& current =
-        connection_.Prepare("SELECT manager_id FROM employees WHERE id = ?");
-    current.bind(1, c.id);
-    if (!current.executeStep()) {
+    auto current = Lookup(kSelectManager, c.id);
+    if (!current.ok()) return current.status();
+    if (!current->found) {
       return absl::NotFoundError(absl::StrCat(at, ".id: no employee ", c.id));
     }
-    std::optional<int64_t> target;
-    if (!current.getColumn(0).isNull()) {
-      target = current.getColumn(0).getInt64();
-    }
-    current.reset();
+    std::optional<int64_t> target = current->value;
     if (c.reassign_reports_to) {
       if (*c.reassign_reports_to == c.id) {
         return absl::InvalidArgumentError(absl::StrCat(
             at, ".reassign_reports_to: cannot be the employee deleted"));
       }
-      if (!EmployeeExists(*c.reassign_reports_to)) {
+      auto found = EmployeeExists(*c.reassign_reports_to);
+      if (!found.ok()) return found.status();
+      if (!*found) {
         return absl::NotFoundError(absl::StrCat(
             at, ".reassign_reports_to: no employee ", *c.reassign_reports_to));
       }
       if (absl::Status s = CheckNoCycle(at, c.id, *c.reassign_reports_to);
           !s.ok()) {
+        if (!absl::IsFailedPrecondition(s)) return s;
         return absl::FailedPreconditionError(absl::StrCat(
             at, ".reassign_reports_to: employee ", *c.reassign_reports_to,
             " is in the subtree of employee ", c.id,
@@ -144,16 +146,17 @@ class ChangeApplier {
       }
       target = c.reassign_reports_to;
     }
-    SQLite::Statement& reassign = connection_.Prepare(
+    auto reassign = connection_.Prepare(
         "UPDATE employees SET manager_id = ?2 WHERE manager_id = ?1");
-    reassign.bind(1, c.id);
-    Bind(reassign, 2, target);
-    if (absl::Status s = Run(at, reassign); !s.ok()) return s;
-    summary_->reports_reassigned += db_.getChanges();
-    SQLite::Statement& q =
-        connection_.Prepare("DELETE FROM employees WHERE id = ?");
-    q.bind(1, c.id);
-    if (absl::Status s = Run(at, q); !s.ok()) return s;
+    if (!reassign.ok()) return reassign.status();
+    (*reassign)->Bind(1, c.id);
+    (*reassign)->Bind(2, target);
+    if (absl::Status s = Run(at, **reassign); !s.ok()) return s;
+    summary_->reports_reassigned += db_.Changes();
+    auto q = connection_.Prepare("DELETE FROM employees WHERE id = ?");
+    if (!q.ok()) return q.status();
+    (*q)->Bind(1, c.id);
+    if (absl::Status s = Run(at, **q); !s.ok()) return s;
     ++summary_->deleted;
     return absl::OkStatus();
   }
@@ -166,20 +169,25 @@ class ChangeApplier {
     if (c.name.empty()) {
       return absl::InvalidArgumentError(absl::StrCat(at, ".name: missing"));
     }
-    const bool exists = c.id > 0 && DepartmentExists(c.id);
+    bool exists = false;
+    if (c.id > 0) {
+      auto found = DepartmentExists(c.id);
+      if (!found.ok()) return found.status();
+      exists = *found;
+    }
     if (c.parent_id) {
       if (*c.parent_id == c.id) {
         return absl::InvalidArgumentError(absl::StrCat(
             at, ".parent_id: a department cannot be its own parent"));
       }
-      if (!DepartmentExists(*c.parent_id)) {
+      auto parent = DepartmentExists(*c.parent_id);
+      if (!parent.ok()) return parent.status();
+      if (!*parent) {
         return absl::NotFoundError(
             absl::StrCat(at, ".parent_id: no department ", *c.parent_id));
       }
       if (exists) {
         // The new parent must not be below the department.
-        SQLite::Statement& up = connection_.Prepare(
-            "SELECT parent_id FROM departments WHERE id = ?");
         std::optional<int64_t> at_id = c.parent_id;
         for (int steps = 0; at_id && steps < 100000; ++steps) {
           if (*at_id == c.id) {
@@ -187,33 +195,32 @@ class ChangeApplier {
                 at, ".parent_id: department ", *c.parent_id,
                 " is below department ", c.id, " (a department cycle)"));
           }
-          up.bind(1, *at_id);
-          at_id.reset();
-          if (up.executeStep() && !up.getColumn(0).isNull()) {
-            at_id = up.getColumn(0).getInt64();
-          }
-          up.reset();
+          auto up =
+              Lookup("SELECT parent_id FROM departments WHERE id = ?", *at_id);
+          if (!up.ok()) return up.status();
+          at_id = up->value;
         }
       }
     }
-    if (c.head_employee_id && !EmployeeExists(*c.head_employee_id)) {
-      return absl::NotFoundError(absl::StrCat(
-          at, ".head_employee_id: no employee ", *c.head_employee_id));
+    if (c.head_employee_id) {
+      auto found = EmployeeExists(*c.head_employee_id);
+      if (!found.ok()) return found.status();
+      if (!*found) {
+        return absl::NotFoundError(absl::StrCat(
+            at, ".head_employee_id: no employee ", *c.head_employee_id));
+      }
     }
-    SQLite::Statement& q = connection_.Prepare(
+    auto q = connection_.Prepare(
         exists ? "UPDATE departments SET name = ?2, parent_id = ?3, "
                  "head_employee_id = ?4 WHERE id = ?1"
                : "INSERT INTO departments (id, name, parent_id, "
                  "head_employee_id) VALUES (?1, ?2, ?3, ?4)");
-    if (c.id > 0) {
-      q.bind(1, c.id);
-    } else {
-      q.bind(1);
-    }
-    q.bind(2, c.name);
-    Bind(q, 3, c.parent_id);
-    Bind(q, 4, c.head_employee_id);
-    if (absl::Status s = Run(at, q); !s.ok()) return s;
+    if (!q.ok()) return q.status();
+    (*q)->Bind(1, c.id > 0 ? std::optional<int64_t>(c.id) : std::nullopt);
+    (*q)->Bind(2, c.name);
+    (*q)->Bind(3, c.parent_id);
+    (*q)->Bind(4, c.head_employee_id);
+    if (absl::Status s = Run(at, **q); !s.ok()) return s;
     if (exists) {
       ++summary_->departments_updated;
     } else {
@@ -223,7 +230,9 @@ class ChangeApplier {
   }
 
   absl::Status operator()(const std::string& at, const DeleteDepartment& c) {
-    if (!DepartmentExists(c.id)) {
+    auto found = DepartmentExists(c.id);
+    if (!found.ok()) return found.status();
+    if (!*found) {
       return absl::NotFoundError(absl::StrCat(at, ".id: no department ", c.id));
     }
     for (const char* sql :
@@ -231,46 +240,64 @@ class ChangeApplier {
           "UPDATE departments SET parent_id = (SELECT parent_id FROM "
           "departments WHERE id = ?1) WHERE parent_id = ?1",
           "DELETE FROM departments WHERE id = ?1"}) {
-      SQLite::Statement& q = connection_.Prepare(sql);
-      q.bind(1, c.id);
-      if (absl::Status s = Run(at, q); !s.ok()) return s;
+      auto q = connection_.Prepare(sql);
+      if (!q.ok()) return q.status();
+      (*q)->Bind(1, c.id);
+      if (absl::Status s = Run(at, **q); !s.ok()) return s;
     }
     ++summary_->departments_deleted;
     return absl::OkStatus();
   }
 
  private:
-  static void Bind(SQLite::Statement& q, int index,
-                   const std::optional<int64_t>& v) {
-    if (v) {
-      q.bind(index, *v);
-    } else {
-      q.bind(index);
-    }
-  }
+  static constexpr char kSelectManager[] =
+      "SELECT manager_id FROM employees WHERE id = ?";
 
-  bool Exists(const char* sql, int64_t id) {
-    SQLite::Statement& q = connection_.Prepare(sql);
-    q.bind(1, id);
-    return q.executeStep();
+  // The first row's first column of `sql` with `key` bound: whether there
+  // is a row, and its value (nullopt for NULL).
+  struct Found {
+    bool found = false;
+    std::optional<int64_t> value;
+  };
+  template <typename Key>
+  absl::StatusOr<Found> Lookup(const char* sql, const Key& key) {
+    auto q = connection_.Prepare(sql);
+    if (!q.ok()) return q.status();
+    (*q)->Bind(1, key);
+    auto row = (*q)->Step();
+    if (!row.ok()) return row.status();
+    Found found;
+    found.found = *row;
+    if (*row) found.value = (*q)->OptionalInt64(0);
+    (*q)->Reset();
+    return found;
   }
-  bool EmployeeExists(int64_t id) {
-    return Exists("SELECT 1 FROM employees WHERE id = ?", id);
+  absl::StatusOr<bool> EmployeeExists(int64_t id) {
+    auto found = Lookup("SELECT 1 FROM employees WHERE id = ?", id);
+    if (!found.ok()) return found.status();
+    return found->found;
   }
-  bool DepartmentExists(int64_t id) {
-    return Exists("SELECT 1 FROM departments WHERE id = ?", id);
+  absl::StatusOr<bool> DepartmentExists(int64_t id) {
+    auto found = Lookup("SELECT 1 FROM departments WHERE id = ?", id);
+    if (!found.ok()) return found.status();
+    return found->found;
   }
 
   // FAILED_PRECONDITION when `manager` is in the subtree of `id`: the
   // subtree index makes it one comparison of paths.
   absl::Status CheckNoCycle(const std::string& at, int64_t id,
                             int64_t manager) {
-    SQLite::Statement& q = connection_.Prepare(
+    auto q = connection_.Prepare(
         "SELECT m.org_path >= e.org_path AND m.org_path < e.org_path || 'g' "
         "FROM employees e, employees m WHERE e.id = ? AND m.id = ?");
-    q.bind(1, id);
-    q.bind(2, manager);
-    if (q.executeStep() && q.getColumn(0).getInt() != 0) {
+    if (!q.ok()) return q.status();
+    (*q)->Bind(1, id);
+    (*q)->Bind(2, manager);
+    auto row = (*q)->Step();
+    if (!row.ok()) return row.status();
+    const bool below = *row && (*q)->Int64(0) != 0;
+    (*q)->Reset();
+    if (below) {
       return absl::FailedPreconditionError(absl::StrCat(
           at, ": a manager cycle: employee ", id, " cannot report to employee ",
           manager, ", who is in their subtree"));
@@ -278,28 +305,25 @@ class ChangeApplier {
     return absl::OkStatus();
   }
 
-  absl::Status Run(const std::string& at, SQLite::Statement& q) {
-    try {
-      q.exec();
-    } catch (const SQLite::Exception& e) {
-      const std::string what = e.what();
-      if (absl::StrContains(what, "manager cycle")) {
-        return absl::FailedPreconditionError(absl::StrCat(at, ": ", what));
-      }
-      if (absl::StrContains(what, "out of range")) {
-        return absl::InvalidArgumentError(absl::StrCat(at, ": ", what));
-      }
-      if (e.getErrorCode() == SQLITE_CONSTRAINT) {
-        return absl::InvalidArgumentError(absl::StrCat(at, ": ", what));
-      }
-      return store::FromException(e, at);
+  // Runs a write; the triggers' refusals and broken constraints become
+  // the caller's errors.
+  absl::Status Run(const std::string& at, store::Statement& q) {
+    absl::Status s = q.Run();
+    if (s.ok()) return s;
+    const std::string what = store::SqliteMessage(s);
+    if (absl::StrContains(what, "manager cycle")) {
+      return absl::FailedPreconditionError(absl::StrCat(at, ": ", what));
     }
-    return absl::OkStatus();
+    if (absl::StrContains(what, "out of range") ||
+        (store::SqliteCode(s) & 0xff) == SQLITE_CONSTRAINT) {
+      return absl::InvalidArgumentError(absl::StrCat(at, ": ", what));
+    }
+    return absl::Status(s.code(), absl::StrCat(at, ": ", what));
   }
 
   // Statements are prepared once per connection and reused.
   store::Connection& connection_;
-  SQLite::Database& db_;
+  store::Database& db_;
   WriteSummary* summary_;
 };
 
@@ -312,8 +336,8 @@ constexpr const char* kChangeNames[] = {"upsert_employee", "move_employee",
 absl::StatusOr<WriteSummary> ApplyChanges(
     store::Connection& connection, const std::vector<Change>& changes,
     bool validate_only,
-    const std::function<absl::Status(SQLite::Database&)>& precondition) {
-  SQLite::Database& db = connection.db();
+    const std::function<absl::Status(store::Database&)>& precondition) {
+  store::Database& db = connection.db();
   // No statement may keep a read open once the call is over.
   struct Reset {
     store::Connection& connection;
@@ -326,16 +350,12 @@ absl::StatusOr<WriteSummary> ApplyChanges(
   }
   WriteSummary summary;
   ChangeApplier apply(connection, &summary);
-  try {
-    for (size_t i = 0; i < changes.size(); ++i) {
-      const std::string at =
-          absl::StrCat("changes[", i, "].", kChangeNames[changes[i].index()]);
-      absl::Status s = std::visit(
-          [&](const auto& change) { return apply(at, change); }, changes[i]);
-      if (!s.ok()) return s;
-    }
-  } catch (const SQLite::Exception& e) {
-    return store::FromException(e, "applying changes");
+  for (size_t i = 0; i < changes.size(); ++i) {
+    const std::string at =
+        absl::StrCat("changes[", i, "].", kChangeNames[changes[i].index()]);
+    absl::Status s = std::visit(
+        [&](const auto& change) { return apply(at, change); }, changes[i]);
+    if (!s.ok()) return s;
   }
   if (validate_only) return summary;
   if (absl::Status s = (*txn)->Commit(); !s.ok()) return s;

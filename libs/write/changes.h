@@ -8,7 +8,6 @@
 #include <variant>
 #include <vector>
 
-#include "SQLiteCpp/SQLiteCpp.h"
 #include "absl/status/statusor.h"
 #include "libs/store/pool.h"
 #include "libs/write/import.h"
@@ -67,7 +66,7 @@ using Change = std::variant<UpsertEmployee, MoveEmployee, DeleteEmployee,
 absl::StatusOr<WriteSummary> ApplyChanges(
     store::Connection& connection, const std::vector<Change>& changes,
     bool validate_only,
-    const std::function<absl::Status(SQLite::Database&)>& precondition);
+    const std::function<absl::Status(store::Database&)>& precondition);
 
 }  // namespace pulse::write
 

@@ -54,25 +54,6 @@ constexpr char kUpdate[] =
 constexpr size_t kComponent = store::kPathComponentChars;
 using store::PathComponent;
 
-void BindOptional(SQLite::Statement& q, int index,
-                  const std::optional<int64_t>& v) {
-  if (v.has_value()) {
-    q.bind(index, *v);
-  } else {
-    q.bind(index);
-  }
-}
-
-std::optional<int64_t> OptionalInt(const SQLite::Column& c) {
-  if (c.isNull()) return std::nullopt;
-  return c.getInt64();
-}
-
-std::optional<std::string> OptionalText(const SQLite::Column& c) {
-  if (c.isNull()) return std::nullopt;
-  return c.getString();
-}
-
 // The department id a staged department name stands for (none when empty).
 std::optional<int64_t> DepartmentId(
     const absl::flat_hash_map<std::string, int64_t>& departments,
@@ -84,23 +65,19 @@ std::optional<int64_t> DepartmentId(
 // Whether the row of kCompare on `compare` lists a stored employee with
 // every field as it is stored, `department_id` standing for the staged
 // department's name (the manager is compared by the caller).
-bool SameFields(SQLite::Statement& compare,
+bool SameFields(const store::Statement& compare,
                 const std::optional<int64_t>& department_id) {
-  if (department_id != OptionalInt(compare.getColumn(10))) return false;
+  if (department_id != compare.OptionalInt64(10)) return false;
   for (int c = 3; c <= 6; ++c) {
-    if (compare.getColumn(c).getString() !=
-        compare.getColumn(c + 8).getString()) {
-      return false;
-    }
+    if (compare.TextView(c) != compare.TextView(c + 8)) return false;
   }
-  return OptionalText(compare.getColumn(7)) ==
-         OptionalText(compare.getColumn(15));
+  return compare.OptionalText(7) == compare.OptionalText(15);
 }
 
 // Whether the row of kCompare on `compare` gives a stored employee another
 // manager.
-bool Moves(SQLite::Statement& compare) {
-  return OptionalInt(compare.getColumn(1)) != OptionalInt(compare.getColumn(9));
+bool Moves(const store::Statement& compare) {
+  return compare.OptionalInt64(1) != compare.OptionalInt64(9);
 }
 
 }  // namespace
@@ -126,30 +103,32 @@ std::string FormatErrors(const std::vector<RowError>& errors,
 }
 
 absl::StatusOr<std::unique_ptr<Importer>> Importer::Begin(
-    SQLite::Database& db, ImportOptions options) {
+    store::Database& db, ImportOptions options) {
   std::unique_ptr<Importer> importer(new Importer(db, std::move(options)));
-  try {
-    for (const char* column : {"notes", "org_path"}) {
-      SQLite::Statement q(db,
-                          "SELECT count(*) FROM pragma_table_info('employees') "
-                          "WHERE name = ?");
-      q.bind(1, column);
-      if (!q.executeStep() || q.getColumn(0).getInt() == 0) {
-        return absl::FailedPreconditionError(
-            "the database's schema is too old for writes (no employees "
-            "table, or no subtree index): run 'pulse-schema upgrade head'");
-      }
+  auto columns = db.SelectInt(
+      "SELECT count(*) FROM pragma_table_info('employees') WHERE name IN "
+      "('notes', 'org_path')");
+  if (!columns.ok()) {
+    return store::WithContext(columns.status(), "preparing the import");
+  }
+  if (*columns < 2) {
+    return absl::FailedPreconditionError(
+        "the database's schema is too old for writes (no employees "
+        "table, or no subtree index): run 'pulse-schema upgrade head'");
+  }
+  absl::Status s = db.Exec("PRAGMA temp.cache_size = -32768");
+  if (s.ok()) s = db.Exec(kCreateStaging);
+  if (s.ok()) s = db.Exec("BEGIN");
+  if (!s.ok()) return store::WithContext(s, "preparing the import");
+  importer->staging_ = true;
+  for (auto [sql, statement] :
+       {std::pair(kStageEmployee, &importer->stage_employee_),
+        std::pair(kStageDepartment, &importer->stage_department_)}) {
+    auto prepared = db.Prepare(sql);
+    if (!prepared.ok()) {
+      return store::WithContext(prepared.status(), "preparing the import");
     }
-    db.exec("PRAGMA temp.cache_size = -32768");
-    db.exec(kCreateStaging);
-    db.exec("BEGIN");
-    importer->staging_ = true;
-    importer->stage_employee_ =
-        std::make_unique<SQLite::Statement>(db, kStageEmployee);
-    importer->stage_department_ =
-        std::make_unique<SQLite::Statement>(db, kStageDepartment);
-  } catch (const SQLite::Exception& e) {
-    return store::FromException(e, "preparing the import");
+    *statement = std::make_unique<store::Statement>(*std::move(prepared));
   }
   return importer;
 }
@@ -157,15 +136,15 @@ absl::StatusOr<std::unique_ptr<Importer>> Importer::Begin(
 Importer::~Importer() {
   stage_employee_.reset();
   stage_department_.reset();
-  try {
-    if (staging_) db_.exec("ROLLBACK");
-    // Dropping is faster than deleting a large import's rows.
-    db_.exec("DROP TABLE IF EXISTS temp.import_employees");
-    db_.exec("DROP TABLE IF EXISTS temp.import_departments");
-    db_.exec("DROP TABLE IF EXISTS temp.import_heads");
-  } catch (const SQLite::Exception&) {
-    // The connection is closing or the tables were never made.
-  }
+  // Errors are ignored: the connection is closing or the tables were never
+  // made.
+  if (staging_) db_.Exec("ROLLBACK").IgnoreError();
+  // Dropping is faster than deleting a large import's rows.
+  db_.Exec(
+         "DROP TABLE IF EXISTS temp.import_employees; "
+         "DROP TABLE IF EXISTS temp.import_departments; "
+         "DROP TABLE IF EXISTS temp.import_heads")
+      .IgnoreError();
 }
 
 void Importer::AddError(RowError error) { errors_.push_back(std::move(error)); }
@@ -190,55 +169,47 @@ absl::Status Importer::AddEmployee(const EmployeeRow& row) {
   if (!email_hashes_.insert(absl::HashOf(row.email)).second) {
     emails_may_repeat_ = true;
   }
-  try {
-    SQLite::Statement& q = *stage_employee_;
-    q.bind(1, row.id);
-    q.bind(2, row.line);
-    BindOptional(q, 3, row.manager_id);
-    q.bind(4, row.department);
-    q.bind(5, row.full_name);
-    q.bind(6, row.title);
-    q.bind(7, row.email);
-    q.bind(8, row.hire_date);
-    if (row.notes.has_value()) {
-      q.bind(9, *row.notes);
-    } else {
-      q.bind(9);
-    }
-    q.exec();
-    q.reset();
-    ++staged_;
-  } catch (const SQLite::Exception& e) {
-    return store::FromException(e, "staging the import");
-  }
+  store::Statement& q = *stage_employee_;
+  q.Bind(1, row.id);
+  q.Bind(2, row.line);
+  q.Bind(3, row.manager_id);
+  q.Bind(4, row.department);
+  q.Bind(5, row.full_name);
+  q.Bind(6, row.title);
+  q.Bind(7, row.email);
+  q.Bind(8, row.hire_date);
+  q.Bind(9, row.notes);
+  absl::Status s = q.Run();
+  q.Reset();
+  if (!s.ok()) return store::WithContext(s, "staging the import");
+  ++staged_;
   return absl::OkStatus();
 }
 
 absl::Status Importer::AddDepartment(const DepartmentRow& row) {
-  try {
-    SQLite::Statement check(db_,
-                            "SELECT line FROM temp.import_departments WHERE "
-                            "name = ?");
-    check.bind(1, row.name);
-    if (check.executeStep()) {
-      errors_.push_back(
-          {row.line, "name",
-           absl::StrCat("duplicate department '", row.name, "' (also on line ",
-                        check.getColumn(0).getInt64(), ")"),
-           absl::StatusCode::kAlreadyExists});
-      return absl::OkStatus();
-    }
-    SQLite::Statement& q = *stage_department_;
-    q.bind(1, row.name);
-    q.bind(2, row.line);
-    q.bind(3, row.parent);
-    BindOptional(q, 4, row.head_employee_id);
-    q.exec();
-    q.reset();
-    ++departments_;
-  } catch (const SQLite::Exception& e) {
-    return store::FromException(e, "staging the import");
+  auto check =
+      db_.Prepare("SELECT line FROM temp.import_departments WHERE name = ?");
+  if (!check.ok()) return check.status();
+  check->Bind(1, row.name);
+  auto found = check->Step();
+  if (!found.ok())
+    return store::WithContext(found.status(), "staging the import");
+  if (*found) {
+    errors_.push_back({row.line, "name",
+                       absl::StrCat("duplicate department '", row.name,
+                                    "' (also on line ", check->Int64(0), ")"),
+                       absl::StatusCode::kAlreadyExists});
+    return absl::OkStatus();
   }
+  store::Statement& q = *stage_department_;
+  q.Bind(1, row.name);
+  q.Bind(2, row.line);
+  q.Bind(3, row.parent);
+  q.Bind(4, row.head_employee_id);
+  absl::Status s = q.Run();
+  q.Reset();
+  if (!s.ok()) return store::WithContext(s, "staging the import");
+  ++departments_;
   return absl::OkStatus();
 }
 
@@ -256,14 +227,12 @@ absl::Status Importer::ErrorStatus() const {
 }
 
 absl::StatusOr<WriteSummary> Importer::Finish() {
-  try {
-    stage_employee_.reset();
-    stage_department_.reset();
-    db_.exec("COMMIT");
-    staging_ = false;
-  } catch (const SQLite::Exception& e) {
-    return store::FromException(e, "staging the import");
+  stage_employee_.reset();
+  stage_department_.reset();
+  if (absl::Status s = db_.Exec("COMMIT"); !s.ok()) {
+    return store::WithContext(s, "staging the import");
   }
+  staging_ = false;
   // A whole organisation (into an empty table, or replacing one) is loaded
   // with foreign keys off: with them on, every row inserted would look up
   // its manager and, while reports inserted before their managers wait,
@@ -271,25 +240,23 @@ absl::StatusOr<WriteSummary> Importer::Finish() {
   // every reference itself, and CheckReferences confirms it before commit. The
   // pragma cannot change inside a transaction, so this is decided before it
   // begins; Apply checks again inside.
-  bool foreign_keys_off = false;
-  try {
-    foreign_keys_off =
-        options_.mode == ImportMode::kReplace ||
-        !db_.execAndGet("SELECT EXISTS (SELECT 1 FROM employees)").getInt();
-    if (foreign_keys_off) db_.exec("PRAGMA foreign_keys = OFF");
-  } catch (const SQLite::Exception& e) {
-    return store::FromException(e, "preparing the import");
+  auto any = db_.SelectInt("SELECT EXISTS (SELECT 1 FROM employees)");
+  if (!any.ok())
+    return store::WithContext(any.status(), "preparing the import");
+  const bool foreign_keys_off =
+      options_.mode == ImportMode::kReplace || *any == 0;
+  if (foreign_keys_off) {
+    if (absl::Status s = db_.Exec("PRAGMA foreign_keys = OFF"); !s.ok()) {
+      return store::WithContext(s, "preparing the import");
+    }
   }
   struct RestoreForeignKeys {
-    SQLite::Database& db;
+    store::Database& db;
     bool off;
     ~RestoreForeignKeys() {
-      if (!off) return;
-      try {
-        db.exec("PRAGMA foreign_keys = ON");
-      } catch (const SQLite::Exception&) {
-        // Only inside a transaction, which the one below has ended by now.
-      }
+      // It fails only inside a transaction, which the one below has ended
+      // by now.
+      if (off) db.Exec("PRAGMA foreign_keys = ON").IgnoreError();
     }
   } restore{db_, foreign_keys_off};
   auto txn = store::WriteTransaction::Begin(db_);
@@ -333,157 +300,176 @@ absl::Status Importer::CheckReferences() {
       "SELECT 'department ' || d.id || ' has parent ' || d.parent_id FROM "
       "departments d WHERE d.parent_id IS NOT NULL AND NOT EXISTS (SELECT 1 "
       "FROM departments p WHERE p.id = d.parent_id) LIMIT 1"};
-  try {
-    for (const char* sql : kBroken) {
-      SQLite::Statement q(db_, sql);
-      if (q.executeStep()) {
-        return absl::InternalError(absl::StrCat(
-            "the import would leave a broken reference (",
-            q.getColumn(0).getString(),
-            ", who does not exist) that its checks missed; nothing was "
-            "changed"));
-      }
+  for (const char* sql : kBroken) {
+    auto q = db_.Prepare(sql);
+    auto row = q.ok() ? q->Step() : q.status();
+    if (!row.ok()) {
+      return store::WithContext(row.status(),
+                                "checking the import's references");
     }
-  } catch (const SQLite::Exception& e) {
-    return store::FromException(e, "checking the import's references");
+    if (*row) {
+      return absl::InternalError(absl::StrCat(
+          "the import would leave a broken reference (", q->Text(0),
+          ", who does not exist) that its checks missed; nothing was "
+          "changed"));
+    }
   }
   return absl::OkStatus();
 }
 
 absl::Status Importer::Validate() {
-  const bool merge = options_.mode == ImportMode::kMerge;
-  try {
-    SQLite::Statement exists(db_,
-                             "SELECT org_path FROM employees WHERE id = ?");
-    // Whether `id` will exist once the import is applied.
-    auto will_exist = [&](int64_t id) {
-      if (nodes_.contains(id)) return true;
-      if (!merge) return false;
-      exists.bind(1, id);
-      const bool found = exists.executeStep();
-      exists.reset();
-      return found;
-    };
-    absl::flat_hash_set<int64_t> known_managers;
-    for (const auto& [id, node] : nodes_) {
-      if (node.manager == 0 || nodes_.contains(node.manager) ||
-          known_managers.contains(node.manager)) {
-        continue;
-      }
-      if (will_exist(node.manager)) {
-        known_managers.insert(node.manager);
-        continue;
-      }
-      errors_.push_back(
-          {node.line, "manager_id",
-           absl::StrCat("no employee ", node.manager,
-                        merge ? " in the file or the database"
-                              : " in the file (--mode=replace keeps only the "
-                                "file's employees)")});
-    }
+  absl::Status s = ValidateRows();
+  return store::WithContext(s, "validating the import");
+}
 
-    SQLite::Statement dup_emails(
-        db_,
+absl::Status Importer::ValidateRows() {
+  const bool merge = options_.mode == ImportMode::kMerge;
+  auto prepared = db_.Prepare("SELECT org_path FROM employees WHERE id = ?");
+  if (!prepared.ok()) return prepared.status();
+  store::Statement& exists = *prepared;
+  // The first error of a look-up below (whose callers go on as if the
+  // employee did not exist); returned as soon as it is seen.
+  absl::Status lookup;
+  // The path of `id` in the database, if it is there.
+  auto stored_path = [&](int64_t id) -> std::optional<std::string> {
+    exists.Bind(1, id);
+    auto found = exists.Step();
+    std::optional<std::string> path;
+    if (!found.ok()) {
+      lookup.Update(found.status());
+    } else if (*found) {
+      path = exists.Text(0);
+    }
+    exists.Reset();
+    return path;
+  };
+  // Whether `id` will exist once the import is applied.
+  auto will_exist = [&](int64_t id) {
+    if (nodes_.contains(id)) return true;
+    return merge && stored_path(id).has_value();
+  };
+  absl::flat_hash_set<int64_t> known_managers;
+  for (const auto& [id, node] : nodes_) {
+    if (node.manager == 0 || nodes_.contains(node.manager) ||
+        known_managers.contains(node.manager)) {
+      continue;
+    }
+    if (will_exist(node.manager)) {
+      known_managers.insert(node.manager);
+      continue;
+    }
+    if (!lookup.ok()) return lookup;
+    errors_.push_back(
+        {node.line, "manager_id",
+         absl::StrCat("no employee ", node.manager,
+                      merge ? " in the file or the database"
+                            : " in the file (--mode=replace keeps only the "
+                              "file's employees)")});
+  }
+
+  if (emails_may_repeat_) {
+    auto dup_emails = db_.Prepare(
         "SELECT email, group_concat(line, ', ') FROM (SELECT email, line FROM "
         "temp.import_employees ORDER BY line) GROUP BY email HAVING count(*) > "
         "1");
-    while (emails_may_repeat_ && dup_emails.executeStep()) {
-      const std::string lines = dup_emails.getColumn(1).getString();
+    if (!dup_emails.ok()) return dup_emails.status();
+    absl::Status s = dup_emails->ForEachRow([&] {
+      const std::string lines = dup_emails->Text(1);
       const int64_t first = std::stoll(lines);
       errors_.push_back({first, "email",
-                         absl::StrCat("duplicate email '",
-                                      dup_emails.getColumn(0).getString(),
+                         absl::StrCat("duplicate email '", dup_emails->Text(0),
                                       "' (lines ", lines, ")"),
                          absl::StatusCode::kAlreadyExists});
-    }
-    if (merge) {
-      // An email kept by an employee the file does not list.
-      SQLite::Statement taken(
-          db_,
-          "SELECT s.line, s.email, e.id FROM temp.import_employees s JOIN "
-          "main.employees e ON e.email = s.email WHERE e.id <> s.id AND NOT "
-          "EXISTS (SELECT 1 FROM temp.import_employees t WHERE t.id = e.id)");
-      while (taken.executeStep()) {
-        errors_.push_back({taken.getColumn(0).getInt64(), "email",
-                           absl::StrCat("'", taken.getColumn(1).getString(),
-                                        "' already belongs to employee ",
-                                        taken.getColumn(2).getInt64()),
-                           absl::StatusCode::kAlreadyExists});
-      }
-    }
-
-    // Departments: parents known, heads will exist.
-    SQLite::Statement departments(
-        db_,
-        "SELECT line, name, parent, head_employee_id FROM "
-        "temp.import_departments ORDER BY line");
-    SQLite::Statement known_department(
-        db_,
-        "SELECT 1 FROM temp.import_departments WHERE name = ?1 UNION ALL "
-        "SELECT 1 FROM main.departments WHERE name = ?1");
-    absl::flat_hash_map<std::string, std::string> parents;
-    std::vector<std::pair<int64_t, std::string>> order;
-    while (departments.executeStep()) {
-      const int64_t line = departments.getColumn(0).getInt64();
-      const std::string name = departments.getColumn(1).getString();
-      const std::string parent = departments.getColumn(2).getString();
-      parents[name] = parent;
-      order.emplace_back(line, name);
-      if (!parent.empty()) {
-        known_department.bind(1, parent);
-        if (!known_department.executeStep()) {
-          errors_.push_back(
-              {line, "parent", absl::StrCat("no department '", parent, "'")});
-        }
-        known_department.reset();
-      }
-      if (!departments.getColumn(3).isNull()) {
-        const int64_t head = departments.getColumn(3).getInt64();
-        if (!will_exist(head)) {
-          errors_.push_back(
-              {line, "head_employee_id", absl::StrCat("no employee ", head)});
-        }
-      }
-    }
-    for (const auto& [line, name] : order) {
-      std::string at = name;
-      for (size_t steps = 0; steps <= parents.size(); ++steps) {
-        auto it = parents.find(at);
-        if (it == parents.end() || it->second.empty()) break;
-        at = it->second;
-        if (at == name) {
-          errors_.push_back(
-              {line, "parent",
-               absl::StrCat("a department cycle through '", name, "'"),
-               absl::StatusCode::kFailedPrecondition});
-          break;
-        }
-      }
-    }
-
-    // The nearest employee above `id` (not listed) whom the file lists:
-    // where a chain leaving the file's rows comes back into them.
-    auto nearest_listed = [&](int64_t id) -> std::optional<int64_t> {
-      if (!merge) return std::nullopt;
-      exists.bind(1, id);
-      if (!exists.executeStep()) {
-        exists.reset();
-        return std::nullopt;
-      }
-      const std::string path = exists.getColumn(0).getString();
-      exists.reset();
-      const size_t levels = path.size() / kComponent;
-      for (size_t k = 2; k <= levels; ++k) {
-        const int64_t above = store::ComponentId(path, k);
-        if (nodes_.contains(above)) return above;
-      }
-      return std::nullopt;
-    };
-    CheckCycles(nearest_listed);
-  } catch (const SQLite::Exception& e) {
-    return store::FromException(e, "validating the import");
+      return absl::OkStatus();
+    });
+    if (!s.ok()) return s;
   }
-  return absl::OkStatus();
+  if (merge) {
+    // An email kept by an employee the file does not list.
+    auto taken = db_.Prepare(
+        "SELECT s.line, s.email, e.id FROM temp.import_employees s JOIN "
+        "main.employees e ON e.email = s.email WHERE e.id <> s.id AND NOT "
+        "EXISTS (SELECT 1 FROM temp.import_employees t WHERE t.id = e.id)");
+    if (!taken.ok()) return taken.status();
+    absl::Status s = taken->ForEachRow([&] {
+      errors_.push_back(
+          {taken->Int64(0), "email",
+           absl::StrCat("'", taken->Text(1), "' already belongs to employee ",
+                        taken->Int64(2)),
+           absl::StatusCode::kAlreadyExists});
+      return absl::OkStatus();
+    });
+    if (!s.ok()) return s;
+  }
+
+  // Departments: parents known, heads will exist.
+  auto departments = db_.Prepare(
+      "SELECT line, name, parent, head_employee_id FROM "
+      "temp.import_departments ORDER BY line");
+  if (!departments.ok()) return departments.status();
+  auto known_department = db_.Prepare(
+      "SELECT 1 FROM temp.import_departments WHERE name = ?1 UNION ALL "
+      "SELECT 1 FROM main.departments WHERE name = ?1");
+  if (!known_department.ok()) return known_department.status();
+  absl::flat_hash_map<std::string, std::string> parents;
+  std::vector<std::pair<int64_t, std::string>> order;
+  absl::Status listed = departments->ForEachRow([&]() -> absl::Status {
+    const int64_t line = departments->Int64(0);
+    const std::string name = departments->Text(1);
+    const std::string parent = departments->Text(2);
+    parents[name] = parent;
+    order.emplace_back(line, name);
+    if (!parent.empty()) {
+      known_department->Bind(1, parent);
+      auto known = known_department->Step();
+      if (!known.ok()) return known.status();
+      if (!*known) {
+        errors_.push_back(
+            {line, "parent", absl::StrCat("no department '", parent, "'")});
+      }
+      known_department->Reset();
+    }
+    if (std::optional<int64_t> head = departments->OptionalInt64(3)) {
+      if (!will_exist(*head)) {
+        if (!lookup.ok()) return lookup;
+        errors_.push_back(
+            {line, "head_employee_id", absl::StrCat("no employee ", *head)});
+      }
+    }
+    return absl::OkStatus();
+  });
+  if (!listed.ok()) return listed;
+  for (const auto& [line, name] : order) {
+    std::string at = name;
+    for (size_t steps = 0; steps <= parents.size(); ++steps) {
+      auto it = parents.find(at);
+      if (it == parents.end() || it->second.empty()) break;
+      at = it->second;
+      if (at == name) {
+        errors_.push_back(
+            {line, "parent",
+             absl::StrCat("a department cycle through '", name, "'"),
+             absl::StatusCode::kFailedPrecondition});
+        break;
+      }
+    }
+  }
+
+  // The nearest employee above `id` (not listed) whom the file lists:
+  // where a chain leaving the file's rows comes back into them.
+  auto nearest_listed = [&](int64_t id) -> std::optional<int64_t> {
+    if (!merge) return std::nullopt;
+    const std::optional<std::string> path = stored_path(id);
+    if (!path.has_value()) return std::nullopt;
+    const size_t levels = path->size() / kComponent;
+    for (size_t k = 2; k <= levels; ++k) {
+      const int64_t above = store::ComponentId(*path, k);
+      if (nodes_.contains(above)) return above;
+    }
+    return std::nullopt;
+  };
+  CheckCycles(nearest_listed);
+  return lookup;
 }
 
 void Importer::CheckCycles(
@@ -530,30 +516,38 @@ void Importer::CheckCycles(
 
 absl::Status Importer::ApplyDepartments(
     WriteSummary* summary, absl::flat_hash_map<std::string, int64_t>* ids) {
-  SQLite::Statement all(db_,
-                        "SELECT name, id FROM departments ORDER BY id DESC");
-  while (all.executeStep()) {
-    (*ids)[all.getColumn(0).getString()] = all.getColumn(1).getInt64();
-  }
-  SQLite::Statement insert(db_, "INSERT INTO departments (name) VALUES (?)");
+  auto all = db_.Prepare("SELECT name, id FROM departments ORDER BY id DESC");
+  if (!all.ok()) return all.status();
+  absl::Status s = all->ForEachRow([&] {
+    (*ids)[all->Text(0)] = all->Int64(1);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  auto insert = db_.Prepare("INSERT INTO departments (name) VALUES (?)");
+  if (!insert.ok()) return insert.status();
   auto ensure = [&](const std::string& name) {
-    if (name.empty() || ids->contains(name)) return;
-    insert.bind(1, name);
-    insert.exec();
-    insert.reset();
-    (*ids)[name] = db_.getLastInsertRowid();
+    if (name.empty() || ids->contains(name)) return absl::OkStatus();
+    insert->Bind(1, name);
+    absl::Status added = insert->Run();
+    insert->Reset();
+    if (!added.ok()) return added;
+    (*ids)[name] = db_.LastInsertRowId();
     ++summary->departments_added;
+    return absl::OkStatus();
   };
-  SQLite::Statement staged(
-      db_, "SELECT name, parent FROM temp.import_departments ORDER BY line");
-  while (staged.executeStep()) {
-    ensure(staged.getColumn(0).getString());
-    ensure(staged.getColumn(1).getString());
-  }
-  SQLite::Statement named(
-      db_, "SELECT DISTINCT department FROM temp.import_employees");
-  while (named.executeStep()) ensure(named.getColumn(0).getString());
-  return absl::OkStatus();
+  auto staged = db_.Prepare(
+      "SELECT name, parent FROM temp.import_departments ORDER BY line");
+  if (!staged.ok()) return staged.status();
+  s = staged->ForEachRow([&] {
+    absl::Status added = ensure(staged->Text(0));
+    if (added.ok()) added = ensure(staged->Text(1));
+    return added;
+  });
+  if (!s.ok()) return s;
+  auto named =
+      db_.Prepare("SELECT DISTINCT department FROM temp.import_employees");
+  if (!named.ok()) return named.status();
+  return named->ForEachRow([&] { return ensure(named->Text(0)); });
 }
 
 absl::Status Importer::BulkInsert(
@@ -587,269 +581,290 @@ absl::Status Importer::BulkInsert(
     }
   }
   // Heads survive the reload when their employee is still listed.
-  db_.exec(
+  absl::Status s = db_.Exec(
       "CREATE TEMP TABLE IF NOT EXISTS import_heads (department_id INTEGER "
-      "PRIMARY KEY, head_employee_id INTEGER)");
-  db_.exec("DELETE FROM temp.import_heads");
-  db_.exec(
+      "PRIMARY KEY, head_employee_id INTEGER);"
+      "DELETE FROM temp.import_heads;"
       "INSERT INTO temp.import_heads SELECT id, head_employee_id FROM "
       "departments WHERE head_employee_id IN (SELECT id FROM "
-      "temp.import_employees)");
-  db_.exec("UPDATE departments SET head_employee_id = NULL");
+      "temp.import_employees);"
+      "UPDATE departments SET head_employee_id = NULL");
+  if (!s.ok()) return s;
   // With foreign keys on (a table that filled up since Finish looked), each
   // row inserted looks for its reports to settle the deferred references
   // of reports inserted before it: a full scan without employees_manager_id.
-  const bool foreign_keys = db_.execAndGet("PRAGMA foreign_keys").getInt() != 0;
-  const std::vector<std::string> suspended = store::SuspendIndexesAndTriggers(
+  auto foreign_keys = db_.SelectInt("PRAGMA foreign_keys");
+  if (!foreign_keys.ok()) return foreign_keys.status();
+  auto suspended = store::SuspendIndexesAndTriggers(
       db_, "employees",
-      foreign_keys ? std::vector<std::string>{"employees_manager_id"}
-                   : std::vector<std::string>{});
-  db_.exec("DELETE FROM employees");
-  SQLite::Statement rows(
-      db_,
+      *foreign_keys != 0 ? std::vector<std::string>{"employees_manager_id"}
+                         : std::vector<std::string>{});
+  if (!suspended.ok()) return suspended.status();
+  if (s = db_.Exec("DELETE FROM employees"); !s.ok()) return s;
+  auto rows = db_.Prepare(
       "SELECT id, manager_id, department, full_name, title, email, hire_date, "
       "notes FROM temp.import_employees ORDER BY id");
-  SQLite::Statement insert(db_, kInsert);
+  if (!rows.ok()) return rows.status();
+  auto insert = db_.Prepare(kInsert);
+  if (!insert.ok()) return insert.status();
   std::string path;
-  while (rows.executeStep()) {
-    const int64_t id = rows.getColumn(0).getInt64();
-    insert.bind(1, id);
-    const std::optional<int64_t> manager = OptionalInt(rows.getColumn(1));
-    BindOptional(insert, 2, manager);
-    const std::string department = rows.getColumn(2).getString();
+  s = rows->ForEachRow([&] {
+    const int64_t id = rows->Int64(0);
+    insert->Bind(1, id);
+    const std::optional<int64_t> manager = rows->OptionalInt64(1);
+    insert->Bind(2, manager);
+    const absl::string_view department = rows->TextView(2);
     if (department.empty()) {
-      insert.bind(3);
+      insert->BindNull(3);
     } else {
-      insert.bind(3, departments.at(department));
+      insert->Bind(3, departments.at(department));
     }
-    for (int c = 3; c <= 6; ++c) {
-      const SQLite::Column v = rows.getColumn(c);
-      insert.bindNoCopy(c + 1, static_cast<const char*>(v.getText()));
-    }
-    const SQLite::Column notes = rows.getColumn(7);
-    if (notes.isNull()) {
-      insert.bind(8);
+    // The staged row's text, not copied: the row stays until the next step.
+    for (int c = 3; c <= 6; ++c) insert->BindView(c + 1, rows->TextView(c));
+    if (rows->IsNull(7)) {
+      insert->BindNull(8);
     } else {
-      insert.bindNoCopy(8, static_cast<const char*>(notes.getText()));
+      insert->BindView(8, rows->TextView(7));
     }
     path = manager.has_value() ? paths.at(*manager) : std::string();
     path += PathComponent(id);
-    insert.bindNoCopy(9, path);
-    insert.exec();
-    insert.reset();
-  }
-  store::RestoreSchema(db_, suspended);
+    insert->BindView(9, path);
+    absl::Status inserted = insert->Run();
+    insert->Reset();
+    return inserted;
+  });
+  if (!s.ok()) return s;
+  if (s = store::RestoreSchema(db_, *suspended); !s.ok()) return s;
   // The triggers that replace the path generation were set aside.
-  store::ReplacePathGeneration(db_);
-  db_.exec(
+  if (s = store::ReplacePathGeneration(db_); !s.ok()) return s;
+  return db_.Exec(
       "UPDATE departments SET head_employee_id = (SELECT h.head_employee_id "
       "FROM temp.import_heads h WHERE h.department_id = departments.id) WHERE "
       "id IN (SELECT department_id FROM temp.import_heads)");
-  return absl::OkStatus();
 }
 
 absl::Status Importer::Merge(
     const absl::flat_hash_map<std::string, int64_t>& departments,
     WriteSummary* summary) {
-  SQLite::Statement detach(
-      db_, "UPDATE employees SET manager_id = NULL WHERE id = ?");
+  auto detach =
+      db_.Prepare("UPDATE employees SET manager_id = NULL WHERE id = ?");
+  if (!detach.ok()) return detach.status();
   // Moved employees are first made top-level, so that no order of the
   // moves below passes through a cycle that the end state does not have.
   std::vector<int64_t> moved;
-  {
-    SQLite::Statement compare(db_, kCompare);
-    while (compare.executeStep()) {
-      if (compare.getColumn(8).isNull()) continue;
-      if (Moves(compare)) moved.push_back(compare.getColumn(0).getInt64());
+  auto compare = db_.Prepare(kCompare);
+  if (!compare.ok()) return compare.status();
+  absl::Status s = compare->ForEachRow([&] {
+    if (!compare->IsNull(8) && Moves(*compare)) {
+      moved.push_back(compare->Int64(0));
     }
-  }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
   for (int64_t id : moved) {
-    detach.bind(1, id);
-    detach.exec();
-    detach.reset();
+    detach->Bind(1, id);
+    if (s = detach->Run(); !s.ok()) return s;
+    detach->Reset();
   }
   absl::flat_hash_set<int64_t> was_moved(moved.begin(), moved.end());
-  SQLite::Statement compare(db_, kCompare);
-  SQLite::Statement insert(db_, kInsertNoPath);
-  SQLite::Statement update(db_, kUpdate);
-  while (compare.executeStep()) {
-    const int64_t id = compare.getColumn(0).getInt64();
-    const std::optional<int64_t> manager = OptionalInt(compare.getColumn(1));
+  auto insert = db_.Prepare(kInsertNoPath);
+  if (!insert.ok()) return insert.status();
+  auto update = db_.Prepare(kUpdate);
+  if (!update.ok()) return update.status();
+  compare->Reset();
+  s = compare->ForEachRow([&] {
+    const int64_t id = compare->Int64(0);
+    const std::optional<int64_t> manager = compare->OptionalInt64(1);
     const std::optional<int64_t> department_id =
-        DepartmentId(departments, compare.getColumn(2).getString());
-    const bool exists = !compare.getColumn(8).isNull();
+        DepartmentId(departments, compare->Text(2));
+    const bool exists = !compare->IsNull(8);
     if (exists && !was_moved.contains(id) &&
-        SameFields(compare, department_id)) {
+        SameFields(*compare, department_id)) {
       ++summary->unchanged;
-      continue;
+      return absl::OkStatus();
     }
-    SQLite::Statement& q = exists ? update : insert;
-    q.bind(1, id);
-    BindOptional(q, 2, manager);
-    BindOptional(q, 3, department_id);
-    for (int c = 3; c <= 6; ++c)
-      q.bind(c + 1, compare.getColumn(c).getString());
-    const std::optional<std::string> notes = OptionalText(compare.getColumn(7));
-    if (notes.has_value()) {
-      q.bind(8, *notes);
-    } else {
-      q.bind(8);
-    }
-    q.exec();
-    q.reset();
+    store::Statement& q = exists ? *update : *insert;
+    q.Bind(1, id);
+    q.Bind(2, manager);
+    q.Bind(3, department_id);
+    for (int c = 3; c <= 6; ++c) q.Bind(c + 1, compare->TextView(c));
+    q.Bind(8, compare->OptionalText(7));
+    absl::Status written = q.Run();
+    q.Reset();
+    if (!written.ok()) return written;
     if (exists) {
       ++summary->updated;
     } else {
       ++summary->added;
     }
-  }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
   summary->moved = static_cast<int64_t>(moved.size());
   return absl::OkStatus();
 }
 
 absl::StatusOr<WriteSummary> Importer::Apply() {
-  WriteSummary summary;
-  try {
-    absl::flat_hash_map<std::string, int64_t> departments;
-    const int64_t last_department_before =
-        db_.execAndGet("SELECT coalesce(max(id), 0) FROM departments")
-            .getInt64();
-    if (absl::Status s = ApplyDepartments(&summary, &departments); !s.ok()) {
-      return s;
-    }
-    const int64_t existing =
-        db_.execAndGet("SELECT count(*) FROM employees").getInt64();
-    if (options_.mode == ImportMode::kReplace || existing == 0) {
-      // Count what changes, then load the listed employees afresh: faster
-      // than row-by-row changes for a whole organisation, and deletes need
-      // no subtree rewrites.
-      WriteSummary counted = summary;
-      SQLite::Statement compare(db_, kCompare);
-      int64_t matched = 0;
-      if (existing == 0) counted.added = static_cast<int64_t>(staged_);
-      while (existing > 0 && compare.executeStep()) {
-        if (compare.getColumn(8).isNull()) {
-          ++counted.added;
-          continue;
-        }
-        ++matched;
-        const bool moved = Moves(compare);
-        counted.moved += moved;
-        if (!moved &&
-            SameFields(
-                compare,
-                DepartmentId(departments, compare.getColumn(2).getString()))) {
-          ++counted.unchanged;
-        } else {
-          ++counted.updated;
-        }
-      }
-      compare.reset();
-      counted.deleted = existing - matched;
-      summary = counted;
-      if (summary.added + summary.updated + summary.deleted > 0) {
-        if (absl::Status s = BulkInsert(departments); !s.ok()) {
-          return s;
-        }
-      }
-    } else if (absl::Status s = Merge(departments, &summary); !s.ok()) {
-      return s;
-    }
-    // Departments' parents and heads, now that every employee is in place.
-    SQLite::Statement staged(
-        db_,
-        "SELECT d.id, p.id, s.head_employee_id, d.parent_id IS NOT p.id OR "
-        "(s.head_employee_id IS NOT NULL AND d.head_employee_id IS NOT "
-        "s.head_employee_id) FROM temp.import_departments s JOIN departments "
-        "d ON d.id = (SELECT min(id) FROM departments WHERE name = s.name) "
-        "LEFT JOIN departments p ON p.id = (SELECT min(id) FROM departments "
-        "WHERE name = s.parent) ORDER BY s.line");
-    SQLite::Statement set(
-        db_,
-        "UPDATE departments SET parent_id = ?2, head_employee_id = "
-        "coalesce(?3, head_employee_id) WHERE id = ?1");
-    std::vector<
-        std::tuple<int64_t, std::optional<int64_t>, std::optional<int64_t>>>
-        changes;
-    while (staged.executeStep()) {
-      if (staged.getColumn(3).getInt() == 0) continue;
-      changes.emplace_back(staged.getColumn(0).getInt64(),
-                           OptionalInt(staged.getColumn(1)),
-                           OptionalInt(staged.getColumn(2)));
-    }
-    staged.reset();
-    for (const auto& [id, parent, head] : changes) {
-      set.bind(1, id);
-      BindOptional(set, 2, parent);
-      BindOptional(set, 3, head);
-      set.exec();
-      set.reset();
-    }
-    // Departments added above were given ids past every earlier one.
-    for (const auto& change : changes) {
-      if (std::get<0>(change) <= last_department_before) {
-        ++summary.departments_updated;
-      }
-    }
-  } catch (const SQLite::Exception& e) {
-    return store::FromException(e, "applying the import");
+  absl::StatusOr<WriteSummary> summary = ApplyRows();
+  if (!summary.ok()) {
+    return store::WithContext(summary.status(), "applying the import");
   }
   return summary;
 }
 
-absl::Status Export(SQLite::Database& db, Format format, std::FILE* employees,
+absl::StatusOr<WriteSummary> Importer::ApplyRows() {
+  WriteSummary summary;
+  absl::flat_hash_map<std::string, int64_t> departments;
+  auto last_department_before =
+      db_.SelectInt("SELECT coalesce(max(id), 0) FROM departments");
+  if (!last_department_before.ok()) return last_department_before.status();
+  if (absl::Status s = ApplyDepartments(&summary, &departments); !s.ok()) {
+    return s;
+  }
+  auto existing = db_.SelectInt("SELECT count(*) FROM employees");
+  if (!existing.ok()) return existing.status();
+  if (options_.mode == ImportMode::kReplace || *existing == 0) {
+    // Count what changes, then load the listed employees afresh: faster
+    // than row-by-row changes for a whole organisation, and deletes need
+    // no subtree rewrites.
+    WriteSummary counted = summary;
+    int64_t matched = 0;
+    if (*existing == 0) {
+      counted.added = static_cast<int64_t>(staged_);
+    } else {
+      auto compare = db_.Prepare(kCompare);
+      if (!compare.ok()) return compare.status();
+      absl::Status s = compare->ForEachRow([&] {
+        if (compare->IsNull(8)) {
+          ++counted.added;
+          return absl::OkStatus();
+        }
+        ++matched;
+        const bool moved = Moves(*compare);
+        counted.moved += moved;
+        if (!moved &&
+            SameFields(*compare, DepartmentId(departments, compare->Text(2)))) {
+          ++counted.unchanged;
+        } else {
+          ++counted.updated;
+        }
+        return absl::OkStatus();
+      });
+      if (!s.ok()) return s;
+    }
+    counted.deleted = *existing - matched;
+    summary = counted;
+    if (summary.added + summary.updated + summary.deleted > 0) {
+      if (absl::Status s = BulkInsert(departments); !s.ok()) return s;
+    }
+  } else if (absl::Status s = Merge(departments, &summary); !s.ok()) {
+    return s;
+  }
+  // Departments' parents and heads, now that every employee is in place.
+  auto staged = db_.Prepare(
+      "SELECT d.id, p.id, s.head_employee_id, d.parent_id IS NOT p.id OR "
+      "(s.head_employee_id IS NOT NULL AND d.head_employee_id IS NOT "
+      "s.head_employee_id) FROM temp.import_departments s JOIN departments "
+      "d ON d.id = (SELECT min(id) FROM departments WHERE name = s.name) "
+      "LEFT JOIN departments p ON p.id = (SELECT min(id) FROM departments "
+      "WHERE name = s.parent) ORDER BY s.line");
+  if (!staged.ok()) return staged.status();
+  auto set = db_.Prepare(
+      "UPDATE departments SET parent_id = ?2, head_employee_id = "
+      "coalesce(?3, head_employee_id) WHERE id = ?1");
+  if (!set.ok()) return set.status();
+  std::vector<
+      std::tuple<int64_t, std::optional<int64_t>, std::optional<int64_t>>>
+      changes;
+  absl::Status s = staged->ForEachRow([&] {
+    if (staged->Int64(3) != 0) {
+      changes.emplace_back(staged->Int64(0), staged->OptionalInt64(1),
+                           staged->OptionalInt64(2));
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  for (const auto& [id, parent, head] : changes) {
+    set->Bind(1, id);
+    set->Bind(2, parent);
+    set->Bind(3, head);
+    if (s = set->Run(); !s.ok()) return s;
+    set->Reset();
+  }
+  // Departments added above were given ids past every earlier one.
+  for (const auto& change : changes) {
+    if (std::get<0>(change) <= *last_department_before) {
+      ++summary.departments_updated;
+    }
+  }
+  return summary;
+}
+
+namespace {
+
+// Export's rows, in one read snapshot.
+absl::Status ExportRows(store::Database& db, Format format,
+                        std::FILE* employees, std::FILE* departments) {
+  auto snapshot = store::ReadTransaction::Begin(db);
+  if (!snapshot.ok()) return snapshot.status();
+  auto notes = db.SelectInt(
+      "SELECT count(*) FROM pragma_table_info('employees') WHERE name = "
+      "'notes'");
+  if (!notes.ok()) return notes.status();
+  RecordWriter out(employees, format);
+  out.EmployeeHeader();
+  auto q = db.Prepare(
+      absl::StrCat("SELECT e.id, e.manager_id, e.full_name, e.title, "
+                   "e.email, d.name, e.hire_date, ",
+                   *notes > 0 ? "e.notes" : "NULL",
+                   " FROM employees e LEFT JOIN departments d ON d.id = "
+                   "e.department_id ORDER BY e.id"));
+  if (!q.ok()) return q.status();
+  EmployeeRow row;
+  absl::Status s = q->ForEachRow([&] {
+    row.id = q->Int64(0);
+    row.manager_id = q->OptionalInt64(1);
+    row.full_name = q->Text(2);
+    row.title = q->Text(3);
+    row.email = q->Text(4);
+    row.department = q->Text(5);
+    row.hire_date = q->Text(6);
+    row.notes = q->OptionalText(7);
+    if (row.notes.has_value() && row.notes->empty()) row.notes.reset();
+    out.Employee(row);
+    return absl::OkStatus();
+  });
+  if (!s.ok() || departments == nullptr) return s;
+  RecordWriter dout(departments, format);
+  dout.DepartmentHeader();
+  auto d = db.Prepare(
+      "SELECT d.name, p.name, d.head_employee_id FROM departments d LEFT "
+      "JOIN departments p ON p.id = d.parent_id ORDER BY d.name, d.id");
+  if (!d.ok()) return d.status();
+  DepartmentRow drow;
+  return d->ForEachRow([&] {
+    drow.name = d->Text(0);
+    drow.parent = d->Text(1);
+    drow.head_employee_id = d->OptionalInt64(2);
+    dout.Department(drow);
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace
+
+absl::Status Export(store::Database& db, Format format, std::FILE* employees,
                     std::FILE* departments) {
-  try {
-    if (!db.tableExists("employees")) {
-      return absl::FailedPreconditionError(
-          "the database has no employees table: run 'pulse-schema upgrade "
-          "head'");
-    }
-    // One read transaction, so both files come from one snapshot.
-    store::ReadTransaction snapshot(db);
-    const bool notes =
-        db.execAndGet(
-              "SELECT count(*) FROM pragma_table_info('employees') WHERE name "
-              "= 'notes'")
-            .getInt() > 0;
-    RecordWriter out(employees, format);
-    out.EmployeeHeader();
-    SQLite::Statement q(
-        db, absl::StrCat("SELECT e.id, e.manager_id, e.full_name, e.title, "
-                         "e.email, d.name, e.hire_date, ",
-                         notes ? "e.notes" : "NULL",
-                         " FROM employees e LEFT JOIN departments d ON d.id = "
-                         "e.department_id ORDER BY e.id"));
-    EmployeeRow row;
-    while (q.executeStep()) {
-      row.id = q.getColumn(0).getInt64();
-      row.manager_id = OptionalInt(q.getColumn(1));
-      row.full_name = q.getColumn(2).getString();
-      row.title = q.getColumn(3).getString();
-      row.email = q.getColumn(4).getString();
-      row.department = q.getColumn(5).getString();
-      row.hire_date = q.getColumn(6).getString();
-      row.notes = OptionalText(q.getColumn(7));
-      if (row.notes.has_value() && row.notes->empty()) row.notes.reset();
-      out.Employee(row);
-    }
-    if (departments != nullptr) {
-      RecordWriter dout(departments, format);
-      dout.DepartmentHeader();
-      SQLite::Statement d(
-          db,
-          "SELECT d.name, p.name, d.head_employee_id FROM departments d LEFT "
-          "JOIN departments p ON p.id = d.parent_id ORDER BY d.name, d.id");
-      DepartmentRow drow;
-      while (d.executeStep()) {
-        drow.name = d.getColumn(0).getString();
-        drow.parent = d.getColumn(1).getString();
-        drow.head_employee_id = OptionalInt(d.getColumn(2));
-        dout.Department(drow);
-      }
-    }
-  } catch (const SQLite::Exception& e) {
-    return store::FromException(e, "exporting");
+  auto has_employees = store::TableExists(db, "employees");
+  if (!has_employees.ok()) return has_employees.status();
+  if (!*has_employees) {
+    return absl::FailedPreconditionError(
+        "the database has no employees table: run 'pulse-schema upgrade "
+        "head'");
+  }
+  if (absl::Status s = ExportRows(db, format, employees, departments);
+      !s.ok()) {
+    return store::WithContext(s, "exporting");
   }
   if (std::ferror(employees) ||
       (departments != nullptr && std::ferror(departments))) {

@@ -7,11 +7,11 @@
 #include <string>
 #include <vector>
 
-#include "SQLiteCpp/SQLiteCpp.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "libs/store/sql.h"
 #include "libs/write/rows.h"
 
 namespace pulse::write {
@@ -35,7 +35,7 @@ struct ImportOptions {
   size_t max_error_bytes = 1 << 20;
   // Run inside the write transaction before anything is written (the
   // org-data service's revision gate); its error is returned as is.
-  std::function<absl::Status(SQLite::Database&)> precondition;
+  std::function<absl::Status(store::Database&)> precondition;
 };
 
 // What an import or a batch of changes did (or, validated only, would do).
@@ -60,7 +60,7 @@ struct WriteSummary {
 class Importer {
  public:
   // FAILED_PRECONDITION when the database has no employees table.
-  static absl::StatusOr<std::unique_ptr<Importer>> Begin(SQLite::Database& db,
+  static absl::StatusOr<std::unique_ptr<Importer>> Begin(store::Database& db,
                                                          ImportOptions options);
   ~Importer();
   Importer(const Importer&) = delete;
@@ -91,9 +91,11 @@ class Importer {
     int64_t manager = 0;  // 0: none.
     int64_t line = 0;
   };
-  Importer(SQLite::Database& db, ImportOptions options)
+  Importer(store::Database& db, ImportOptions options)
       : db_(db), options_(std::move(options)) {}
   absl::Status Validate();
+  // Validate's checks; SQLite's errors without Validate's context.
+  absl::Status ValidateRows();
   // INTERNAL naming the first reference to a missing row (after a load
   // with foreign keys off: the checks of Validate should make it
   // impossible).
@@ -101,6 +103,8 @@ class Importer {
   void CheckCycles(const std::function<std::optional<int64_t>(int64_t)>&
                        nearest_listed_ancestor);
   absl::StatusOr<WriteSummary> Apply();
+  // Apply's work; SQLite's errors without Apply's context.
+  absl::StatusOr<WriteSummary> ApplyRows();
   absl::Status ApplyDepartments(WriteSummary* summary,
                                 absl::flat_hash_map<std::string, int64_t>* ids);
   absl::Status BulkInsert(const absl::flat_hash_map<std::string, int64_t>& ids);
@@ -108,15 +112,15 @@ class Importer {
                      WriteSummary* summary);
   absl::Status ErrorStatus() const;
 
-  SQLite::Database& db_;
+  store::Database& db_;
   const ImportOptions options_;
   absl::flat_hash_map<int64_t, Node> nodes_;
   // Hashes of the staged emails: only when two collide does Validate list
   // duplicates with a query (a sort of every staged row).
   absl::flat_hash_set<uint64_t> email_hashes_;
   bool emails_may_repeat_ = false;
-  std::unique_ptr<SQLite::Statement> stage_employee_;
-  std::unique_ptr<SQLite::Statement> stage_department_;
+  std::unique_ptr<store::Statement> stage_employee_;
+  std::unique_ptr<store::Statement> stage_department_;
   std::vector<RowError> errors_;
   int64_t departments_ = 0;
   int64_t staged_ = 0;
@@ -126,7 +130,7 @@ class Importer {
 // Writes the organisation to `employees` (and its departments to
 // `departments` when not null) in `format`, ordered by id (departments by
 // name). FAILED_PRECONDITION when the database has no employees table.
-absl::Status Export(SQLite::Database& db, Format format, std::FILE* employees,
+absl::Status Export(store::Database& db, Format format, std::FILE* employees,
                     std::FILE* departments);
 
 // The error lines of `errors` as one status message: "SOURCE:LINE: column:

@@ -32,90 +32,112 @@ UPDATE employees SET org_path = walk.org_path FROM walk
 WHERE walk.id = employees.id AND employees.org_path IS NOT walk.org_path
 )sql";
 
-bool HasPathColumn(SQLite::Database& db) {
-  return db.execAndGet(
-               "SELECT count(*) FROM pragma_table_info('employees') WHERE "
-               "name = 'org_path'")
-             .getInt() > 0;
+// Whether the employees table exists with its org_path column.
+absl::StatusOr<bool> HasPathColumn(store::Database& db) {
+  auto columns = db.SelectInt(
+      "SELECT count(*) FROM pragma_table_info('employees') WHERE name = "
+      "'org_path'");
+  if (!columns.ok()) return columns.status();
+  return *columns > 0;
+}
+
+absl::Status Check(store::Database& db, std::vector<std::string>* problems) {
+  auto exists = store::TableExists(db, "employees");
+  if (!exists.ok() || !*exists) return exists.status();
+  auto snapshot = store::ReadTransaction::Begin(db);
+  if (!snapshot.ok()) return snapshot.status();
+  auto fk = db.Prepare("PRAGMA foreign_key_check");
+  if (!fk.ok()) return fk.status();
+  int broken = 0;
+  absl::Status s = fk->ForEachRow([&] {
+    if (++broken <= kShown) {
+      problems->push_back(
+          absl::StrCat("broken reference: ", fk->Text(0), " row ", fk->Int64(1),
+                       " refers to a missing ", fk->Text(2), " row"));
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  if (broken > kShown) {
+    problems->push_back(
+        absl::StrCat("... and ", broken - kShown, " more broken references"));
+  }
+  auto has_path = HasPathColumn(db);
+  if (!has_path.ok() || !*has_path) return has_path.status();
+  auto paths = db.Prepare(kWrongPaths);
+  if (!paths.ok()) return paths.status();
+  int wrong = 0;
+  s = paths->ForEachRow([&] {
+    if (++wrong <= kShown) {
+      const std::optional<int64_t> manager = paths->OptionalInt64(1);
+      problems->push_back(absl::StrCat(
+          "subtree index: employee ", paths->Int64(0), " (manager ",
+          manager.has_value() ? absl::StrCat(*manager) : std::string("none"),
+          ") has path '", paths->Text(2), "', not '", paths->Text(3), "'"));
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  if (wrong > kShown) {
+    problems->push_back(absl::StrCat("... and ", wrong - kShown,
+                                     " more employees with a wrong path"));
+  }
+  if (wrong > 0) {
+    problems->push_back(
+        "run 'pulse-schema repair-index' to rebuild the subtree index");
+  }
+  return absl::OkStatus();
+}
+
+// RepairIndex's work inside its transaction: how many paths changed.
+absl::StatusOr<int64_t> Repair(store::Database& db) {
+  auto exists = store::TableExists(db, "employees");
+  if (!exists.ok()) return exists.status();
+  auto has_path = *exists ? HasPathColumn(db) : false;
+  if (!has_path.ok()) return has_path.status();
+  if (!*has_path) {
+    return absl::FailedPreconditionError(
+        "the database has no subtree index: run 'pulse-schema upgrade head'");
+  }
+  if (absl::Status s = db.Exec(kRepair); !s.ok()) return s;
+  const int64_t changed = db.Changes();
+  // Whatever the walk from the roots cannot reach sits on a cycle.
+  auto left = db.Prepare(kWrongPaths);
+  if (!left.ok()) return left.status();
+  std::vector<std::string> ids;
+  while (ids.size() < 20) {
+    auto row = left->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    ids.push_back(absl::StrCat(left->Int64(0)));
+  }
+  if (!ids.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "employees ", absl::StrJoin(ids, ", "),
+        " are in or under a manager cycle, so they have no path; fix their "
+        "manager_id, then run 'pulse-schema repair-index' again (nothing "
+        "was changed)"));
+  }
+  return changed;
 }
 
 }  // namespace
 
-absl::StatusOr<std::vector<std::string>> CheckData(SQLite::Database& db) {
+absl::StatusOr<std::vector<std::string>> CheckData(store::Database& db) {
   std::vector<std::string> problems;
-  try {
-    if (!db.tableExists("employees")) return problems;
-    store::ReadTransaction snapshot(db);
-    SQLite::Statement fk(db, "PRAGMA foreign_key_check");
-    int broken = 0;
-    while (fk.executeStep()) {
-      if (++broken <= kShown) {
-        problems.push_back(absl::StrCat(
-            "broken reference: ", fk.getColumn(0).getString(), " row ",
-            fk.getColumn(1).getInt64(), " refers to a missing ",
-            fk.getColumn(2).getString(), " row"));
-      }
-    }
-    if (broken > kShown) {
-      problems.push_back(
-          absl::StrCat("... and ", broken - kShown, " more broken references"));
-    }
-    if (!HasPathColumn(db)) return problems;
-    SQLite::Statement paths(db, kWrongPaths);
-    int wrong = 0;
-    while (paths.executeStep()) {
-      if (++wrong <= kShown) {
-        problems.push_back(
-            absl::StrCat("subtree index: employee ",
-                         paths.getColumn(0).getInt64(), " (manager ",
-                         paths.getColumn(1).isNull()
-                             ? std::string("none")
-                             : absl::StrCat(paths.getColumn(1).getInt64()),
-                         ") has path '", paths.getColumn(2).getString(),
-                         "', not '", paths.getColumn(3).getString(), "'"));
-      }
-    }
-    if (wrong > kShown) {
-      problems.push_back(absl::StrCat("... and ", wrong - kShown,
-                                      " more employees with a wrong path"));
-    }
-    if (wrong > 0) {
-      problems.push_back(
-          "run 'pulse-schema repair-index' to rebuild the subtree index");
-    }
-  } catch (const SQLite::Exception& e) {
-    return store::FromException(e, "checking the data");
+  if (absl::Status s = Check(db, &problems); !s.ok()) {
+    return store::WithContext(s, "checking the data");
   }
   return problems;
 }
 
-absl::StatusOr<int64_t> RepairIndex(SQLite::Database& db) {
+absl::StatusOr<int64_t> RepairIndex(store::Database& db) {
   auto txn = store::WriteTransaction::Begin(db);
   if (!txn.ok()) return txn.status();
-  int64_t changed = 0;
-  try {
-    if (!db.tableExists("employees") || !HasPathColumn(db)) {
-      return absl::FailedPreconditionError(
-          "the database has no subtree index: run 'pulse-schema upgrade "
-          "head'");
-    }
-    db.exec(kRepair);
-    changed = db.getChanges();
-    // Whatever the walk from the roots cannot reach sits on a cycle.
-    SQLite::Statement left(db, kWrongPaths);
-    std::vector<std::string> ids;
-    while (left.executeStep() && ids.size() < 20) {
-      ids.push_back(absl::StrCat(left.getColumn(0).getInt64()));
-    }
-    if (!ids.empty()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "employees ", absl::StrJoin(ids, ", "),
-          " are in or under a manager cycle, so they have no path; fix their "
-          "manager_id, then run 'pulse-schema repair-index' again (nothing "
-          "was changed)"));
-    }
-  } catch (const SQLite::Exception& e) {
-    return store::FromException(e, "rebuilding the subtree index");
+  auto changed = Repair(db);
+  if (!changed.ok()) {
+    if (absl::IsFailedPrecondition(changed.status())) return changed.status();
+    return store::WithContext(changed.status(), "rebuilding the subtree index");
   }
   if (absl::Status s = (*txn)->Commit(); !s.ok()) return s;
   return changed;

@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "SQLiteCpp/SQLiteCpp.h"
 #include "absl/status/statusor.h"
+#include "libs/store/sql.h"
 
 namespace pulse::write {
 
@@ -18,14 +18,14 @@ namespace pulse::write {
 // exist); checked row by row, that also rules out cycles, whose paths
 // would have to grow without end. Empty when all is well; an error status
 // only when the check cannot run. Runs in one read transaction.
-absl::StatusOr<std::vector<std::string>> CheckData(SQLite::Database& db);
+absl::StatusOr<std::vector<std::string>> CheckData(store::Database& db);
 
 // Recomputes every subtree path from manager_id in one write transaction
 // (readers keep the snapshot they began with). Returns how many paths
 // changed. FAILED_PRECONDITION, changing nothing, when manager links form
 // a cycle (its ids named: fix manager_id first) or the schema has no
 // subtree index.
-absl::StatusOr<int64_t> RepairIndex(SQLite::Database& db);
+absl::StatusOr<int64_t> RepairIndex(store::Database& db);
 
 }  // namespace pulse::write
 

@@ -34,24 +34,22 @@ Writer::~Writer() {
   checkpointer_.join();
 }
 
-std::function<absl::Status(SQLite::Database&)> Writer::Precondition() const {
+std::function<absl::Status(store::Database&)> Writer::Precondition() const {
   const migrate::RevisionGate* gate = gate_;
-  return [gate](SQLite::Database& db) { return gate->Check(db); };
+  return [gate](store::Database& db) { return gate->Check(db); };
 }
 
-absl::StatusOr<std::unique_ptr<SQLite::Database>>
+absl::StatusOr<std::unique_ptr<store::Database>>
 Writer::OpenImportConnection() {
   store::OpenOptions open;
   open.create = false;
   auto db = pool_->OpenOwn(open);
   if (!db.ok()) return db.status();
-  try {
-    // The checkpointer copies the log into the file, off the write path.
-    (*db)->exec("PRAGMA wal_autocheckpoint = 0");
-    WatchLogSize(**db);
-  } catch (const SQLite::Exception& e) {
-    return store::FromException(e, "configuring the writer");
+  // The checkpointer copies the log into the file, off the write path.
+  if (absl::Status s = (*db)->Exec("PRAGMA wal_autocheckpoint = 0"); !s.ok()) {
+    return store::WithContext(s, "configuring the writer");
   }
+  WatchLogSize(**db);
   return db;
 }
 
@@ -64,12 +62,9 @@ absl::StatusOr<write::WriteSummary> Writer::ApplyChanges(
     if (connection_ == nullptr) {
       auto db = OpenImportConnection();
       if (!db.ok()) return db.status();
-      try {
-        (*db)->exec(kWriterCache);
-        (*db)->exec(kWriterJournals);
-      } catch (const SQLite::Exception& e) {
-        return store::FromException(e, "configuring the writer");
-      }
+      absl::Status s = (*db)->Exec(kWriterCache);
+      if (s.ok()) s = (*db)->Exec(kWriterJournals);
+      if (!s.ok()) return store::WithContext(s, "configuring the writer");
       connection_ = std::make_unique<store::Connection>(*std::move(db));
     }
     if (!validate_only) WaitForCheckpointIfLogIsLarge();
@@ -112,9 +107,9 @@ void Writer::RequestCheckpoint() {
   checkpoint_wanted_ = true;
 }
 
-void Writer::WatchLogSize(SQLite::Database& db) {
+void Writer::WatchLogSize(store::Database& db) {
   sqlite3_wal_hook(
-      db.getHandle(),
+      db.handle(),
       +[](void* arg, sqlite3*, const char*, int frames) {
         Writer* writer = static_cast<Writer*>(arg);
         const int before = writer->wal_frames_.exchange(frames);
@@ -149,7 +144,7 @@ void Writer::WaitForCheckpointIfLogIsLarge() {
 void Writer::CheckpointLoop() {
   bool stop = false;
   while (!stop) {
-    std::unique_ptr<SQLite::Database> db;
+    std::unique_ptr<store::Database> db;
     {
       absl::MutexLock lock(&checkpoint_mu_);
       checkpoint_mu_.Await(absl::Condition(
@@ -165,18 +160,19 @@ void Writer::CheckpointLoop() {
     }
     // PASSIVE: copies what no reader still needs, waiting for nobody.
     // Writes that commit meanwhile ask again.
-    try {
-      if (db == nullptr) {
-        store::OpenOptions open;
-        open.create = false;
-        auto opened = pool_->OpenOwn(open);
-        if (opened.ok()) db = *std::move(opened);
+    if (db == nullptr) {
+      store::OpenOptions open;
+      open.create = false;
+      auto opened = pool_->OpenOwn(open);
+      if (opened.ok()) db = *std::move(opened);
+    }
+    if (db != nullptr) {
+      if (absl::Status s = db->Exec("PRAGMA wal_checkpoint(PASSIVE)");
+          !s.ok()) {
+        LogLine(absl::StrCat("checkpoint of ", pool_->path(),
+                             " failed: ", s.message()));
+        db.reset();
       }
-      if (db != nullptr) db->exec("PRAGMA wal_checkpoint(PASSIVE)");
-    } catch (const SQLite::Exception& e) {
-      LogLine(
-          absl::StrCat("checkpoint of ", pool_->path(), " failed: ", e.what()));
-      db.reset();
     }
     absl::MutexLock lock(&checkpoint_mu_);
     checkpoint_db_ = std::move(db);

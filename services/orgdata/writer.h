@@ -8,7 +8,6 @@
 #include <thread>
 #include <vector>
 
-#include "SQLiteCpp/SQLiteCpp.h"
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -60,8 +59,8 @@ class Writer {
   // A connection of its own for an import's staged rows (staging takes no
   // lock, so a slow client holds up no other writer), and the gate as the
   // import's precondition. Finish the import with FinishImport.
-  absl::StatusOr<std::unique_ptr<SQLite::Database>> OpenImportConnection();
-  std::function<absl::Status(SQLite::Database&)> Precondition() const;
+  absl::StatusOr<std::unique_ptr<store::Database>> OpenImportConnection();
+  std::function<absl::Status(store::Database&)> Precondition() const;
   // Importer::Finish, one writer at a time.
   absl::StatusOr<write::WriteSummary> FinishImport(write::Importer& importer);
 
@@ -76,7 +75,7 @@ class Writer {
   void RequestCheckpoint();
   void CheckpointLoop();
   // Keeps wal_frames_ up to date from `db`'s commits.
-  void WatchLogSize(SQLite::Database& db);
+  void WatchLogSize(store::Database& db);
   // When the log has grown past its bound, waits (up to a few seconds) for
   // the checkpointer to catch up, so that the next write starts it over.
   void WaitForCheckpointIfLogIsLarge();
@@ -91,7 +90,7 @@ class Writer {
   bool stopping_ ABSL_GUARDED_BY(checkpoint_mu_) = false;
   bool checkpointing_ ABSL_GUARDED_BY(checkpoint_mu_) = false;
   // The checkpointer's connection, out of the member while it checkpoints.
-  std::unique_ptr<SQLite::Database> checkpoint_db_
+  std::unique_ptr<store::Database> checkpoint_db_
       ABSL_GUARDED_BY(checkpoint_mu_);
   std::thread checkpointer_;
   const int wal_frames_before_wait_;

@@ -98,12 +98,8 @@ absl::Status ReplacePathGeneration(const std::string& db_path) {
   open.create = false;
   auto db = pulse::store::Open(db_path, open);
   if (!db.ok()) return db.status();
-  try {
-    pulse::store::ReplacePathGeneration(**db);
-  } catch (const SQLite::Exception& e) {
-    return pulse::store::FromException(e, "after the restore");
-  }
-  return absl::OkStatus();
+  return pulse::store::WithContext(pulse::store::ReplacePathGeneration(**db),
+                                   "after the restore");
 }
 
 int Serve() {

@@ -8,6 +8,7 @@
 #include "libs/migrate/migrator.h"
 #include "libs/store/store.h"
 #include "tests/test_util/migrations.h"
+#include "tests/test_util/project_db.h"
 #include "tests/test_util/status_matchers.h"
 #include "tests/test_util/subprocess.h"
 #include "tests/test_util/temp_dir.h"
@@ -30,9 +31,7 @@ class ClientTest : public ::testing::Test {
     ASSERT_OK(m);
     migrator_ = *std::move(m);
     ASSERT_OK(migrator_->Upgrade("head"));
-    auto db = store::Open(db_path(), store::OpenOptions());
-    ASSERT_OK(db);
-    (*db)->exec(
+    testing::OpenSqlite(db_path())->exec(
         "BEGIN;"
         "INSERT INTO departments (id, name, parent_id, head_employee_id) "
         "VALUES (1, 'Company', NULL, 1), (2, 'Engineering', 1, 2);"

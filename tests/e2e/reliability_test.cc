@@ -9,10 +9,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
 #include <thread>
 
-#include <filesystem>
-
+#include "SQLiteCpp/SQLiteCpp.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "libs/store/store.h"
@@ -34,11 +34,16 @@ class ReliabilityTest : public ::testing::Test {
   std::string db_path() const { return dir_.Join("pulse.db"); }
 
   // Opens read-only, so probing never takes a write lock.
+  // Null while there is no database to read.
   std::unique_ptr<SQLite::Database> Reader() {
-    store::OpenOptions options;
-    options.read_only = true;
-    auto db = store::Open(db_path(), options);
-    return db.ok() ? *std::move(db) : nullptr;
+    try {
+      auto db = std::make_unique<SQLite::Database>(
+          db_path(), SQLite::OPEN_READONLY, /*busy_timeout_ms=*/5000);
+      db->exec("SELECT count(*) FROM sqlite_schema");
+      return db;
+    } catch (const SQLite::Exception&) {
+      return nullptr;
+    }
   }
 
   testing::TempDir dir_;
@@ -58,9 +63,8 @@ TEST_F(ReliabilityTest, AKilledMigrationsMarkerDoesNotStopReads) {
     std::filesystem::copy(entry.path(), scripts);
   }
   {
-    RunResult heads =
-        RunProcess({PULSE_SCHEMA_BIN, "heads", "--migrations=" + scripts},
-                   dir_.path());
+    RunResult heads = RunProcess(
+        {PULSE_SCHEMA_BIN, "heads", "--migrations=" + scripts}, dir_.path());
     ASSERT_EQ(heads.exit_code, 0) << heads.err;
     head = heads.out.substr(0, heads.out.find(' '));
   }
@@ -101,14 +105,12 @@ TEST_F(ReliabilityTest, AKilledMigrationsMarkerDoesNotStopReads) {
   {
     auto db = Reader();
     ASSERT_NE(db, nullptr);
-    EXPECT_EQ(db->execAndGet("SELECT count(*) FROM pulse_migration_run")
-                  .getInt(),
-              1)
+    EXPECT_EQ(
+        db->execAndGet("SELECT count(*) FROM pulse_migration_run").getInt(), 1)
         << "the killed run's marker is still there";
   }
   // Within one poll interval (200 ms) and the time a health check takes.
-  EXPECT_TRUE(testing::WaitFor(serving, absl::Seconds(3)))
-      << (*org)->Stderr();
+  EXPECT_TRUE(testing::WaitFor(serving, absl::Seconds(3))) << (*org)->Stderr();
   (*org)->Signal(SIGTERM);
   EXPECT_EQ((*org)->Wait(absl::Seconds(20)), 0);
 }
@@ -188,7 +190,8 @@ TEST_F(ReliabilityTest, LostSchemaServiceIsLoggedOnceWhileRetrying) {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)),
+            0);
   ASSERT_EQ(::listen(listener, 16), 0);
   socklen_t len = sizeof(addr);
   ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
@@ -206,17 +209,19 @@ TEST_F(ReliabilityTest, LostSchemaServiceIsLoggedOnceWhileRetrying) {
       }
     }
   });
-  ASSERT_EQ(RunProcess({PULSE_SCHEMA_BIN, "upgrade", "head", "--db=" + db_path(),
-                        "--migrations=" + testing::ProjectMigrations()},
-                       dir_.path())
-                .exit_code,
-            0);
+  ASSERT_EQ(
+      RunProcess({PULSE_SCHEMA_BIN, "upgrade", "head", "--db=" + db_path(),
+                  "--migrations=" + testing::ProjectMigrations()},
+                 dir_.path())
+          .exit_code,
+      0);
   auto org = testing::Subprocess::Start(
       {PULSE_ORGDATA_BIN, "serve", "--listen=127.0.0.1:0", "--db=" + db_path(),
        absl::StrCat("--schema_addr=127.0.0.1:", ntohs(addr.sin_port))},
       dir_.path());
   ASSERT_OK(org);
-  EXPECT_TRUE(testing::WaitFor([&] { return attempts >= 4; }, absl::Seconds(30)));
+  EXPECT_TRUE(
+      testing::WaitFor([&] { return attempts >= 4; }, absl::Seconds(30)));
   stop = true;
   acceptor.join();
   ::close(listener);
@@ -225,7 +230,8 @@ TEST_F(ReliabilityTest, LostSchemaServiceIsLoggedOnceWhileRetrying) {
   const std::string log = (*org)->Stderr();
   size_t lines = 0;
   for (size_t at = log.find("no watch on schema service");
-       at != std::string::npos; at = log.find("no watch on schema service", at + 1)) {
+       at != std::string::npos;
+       at = log.find("no watch on schema service", at + 1)) {
     ++lines;
   }
   EXPECT_EQ(lines, 1u) << log;

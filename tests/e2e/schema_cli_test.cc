@@ -9,6 +9,7 @@
 #include "gtest/gtest.h"
 #include "libs/store/store.h"
 #include "tests/test_util/migrations.h"
+#include "tests/test_util/project_db.h"
 #include "tests/test_util/reflection_client.h"
 #include "tests/test_util/status_matchers.h"
 #include "tests/test_util/subprocess.h"
@@ -36,9 +37,7 @@ class SchemaCliTest : public ::testing::Test {
   std::string db_path() const { return dir_.Join("pulse.db"); }
 
   int64_t Query(const std::string& sql) {
-    auto db = store::Open(db_path(), store::OpenOptions());
-    EXPECT_OK(db);
-    return (*db)->execAndGet(sql).getInt64();
+    return testing::OpenSqlite(db_path())->execAndGet(sql).getInt64();
   }
 
   testing::TempDir dir_;
@@ -147,11 +146,7 @@ TEST_F(SchemaCliTest, TwoProcessesUpgradingAtOnceApplyEachRevisionOnce) {
 
 TEST_F(SchemaCliTest, ValidateExitsOneOnDrift) {
   ASSERT_EQ(Cli({"upgrade", "head"}).exit_code, 0);
-  {
-    auto db = store::Open(db_path(), store::OpenOptions());
-    ASSERT_OK(db);
-    (*db)->exec("CREATE TABLE stray (x)");
-  }
+  { testing::OpenSqlite(db_path())->exec("CREATE TABLE stray (x)"); }
   RunResult validate = Cli({"validate"});
   EXPECT_EQ(validate.exit_code, 1);
   EXPECT_THAT(validate.out, HasSubstr("unexpected table"));

@@ -1,6 +1,8 @@
 // The source tree's layers, checked: libraries never reach up into the
-// services, and the data libraries know nothing of gRPC. Every target sees
-// the whole source root, so only this test stops a wrong include.
+// services, the data libraries know nothing of gRPC, and none of them uses
+// SQLiteCpp (whose exceptions would cross libraries).
+// Every target sees the whole source root, so only this test stops a wrong
+// include.
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -54,6 +56,17 @@ TEST(LayeringTest, DataLibrariesDoNotIncludeGrpc) {
         IncludesOf(lib, {"grpc", "grpcpp/", "pulse/orgdata/", "pulse/schema/"}),
         ::testing::IsEmpty())
         << lib;
+  }
+}
+
+// libs/store calls SQLite's C API and hands out its own Database and
+// Statement, whose failures are statuses; SQLiteCpp is for the tests and
+// the benchmark alone.
+TEST(LayeringTest, NoLibraryOrServiceUsesSqliteCpp) {
+  for (const char* dir :
+       {"libs/common", "libs/store", "libs/migrate", "libs/hierarchy",
+        "libs/seed", "libs/write", "services"}) {
+    EXPECT_THAT(IncludesOf(dir, {"SQLiteCpp/"}), ::testing::IsEmpty()) << dir;
   }
 }
 

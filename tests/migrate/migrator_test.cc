@@ -37,14 +37,16 @@ class MigratorTest : public ::testing::Test {
     return m.ok() ? *std::move(m) : nullptr;
   }
 
-  std::unique_ptr<SQLite::Database> Db() {
+  std::unique_ptr<store::Database> Db() {
     auto db = store::Open(db_path(), store::OpenOptions());
     EXPECT_OK(db);
     return *std::move(db);
   }
 
   int64_t Count(const std::string& sql) {
-    return Db()->execAndGet(sql).getInt64();
+    auto n = Db()->SelectInt(sql);
+    EXPECT_OK(n);
+    return n.value_or(-1);
   }
 
   bool HasTable(const std::string& name) {
@@ -73,16 +75,17 @@ TEST_F(MigratorTest, UpgradeAndDowngradeThroughEveryRevisionKeepRows) {
     // The circular department/employee references accept rows inserted in
     // one transaction in either order.
     auto db = Db();
-    SQLite::Transaction txn(*db);
-    db->exec(
+    auto txn = store::WriteTransaction::Begin(*db);
+    ASSERT_OK(txn);
+    ASSERT_OK(db->Exec(
         "INSERT INTO departments (id, name, parent_id, head_employee_id) "
         "VALUES (1, 'Company', NULL, 1), (2, 'Engineering', 1, 2);"
         "INSERT INTO employees (id, manager_id, department_id, full_name, "
         "title, email, hire_date) VALUES "
         "(1, NULL, 1, 'Ada Chief', 'CEO', 'ada@example.com', '2020-01-01'),"
         "(2, 1, 2, 'Bo Lead', 'VP Eng', 'bo@example.com', '2021-02-03'),"
-        "(3, 2, 2, 'Cy Dev', 'Engineer', 'cy@example.com', '2022-03-04');");
-    txn.commit();
+        "(3, 2, 2, 'Cy Dev', 'Engineer', 'cy@example.com', '2022-03-04');"));
+    ASSERT_OK((*txn)->Commit());
   }
   // Up one revision at a time, then down again: the rows survive each step.
   for (size_t i = 1; i < order.size(); ++i) {
@@ -97,7 +100,7 @@ TEST_F(MigratorTest, UpgradeAndDowngradeThroughEveryRevisionKeepRows) {
   EXPECT_EQ(Count("SELECT count(*) FROM employees WHERE org_path = "
                   "'000000010000000200000003'"),
             1);
-  Db()->exec("UPDATE employees SET notes = 'hello' WHERE id = 3");
+  ASSERT_OK(Db()->Exec("UPDATE employees SET notes = 'hello' WHERE id = 3"));
   for (size_t i = order.size() - 1; i > 0; --i) {
     ASSERT_OK(m->Downgrade("-1"));
     EXPECT_THAT(Current(*m), ElementsAre(order[i - 1]));
@@ -266,9 +269,9 @@ TEST_F(MigratorTest, ValidateFindsScriptEditedAfterApply) {
 TEST_F(MigratorTest, ValidateFindsSchemaDrift) {
   auto m = Make(testing::ProjectMigrations());
   ASSERT_OK(m->Upgrade("head"));
-  Db()->exec(
-      "CREATE INDEX employees_by_name ON employees (full_name);"
-      "DROP INDEX employees_department_id;");
+  ASSERT_OK(
+      Db()->Exec("CREATE INDEX employees_by_name ON employees (full_name);"
+                 "DROP INDEX employees_department_id;"));
   auto problems = m->Validate();
   ASSERT_OK(problems);
   EXPECT_THAT(*problems, UnorderedElementsAre(
@@ -319,9 +322,9 @@ TEST_F(MigratorTest, RevisionWithoutDowngradeCannotBeReverted) {
 TEST_F(MigratorTest, MarkerOfKilledRunIsClearedByNextRun) {
   auto m = Make(testing::ProjectMigrations());
   ASSERT_OK(m->Upgrade("+1"));
-  Db()->exec(
+  ASSERT_OK(Db()->Exec(
       "INSERT INTO pulse_migration_run (id, pid, target, started_at) "
-      "VALUES (1, 999999, 'upgrade head', '2026-01-01T00:00:00Z')");
+      "VALUES (1, 999999, 'upgrade head', '2026-01-01T00:00:00Z')"));
   auto state = m->GetState();
   ASSERT_OK(state);
   EXPECT_TRUE(state->migration_in_progress);

@@ -35,10 +35,8 @@ std::set<std::string> NamesAtHead(const std::string& query) {
   const std::string path = dir.Join("pulse.db");
   std::set<std::string> names;
   EXPECT_OK(testing::MigrateToHead(path));
-  auto db = store::Open(path, store::OpenOptions());
-  EXPECT_OK(db);
-  if (!db.ok()) return names;
-  SQLite::Statement q(**db, query);
+  auto db = testing::OpenSqlite(path);
+  SQLite::Statement q(*db, query);
   while (q.executeStep()) names.insert(q.getColumn(0).getString());
   return names;
 }

@@ -171,12 +171,13 @@ TEST_F(FaultsTest, LongWriterDoesNotBlockReads) {
   StartOrgData();
   auto writer = store::Open(db_path(), store::OpenOptions());
   ASSERT_OK(writer);
-  (*writer)->exec("BEGIN IMMEDIATE");
-  (*writer)->exec("UPDATE employees SET title = 'Busy' WHERE id = 1");
+  ASSERT_OK((*writer)->Exec("BEGIN IMMEDIATE"));
+  ASSERT_OK(
+      (*writer)->Exec("UPDATE employees SET title = 'Busy' WHERE id = 1"));
   int64_t nodes = 0;
   EXPECT_TRUE(Stream(1, 0, 0, &nodes).ok());
   EXPECT_EQ(nodes, 2000);
-  (*writer)->exec("ROLLBACK");
+  EXPECT_OK((*writer)->Exec("ROLLBACK"));
 }
 
 TEST_F(FaultsTest, OrgDataConnectionsCannotWrite) {
@@ -185,7 +186,8 @@ TEST_F(FaultsTest, OrgDataConnectionsCannotWrite) {
   read_only.read_only = true;
   auto db = store::Open(db_path(), read_only);
   ASSERT_OK(db);
-  EXPECT_THROW((*db)->exec("DELETE FROM employees"), SQLite::Exception);
+  const absl::Status refused = (*db)->Exec("DELETE FROM employees");
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition) << refused;
 }
 
 TEST_F(FaultsTest, StreamsPastTheLimitGetResourceExhausted) {

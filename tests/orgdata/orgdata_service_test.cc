@@ -14,6 +14,7 @@
 #include "services/schema/server.h"
 #include "tests/test_util/migrations.h"
 #include "tests/test_util/org_reference.h"
+#include "tests/test_util/project_db.h"
 #include "tests/test_util/status_matchers.h"
 #include "tests/test_util/temp_dir.h"
 
@@ -152,9 +153,7 @@ class OrgDataTest : public ::testing::Test {
   }
 
   void Exec(const std::string& sql) {
-    auto db = store::Open(db_path(), store::OpenOptions());
-    ASSERT_OK(db);
-    (*db)->exec(sql);
+    testing::OpenSqlite(db_path())->exec(sql);
   }
 
   testing::TempDir dir_;
@@ -215,9 +214,8 @@ TEST_F(OrgDataTest, StreamedNodesCarryEveryFieldOfTheirRow) {
   StartOrgData();
   StreamResult streamed = Stream(Subtree(1));
   ASSERT_TRUE(streamed.status.ok()) << streamed.status.error_message();
-  auto db = store::Open(db_path(), store::OpenOptions());
-  ASSERT_OK(db);
-  SQLite::Statement row(**db,
+  auto db = testing::OpenSqlite(db_path());
+  SQLite::Statement row(*db,
                         "SELECT manager_id, full_name, title, email, "
                         "department_id, hire_date, notes FROM employees "
                         "WHERE id = ?");

@@ -27,9 +27,7 @@ class SubtreeIndexTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_OK(testing::MigrateToHead(db_path()));
     ASSERT_OK(seed::SeedOrganisation(db_path(), {2000, 5}));
-    auto db = store::Open(db_path(), store::OpenOptions());
-    ASSERT_OK(db);
-    db_ = *std::move(db);
+    db_ = testing::OpenSqlite(db_path());
     store::OpenOptions read_only;
     read_only.read_only = true;
     pool_ = std::make_unique<store::ConnectionPool>(db_path(), read_only, 2);
@@ -211,7 +209,8 @@ TEST_F(SubtreeIndexTest, RepairingTheIndexReplacesThePathGeneration) {
       "UPDATE employees SET org_path = 'ffffffff' || org_path WHERE id = ",
       director));
   const int64_t g = Generation();
-  auto repaired = write::RepairIndex(*db_);
+  store::Database view(db_->getHandle());
+  auto repaired = write::RepairIndex(view);
   ASSERT_OK(repaired);
   EXPECT_EQ(*repaired, 1);
   EXPECT_NE(Generation(), g);

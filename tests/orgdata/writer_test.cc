@@ -34,9 +34,8 @@ TEST(WriterTest, BackToBackLargeWritesKeepTheLogBounded) {
   // under and back.
   int64_t moved = 0, manager = 0, elsewhere = 0;
   {
-    auto conn = store::Open(db, store::OpenOptions());
-    ASSERT_OK(conn);
-    SQLite::Statement q(**conn,
+    auto conn = testing::OpenSqlite(db);
+    SQLite::Statement q(*conn,
                         "SELECT e.id, e.manager_id, (SELECT count(*) FROM "
                         "employees c WHERE c.org_path >= e.org_path AND "
                         "c.org_path < e.org_path || 'g') AS n FROM employees "

@@ -32,17 +32,20 @@ TEST(PathFormatTest, SqlitesPrintfWritesWhatPathComponentWrites) {
   testing::TempDir dir;
   auto db = Open(dir.Join("p.db"), OpenOptions());
   ASSERT_OK(db);
-  SQLite::Statement q(
-      **db, absl::StrCat("SELECT printf('", kPathComponentFormat, "', ?)"));
+  auto q = (*db)->Prepare(
+      absl::StrCat("SELECT printf('", kPathComponentFormat, "', ?)"));
+  ASSERT_OK(q);
   for (int64_t id :
        {int64_t{1}, int64_t{255}, int64_t{123456789}, kMaxPathId}) {
-    q.bind(1, id);
-    ASSERT_TRUE(q.executeStep());
-    EXPECT_EQ(q.getColumn(0).getString(), PathComponent(id)) << id;
+    q->Bind(1, id);
+    auto row = q->Step();
+    ASSERT_OK(row);
+    ASSERT_TRUE(*row);
+    EXPECT_EQ(q->Text(0), PathComponent(id)) << id;
     EXPECT_EQ(PathComponent(id).size(), kPathComponentChars) << id;
     EXPECT_EQ(ComponentId(PathComponent(7) + PathComponent(id), 1), id);
     EXPECT_EQ(ComponentId(PathComponent(7) + PathComponent(id), 2), 7);
-    q.reset();
+    q->Reset();
   }
   EXPECT_EQ(ComponentId("0000000g", 1), -1);
   EXPECT_EQ(ComponentId("0001", 1), -1);

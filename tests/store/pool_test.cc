@@ -21,7 +21,7 @@ class PoolTest : public ::testing::Test {
     auto db = Open(path(), OpenOptions());  // A writer: WAL mode.
     ASSERT_OK(db);
     writer_ = *std::move(db);
-    writer_->exec("CREATE TABLE t (x INTEGER)");
+    ASSERT_OK(writer_->Exec("CREATE TABLE t (x INTEGER)"));
   }
 
   std::string path() const { return dir_.Join("pool.db"); }
@@ -34,13 +34,18 @@ class PoolTest : public ::testing::Test {
 
   // Begins a read on `lease` and ends it at once.
   Connection::ReadSnapshot Read(ConnectionPool::Lease& lease) {
-    Connection::ReadSnapshot snapshot = lease->BeginRead();
-    lease->Prepare("COMMIT").exec();
-    return snapshot;
+    absl::StatusOr<Connection::ReadSnapshot> snapshot = lease->BeginRead();
+    EXPECT_OK(snapshot);
+    auto commit = lease->Prepare("COMMIT");
+    EXPECT_OK(commit);
+    if (commit.ok()) {
+      EXPECT_OK((*commit)->Run());
+    }
+    return snapshot.value_or(Connection::ReadSnapshot());
   }
 
   testing::TempDir dir_;
-  std::unique_ptr<SQLite::Database> writer_;
+  std::unique_ptr<Database> writer_;
 };
 
 TEST_F(PoolTest, TheDataVersionChangesWithEachCommitOfAnotherConnection) {
@@ -49,7 +54,7 @@ TEST_F(PoolTest, TheDataVersionChangesWithEachCommitOfAnotherConnection) {
   ASSERT_OK(a);
   const int64_t before = Read(*a).data_version;
   EXPECT_EQ(Read(*a).data_version, before);  // Nothing committed since.
-  writer_->exec("INSERT INTO t VALUES (1)");
+  EXPECT_OK(writer_->Exec("INSERT INTO t VALUES (1)"));
   EXPECT_NE(Read(*a).data_version, before);
 }
 
@@ -69,7 +74,7 @@ TEST_F(PoolTest, AConnectionMemoKeepsFactsPerConnectionUntilAnotherCommits) {
   ASSERT_NE(kept, nullptr);
   EXPECT_EQ(*kept, "a's facts");
   EXPECT_EQ(memo.Find(**b, Read(*b).data_version), nullptr);
-  writer_->exec("INSERT INTO t VALUES (1)");
+  EXPECT_OK(writer_->Exec("INSERT INTO t VALUES (1)"));
   EXPECT_EQ(memo.Find(**a, Read(*a).data_version), nullptr);
 }
 
@@ -82,7 +87,7 @@ TEST_F(PoolTest, ManyThreadsShareThePoolAndAMemo) {
   std::atomic<bool> stop{false};
   std::thread writer([&] {
     for (int i = 0; !stop; ++i) {
-      writer_->exec(absl::StrCat("INSERT INTO t VALUES (", i, ")"));
+      EXPECT_OK(writer_->Exec(absl::StrCat("INSERT INTO t VALUES (", i, ")")));
     }
   });
   std::vector<std::thread> readers;
@@ -115,26 +120,27 @@ TEST_F(PoolTest, AConnectionBackInThePoolHoldsNoSnapshot) {
   // A statement left in the middle of its rows keeps a read snapshot open,
   // which would keep a checkpoint from finishing; returning the connection
   // resets it.
-  writer_->exec("INSERT INTO t VALUES (1), (2)");
+  EXPECT_OK(writer_->Exec("INSERT INTO t VALUES (1), (2)"));
   auto pool = ReadPool();
-  writer_->setBusyTimeout(0);  // A blocked checkpoint says so at once.
+  // A blocked checkpoint says so at once.
+  sqlite3_busy_timeout(writer_->handle(), 0);
   auto checkpoint_blocked = [this] {
-    SQLite::Statement q(*writer_, "PRAGMA wal_checkpoint(TRUNCATE)");
-    EXPECT_TRUE(q.executeStep());
-    return q.getColumn(0).getInt() != 0;  // 1: SQLITE_BUSY.
+    auto busy = writer_->SelectInt("PRAGMA wal_checkpoint(TRUNCATE)");
+    EXPECT_OK(busy);
+    return busy.value_or(0) != 0;  // 1: SQLITE_BUSY.
   };
   {
     auto lease = pool->Acquire();
     ASSERT_OK(lease);
-    SQLite::Statement& rows = (*lease)->Prepare("SELECT x FROM t");
-    ASSERT_TRUE(rows.executeStep());
-    auto raw = (*lease)->PrepareRaw("SELECT x FROM t ORDER BY x DESC");
-    ASSERT_OK(raw);
-    ASSERT_EQ(sqlite3_step(*raw), SQLITE_ROW);
-    writer_->exec("INSERT INTO t VALUES (3)");
+    auto rows = (*lease)->Prepare("SELECT x FROM t");
+    ASSERT_OK(rows);
+    auto row = (*rows)->Step();
+    ASSERT_OK(row);
+    ASSERT_TRUE(*row);
+    EXPECT_OK(writer_->Exec("INSERT INTO t VALUES (3)"));
     EXPECT_TRUE(checkpoint_blocked());
   }
-  writer_->exec("INSERT INTO t VALUES (4)");
+  EXPECT_OK(writer_->Exec("INSERT INTO t VALUES (4)"));
   EXPECT_FALSE(checkpoint_blocked());
 }
 

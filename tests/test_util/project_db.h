@@ -1,8 +1,10 @@
 #ifndef PULSE_TESTS_TEST_UTIL_PROJECT_DB_H_
 #define PULSE_TESTS_TEST_UTIL_PROJECT_DB_H_
 
+#include <memory>
 #include <string>
 
+#include "SQLiteCpp/SQLiteCpp.h"
 #include "absl/status/status.h"
 #include "libs/migrate/migrator.h"
 #include "tests/test_util/migrations.h"
@@ -18,6 +20,16 @@ inline absl::Status MigrateToHead(const std::string& path) {
   if (!m.ok()) return m.status();
   auto result = (*m)->Upgrade("head");
   return result.ok() ? absl::OkStatus() : result.status();
+}
+
+// A connection for a test's own SQL through SQLiteCpp (whose exceptions
+// fail the test): foreign keys on, waiting up to 5 s for locks, as the
+// services' connections do.
+inline std::unique_ptr<SQLite::Database> OpenSqlite(const std::string& path) {
+  auto db = std::make_unique<SQLite::Database>(
+      path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, 5000);
+  db->exec("PRAGMA foreign_keys = ON");
+  return db;
 }
 
 }  // namespace pulse::testing

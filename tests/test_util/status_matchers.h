@@ -15,11 +15,16 @@ const absl::Status& ToStatus(const absl::StatusOr<T>& s) {
 
 }  // namespace pulse::testing
 
-#define EXPECT_OK(expr)                              \
-  EXPECT_TRUE(::pulse::testing::ToStatus(expr).ok()) \
-      << ::pulse::testing::ToStatus(expr).ToString()
-#define ASSERT_OK(expr)                              \
-  ASSERT_TRUE(::pulse::testing::ToStatus(expr).ok()) \
-      << ::pulse::testing::ToStatus(expr).ToString()
+// Each evaluates `expr` once.
+#define EXPECT_OK(expr)                                                   \
+  do {                                                                    \
+    const ::absl::Status pulse_status = ::pulse::testing::ToStatus(expr); \
+    EXPECT_TRUE(pulse_status.ok()) << pulse_status.ToString();            \
+  } while (false)
+#define ASSERT_OK(expr)                                                   \
+  do {                                                                    \
+    const ::absl::Status pulse_status = ::pulse::testing::ToStatus(expr); \
+    ASSERT_TRUE(pulse_status.ok()) << pulse_status.ToString();            \
+  } while (false)
 
 #endif  // PULSE_TESTS_TEST_UTIL_STATUS_MATCHERS_H_
