@@ -112,7 +112,6 @@ absl::Status RecordRevision(store::Database& db,
   for (const std::string& id : current) {
     insert->Bind(1, id);
     if (absl::Status s = insert->Run(); !s.ok()) return s;
-    insert->Reset();
   }
   auto history = db.Prepare(kInsertHistory);
   if (!history.ok()) return history.status();
@@ -157,7 +156,6 @@ absl::Status PublishGraph(store::Database& db, const RevisionGraph& graph) {
     upsert->Bind(3, script->breaking ? 1 : 0);
     upsert->Bind(4, script->description);
     if (absl::Status s = upsert->Run(); !s.ok()) return s;
-    upsert->Reset();
   }
   return absl::OkStatus();
 }
@@ -177,14 +175,12 @@ absl::Status StampAt(store::Database& db, const RevisionGraph& graph,
   for (const std::string& id : current) {
     insert->Bind(1, id);
     if (absl::Status s = insert->Run(); !s.ok()) return s;
-    insert->Reset();
     history->Bind(1, id);
     history->Bind(2, DirectionName(Direction::kStamp));
     history->Bind(3, graph.Find(id)->checksum);
     history->Bind(4, NowRfc3339());
     history->Bind(5, 0.0);
     if (absl::Status s = history->Run(); !s.ok()) return s;
-    history->Reset();
   }
   return (*txn)->Commit();
 }

@@ -348,7 +348,6 @@ absl::StatusOr<SeedStats> SeedOrganisation(const std::string& db_path,
       department->Bind(3, parent);
       department->Bind(4, head);
       departments_written = department->Run();
-      department->Reset();
       return id;
     };
     people[0].department = add_department("Pulse Inc.", std::nullopt, ids[0]);
@@ -474,7 +473,6 @@ absl::StatusOr<SeedStats> SeedOrganisation(const std::string& db_path,
         employee.BindView(7, row.hire_date);
         if (with_path) employee.BindView(8, row.org_path);
         absl::Status inserted = employee.Run();
-        employee.Reset();
         if (!inserted.ok()) return store::WithContext(inserted, context);
       }
     }

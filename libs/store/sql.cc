@@ -104,8 +104,11 @@ absl::StatusOr<bool> Statement::Step() {
 absl::Status Statement::Run() {
   while (true) {
     absl::StatusOr<bool> row = Step();
-    if (!row.ok()) return row.status();
-    if (!*row) return absl::OkStatus();
+    if (!row.ok()) return row.status();  // Step has reset it.
+    if (!*row) {
+      sqlite3_reset(stmt_);
+      return absl::OkStatus();
+    }
   }
 }
 

@@ -58,7 +58,8 @@ class Statement {
   // Steps once: true when a row is ready to read, false when the statement
   // has finished. On failure the statement is reset.
   absl::StatusOr<bool> Step();
-  // Steps to the end, ignoring any rows (a write, a pragma).
+  // Steps to the end, ignoring any rows (a write, a pragma), and rewinds
+  // it for another run (bindings kept).
   absl::Status Run();
   // Steps through every row, calling `row` on each (which reads the
   // columns); stops at the first error, `row`'s or SQLite's.

@@ -180,7 +180,6 @@ absl::Status Importer::AddEmployee(const EmployeeRow& row) {
   q.Bind(8, row.hire_date);
   q.Bind(9, row.notes);
   absl::Status s = q.Run();
-  q.Reset();
   if (!s.ok()) return store::WithContext(s, "staging the import");
   ++staged_;
   return absl::OkStatus();
@@ -192,8 +191,9 @@ absl::Status Importer::AddDepartment(const DepartmentRow& row) {
   if (!check.ok()) return check.status();
   check->Bind(1, row.name);
   auto found = check->Step();
-  if (!found.ok())
+  if (!found.ok()) {
     return store::WithContext(found.status(), "staging the import");
+  }
   if (*found) {
     errors_.push_back({row.line, "name",
                        absl::StrCat("duplicate department '", row.name,
@@ -207,7 +207,6 @@ absl::Status Importer::AddDepartment(const DepartmentRow& row) {
   q.Bind(3, row.parent);
   q.Bind(4, row.head_employee_id);
   absl::Status s = q.Run();
-  q.Reset();
   if (!s.ok()) return store::WithContext(s, "staging the import");
   ++departments_;
   return absl::OkStatus();
@@ -241,8 +240,9 @@ absl::StatusOr<WriteSummary> Importer::Finish() {
   // pragma cannot change inside a transaction, so this is decided before it
   // begins; Apply checks again inside.
   auto any = db_.SelectInt("SELECT EXISTS (SELECT 1 FROM employees)");
-  if (!any.ok())
+  if (!any.ok()) {
     return store::WithContext(any.status(), "preparing the import");
+  }
   const bool foreign_keys_off =
       options_.mode == ImportMode::kReplace || *any == 0;
   if (foreign_keys_off) {
@@ -529,7 +529,6 @@ absl::Status Importer::ApplyDepartments(
     if (name.empty() || ids->contains(name)) return absl::OkStatus();
     insert->Bind(1, name);
     absl::Status added = insert->Run();
-    insert->Reset();
     if (!added.ok()) return added;
     (*ids)[name] = db_.LastInsertRowId();
     ++summary->departments_added;
@@ -630,7 +629,6 @@ absl::Status Importer::BulkInsert(
     path += PathComponent(id);
     insert->BindView(9, path);
     absl::Status inserted = insert->Run();
-    insert->Reset();
     return inserted;
   });
   if (!s.ok()) return s;
@@ -664,7 +662,6 @@ absl::Status Importer::Merge(
   for (int64_t id : moved) {
     detach->Bind(1, id);
     if (s = detach->Run(); !s.ok()) return s;
-    detach->Reset();
   }
   absl::flat_hash_set<int64_t> was_moved(moved.begin(), moved.end());
   auto insert = db_.Prepare(kInsertNoPath);
@@ -690,7 +687,6 @@ absl::Status Importer::Merge(
     for (int c = 3; c <= 6; ++c) q.Bind(c + 1, compare->TextView(c));
     q.Bind(8, compare->OptionalText(7));
     absl::Status written = q.Run();
-    q.Reset();
     if (!written.ok()) return written;
     if (exists) {
       ++summary->updated;
@@ -789,7 +785,6 @@ absl::StatusOr<WriteSummary> Importer::ApplyRows() {
     set->Bind(2, parent);
     set->Bind(3, head);
     if (s = set->Run(); !s.ok()) return s;
-    set->Reset();
   }
   // Departments added above were given ids past every earlier one.
   for (const auto& change : changes) {
