@@ -11,6 +11,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "libs/store/employee_columns.h"
 #include "libs/store/path.h"
 
 namespace pulse::hierarchy {
@@ -21,14 +22,29 @@ void BindText(sqlite3_stmt* statement, int index, const std::string& text) {
                     static_cast<int>(text.size()), SQLITE_TRANSIENT);
 }
 
-// The employee's stored fields after id and manager_id, in the order every
-// query below selects them, and their positions in that list: the one list
-// of the employee's columns in this file. notes (revision 5a7c2e9d1b38)
-// follows them when the schema has it.
-constexpr std::array<const char*, 5> kFieldColumns = {
-    "full_name", "title", "email", "department_id", "hire_date"};
-enum FieldColumn { kFullName, kTitle, kEmail, kDepartmentId, kHireDate };
-constexpr int kNotes = static_cast<int>(kFieldColumns.size());
+// The employee's stored fields after id and manager_id
+// (store::kEmployeeColumns from kFirstField on), in the order every query
+// below selects them, and their positions in that list. notes, last, is
+// selected only when the schema has it.
+constexpr size_t kFirstField = 2;
+enum FieldColumn {
+  kFullName,
+  kTitle,
+  kEmail,
+  kDepartmentId,
+  kHireDate,
+  kNotes
+};
+constexpr bool FieldIs(FieldColumn field, const char* name) {
+  return store::SameName(store::kEmployeeColumns[kFirstField + field].column,
+                         name);
+}
+static_assert(FieldIs(kFullName, "full_name") && FieldIs(kTitle, "title") &&
+                  FieldIs(kEmail, "email") &&
+                  FieldIs(kDepartmentId, "department_id") &&
+                  FieldIs(kHireDate, "hire_date") && FieldIs(kNotes, "notes") &&
+                  kFirstField + kNotes + 1 == store::kEmployeeColumns.size(),
+              "the readers below read the fields at these positions");
 // Where the fields start in a subtree query's rows: after id and depth (a
 // walk) or id and org_path (the index), then manager_id.
 constexpr int kFirstFieldColumn = 3;
@@ -36,10 +52,10 @@ constexpr int kFirstFieldColumn = 3;
 // ", PREFIXfull_name, PREFIXtitle, ..." (+ ", PREFIXnotes").
 std::string FieldList(absl::string_view prefix, bool notes) {
   std::string list;
-  for (const char* column : kFieldColumns) {
-    absl::StrAppend(&list, ", ", prefix, column);
+  const size_t end = kFirstField + kNotes + (notes ? 1 : 0);
+  for (size_t i = kFirstField; i < end; ++i) {
+    absl::StrAppend(&list, ", ", prefix, store::kEmployeeColumns[i].column);
   }
-  if (notes) absl::StrAppend(&list, ", ", prefix, "notes");
   return list;
 }
 constexpr char kHasNotes[] =

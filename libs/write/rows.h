@@ -13,16 +13,21 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "libs/store/employee_columns.h"
 #include "libs/store/path.h"
 
 namespace pulse::write {
 
 // The employee file's columns, in the order export writes them; import
-// finds them by header name. The one list that the reader, the writer, the
-// importer and the tests use.
-inline constexpr std::array<const char*, 8> kEmployeeColumns = {
-    "id",    "manager_id", "full_name", "title",
-    "email", "department", "hire_date", "notes"};
+// finds them by header name. The files' names of store::kEmployeeColumns.
+inline constexpr std::array<const char*, store::kEmployeeColumns.size()>
+    kEmployeeColumns = [] {
+      std::array<const char*, store::kEmployeeColumns.size()> files{};
+      for (size_t i = 0; i < files.size(); ++i) {
+        files[i] = store::kEmployeeColumns[i].file;
+      }
+      return files;
+    }();
 // The departments file's columns.
 inline constexpr std::array<const char*, 3> kDepartmentColumns = {
     "name", "parent", "head_employee_id"};

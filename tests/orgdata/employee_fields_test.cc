@@ -1,8 +1,9 @@
-// The employee's fields, one list per layer, kept in step: every field of
-// pulse.orgdata.v1.Employee that is stored is a column of the employees
-// table at head and a column of the import/export files
-// (write::kEmployeeColumns). A field added to the proto and to none of
-// them fails here, by name.
+// The employee's fields, one list (store::kEmployeeColumns) that the
+// readers, the import/export files and the SQL builders derive from,
+// checked against what it cannot derive: every field of
+// pulse.orgdata.v1.Employee that is stored is in the list, and every entry
+// is a field of the proto and a column of the employees table at head. A
+// field added to the proto and not to the list fails here, by name.
 
 #include <algorithm>
 #include <set>
@@ -10,6 +11,7 @@
 
 #include "google/protobuf/descriptor.h"
 #include "gtest/gtest.h"
+#include "libs/store/employee_columns.h"
 #include "libs/store/store.h"
 #include "libs/write/rows.h"
 #include "pulse/orgdata/v1/orgdata.pb.h"
@@ -23,11 +25,6 @@ namespace {
 
 // Fields the server computes per read rather than stores.
 const std::set<std::string> kComputed = {"depth", "direct_reports"};
-// File columns named otherwise than the field (the file names the
-// department; the proto carries its id).
-std::string FileColumn(const std::string& field) {
-  return field == "department_id" ? "department" : field;
-}
 
 // The names a pragma_* query's first column gives, on a database at head.
 std::set<std::string> NamesAtHead(const std::string& query) {
@@ -45,23 +42,29 @@ TEST(EmployeeFieldsTest, EveryStoredFieldIsATableColumnAndAFileColumn) {
   const std::set<std::string> table =
       NamesAtHead("SELECT name FROM pragma_table_info('employees')");
 
+  std::set<std::string> listed, files;
+  for (const store::EmployeeColumn& c : store::kEmployeeColumns) {
+    listed.insert(c.column);
+    files.insert(c.file);
+  }
+  EXPECT_EQ(files.size(), store::kEmployeeColumns.size())
+      << "two fields share a file column";
   const google::protobuf::Descriptor* d = v1::Employee::descriptor();
   for (int i = 0; i < d->field_count(); ++i) {
     const std::string field = d->field(i)->name();
     if (kComputed.count(field)) continue;
-    EXPECT_TRUE(table.count(field))
-        << "Employee." << field << " is not a column of employees at head";
-    EXPECT_NE(std::find(write::kEmployeeColumns.begin(),
-                        write::kEmployeeColumns.end(), FileColumn(field)),
-              write::kEmployeeColumns.end())
-        << "Employee." << field << " is not in write::kEmployeeColumns";
+    EXPECT_TRUE(listed.count(field))
+        << "Employee." << field << " is not in store::kEmployeeColumns";
   }
-  // And the other way: every file column is a field of the proto.
-  for (const char* column : write::kEmployeeColumns) {
-    const std::string field =
-        std::string(column) == "department" ? "department_id" : column;
-    EXPECT_NE(d->FindFieldByName(field), nullptr)
-        << "file column " << column << " is not a field of Employee";
+  // And the other way: every entry is a field of the proto and a column of
+  // the table.
+  for (const std::string& column : listed) {
+    EXPECT_NE(d->FindFieldByName(column), nullptr)
+        << "store::kEmployeeColumns lists " << column
+        << ", which is not a field of Employee";
+    EXPECT_TRUE(table.count(column))
+        << "store::kEmployeeColumns lists " << column
+        << ", which is not a column of employees at head";
   }
 }
 
