@@ -460,7 +460,7 @@ absl::StatusOr<MigrationResult> Migrator::Run(Direction direction,
     {
       auto txn = store::WriteTransaction::Begin(*db);
       if (!txn.ok()) return txn.status();
-      if (auto s = store::ExecScript(*db, kCreateBookkeeping); !s.ok()) {
+      if (auto s = db->Exec(kCreateBookkeeping); !s.ok()) {
         return s;
       }
       // A run marker left while we hold the lock is from a killed run; each
@@ -571,9 +571,9 @@ absl::StatusOr<MigrationResult> Migrator::Run(Direction direction,
           DescribeRevisions(expected), ", found ",
           DescribeRevisions(in_txn->current), "); run it again"));
     }
-    absl::Status step = store::ExecScript(*db, direction == Direction::kUpgrade
-                                                   ? script->upgrade_sql
-                                                   : script->downgrade_sql);
+    absl::Status step =
+        db->Exec(direction == Direction::kUpgrade ? script->upgrade_sql
+                                                  : script->downgrade_sql);
     if (!step.ok()) {
       const absl::StatusCode code = step.code() == absl::StatusCode::kInternal
                                         ? absl::StatusCode::kFailedPrecondition
@@ -704,8 +704,7 @@ absl::StatusOr<std::vector<std::string>> Migrator::Validate() const {
     for (const std::string& id : graph_.topological_order()) {
       if (!applied.count(id)) continue;
       const Script* script = graph_.Find(id);
-      if (auto s = store::ExecScript(**expected_db, script->upgrade_sql);
-          !s.ok()) {
+      if (auto s = (*expected_db)->Exec(script->upgrade_sql); !s.ok()) {
         problems.push_back(absl::StrCat("script ", script->file,
                                         " does not replay on an empty "
                                         "database: ",

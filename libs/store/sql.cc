@@ -165,8 +165,6 @@ std::optional<std::string> Statement::OptionalText(int column) const {
   return Text(column);
 }
 
-int Statement::ColumnCount() const { return sqlite3_column_count(stmt_); }
-
 absl::string_view Statement::sql() const {
   const char* sql = sqlite3_sql(stmt_);
   return sql == nullptr ? absl::string_view() : absl::string_view(sql);

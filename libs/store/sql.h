@@ -72,7 +72,6 @@ class Statement {
   // The current row's columns, numbered from 0.
   bool IsNull(int column) const;
   int64_t Int64(int column) const;
-  int Int(int column) const { return static_cast<int>(Int64(column)); }
   double Double(int column) const;
   // "" for NULL.
   std::string Text(int column) const;
@@ -81,7 +80,6 @@ class Statement {
   absl::string_view TextView(int column) const;
   std::optional<int64_t> OptionalInt64(int column) const;
   std::optional<std::string> OptionalText(int column) const;
-  int ColumnCount() const;
 
   // The SQL, for messages.
   absl::string_view sql() const;
@@ -106,7 +104,10 @@ class Database {
   Database& operator=(const Database&) = delete;
   ~Database();
 
-  // Runs every statement of `sql` (no parameters, rows ignored).
+  // Runs every statement of `sql` in order (no parameters, rows ignored),
+  // in whatever transaction is open. On failure the error names the
+  // failing statement (trimmed) and its position; statements before it
+  // have run.
   absl::Status Exec(absl::string_view sql);
   // `persistent`: kept long and run often (SQLITE_PREPARE_PERSISTENT).
   absl::StatusOr<Statement> Prepare(absl::string_view sql,

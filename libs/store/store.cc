@@ -128,10 +128,6 @@ absl::StatusOr<std::unique_ptr<Database>> Open(const std::string& path,
   return status;
 }
 
-absl::Status ExecScript(Database& db, absl::string_view sql) {
-  return db.Exec(sql);
-}
-
 absl::StatusOr<std::unique_ptr<WriteTransaction>> WriteTransaction::Begin(
     Database& db) {
   if (absl::Status s = db.Exec("BEGIN IMMEDIATE"); !s.ok()) {

@@ -52,11 +52,6 @@ std::string SqliteMessage(const absl::Status& status);
 absl::Status FromStatementError(sqlite3_stmt* statement,
                                 absl::string_view context);
 
-// Runs every statement of `sql` in order, in whatever transaction is open.
-// On failure the error names the failing statement (trimmed) and its
-// position; statements before it have run.
-absl::Status ExecScript(Database& db, absl::string_view sql);
-
 // A write transaction begun with BEGIN IMMEDIATE (so the write lock is
 // taken at once, not at the first write), rolled back on destruction unless
 // committed. Not thread-safe; one per connection at a time.

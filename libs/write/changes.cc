@@ -28,19 +28,16 @@ class ChangeApplier {
           absl::StrCat(at, ".", errors[0].column, ": ", errors[0].problem));
     }
     if (c.manager_id) {
-      auto found = EmployeeExists(*c.manager_id);
-      if (!found.ok()) return found.status();
-      if (!*found) {
-        return absl::NotFoundError(
-            absl::StrCat(at, ".manager_id: no employee ", *c.manager_id));
+      if (absl::Status s = EmployeeMustExist(at, "manager_id", *c.manager_id);
+          !s.ok()) {
+        return s;
       }
     }
     if (c.department_id) {
-      auto found = DepartmentExists(*c.department_id);
-      if (!found.ok()) return found.status();
-      if (!*found) {
-        return absl::NotFoundError(absl::StrCat(
-            at, ".department_id: no department ", *c.department_id));
+      if (absl::Status s =
+              DepartmentMustExist(at, "department_id", *c.department_id);
+          !s.ok()) {
+        return s;
       }
     }
     auto owner = Lookup("SELECT id FROM employees WHERE email = ?", c.email);
@@ -86,21 +83,18 @@ class ChangeApplier {
   }
 
   absl::Status operator()(const std::string& at, const MoveEmployee& c) {
-    auto found = EmployeeExists(c.id);
-    if (!found.ok()) return found.status();
-    if (!*found) {
-      return absl::NotFoundError(absl::StrCat(at, ".id: no employee ", c.id));
+    if (absl::Status s = EmployeeMustExist(at, "id", c.id); !s.ok()) {
+      return s;
     }
     if (c.new_manager_id) {
       if (*c.new_manager_id == c.id) {
         return absl::InvalidArgumentError(absl::StrCat(
             at, ".new_manager_id: an employee cannot be their own manager"));
       }
-      auto manager = EmployeeExists(*c.new_manager_id);
-      if (!manager.ok()) return manager.status();
-      if (!*manager) {
-        return absl::NotFoundError(absl::StrCat(
-            at, ".new_manager_id: no employee ", *c.new_manager_id));
+      if (absl::Status s =
+              EmployeeMustExist(at, "new_manager_id", *c.new_manager_id);
+          !s.ok()) {
+        return s;
       }
       if (absl::Status s = CheckNoCycle(at, c.id, *c.new_manager_id); !s.ok()) {
         return s;
@@ -130,11 +124,10 @@ class ChangeApplier {
         return absl::InvalidArgumentError(absl::StrCat(
             at, ".reassign_reports_to: cannot be the employee deleted"));
       }
-      auto found = EmployeeExists(*c.reassign_reports_to);
-      if (!found.ok()) return found.status();
-      if (!*found) {
-        return absl::NotFoundError(absl::StrCat(
-            at, ".reassign_reports_to: no employee ", *c.reassign_reports_to));
+      if (absl::Status s = EmployeeMustExist(at, "reassign_reports_to",
+                                             *c.reassign_reports_to);
+          !s.ok()) {
+        return s;
       }
       if (absl::Status s = CheckNoCycle(at, c.id, *c.reassign_reports_to);
           !s.ok()) {
@@ -180,11 +173,9 @@ class ChangeApplier {
         return absl::InvalidArgumentError(absl::StrCat(
             at, ".parent_id: a department cannot be its own parent"));
       }
-      auto parent = DepartmentExists(*c.parent_id);
-      if (!parent.ok()) return parent.status();
-      if (!*parent) {
-        return absl::NotFoundError(
-            absl::StrCat(at, ".parent_id: no department ", *c.parent_id));
+      if (absl::Status s = DepartmentMustExist(at, "parent_id", *c.parent_id);
+          !s.ok()) {
+        return s;
       }
       if (exists) {
         // The new parent must not be below the department.
@@ -203,11 +194,10 @@ class ChangeApplier {
       }
     }
     if (c.head_employee_id) {
-      auto found = EmployeeExists(*c.head_employee_id);
-      if (!found.ok()) return found.status();
-      if (!*found) {
-        return absl::NotFoundError(absl::StrCat(
-            at, ".head_employee_id: no employee ", *c.head_employee_id));
+      if (absl::Status s =
+              EmployeeMustExist(at, "head_employee_id", *c.head_employee_id);
+          !s.ok()) {
+        return s;
       }
     }
     auto q = connection_.Prepare(
@@ -230,10 +220,8 @@ class ChangeApplier {
   }
 
   absl::Status operator()(const std::string& at, const DeleteDepartment& c) {
-    auto found = DepartmentExists(c.id);
-    if (!found.ok()) return found.status();
-    if (!*found) {
-      return absl::NotFoundError(absl::StrCat(at, ".id: no department ", c.id));
+    if (absl::Status s = DepartmentMustExist(at, "id", c.id); !s.ok()) {
+      return s;
     }
     for (const char* sql :
          {"UPDATE employees SET department_id = NULL WHERE department_id = ?1",
@@ -281,6 +269,23 @@ class ChangeApplier {
     auto found = Lookup("SELECT 1 FROM departments WHERE id = ?", id);
     if (!found.ok()) return found.status();
     return found->found;
+  }
+  // NOT_FOUND ("AT.FIELD: no employee ID") unless the employee exists.
+  absl::Status EmployeeMustExist(const std::string& at, const char* field,
+                                 int64_t id) {
+    auto found = EmployeeExists(id);
+    if (!found.ok()) return found.status();
+    if (*found) return absl::OkStatus();
+    return absl::NotFoundError(
+        absl::StrCat(at, ".", field, ": no employee ", id));
+  }
+  absl::Status DepartmentMustExist(const std::string& at, const char* field,
+                                   int64_t id) {
+    auto found = DepartmentExists(id);
+    if (!found.ok()) return found.status();
+    if (*found) return absl::OkStatus();
+    return absl::NotFoundError(
+        absl::StrCat(at, ".", field, ": no department ", id));
   }
 
   // FAILED_PRECONDITION when `manager` is in the subtree of `id`: the
