@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <functional>
 #include <map>
+#include <set>
 #include <utility>
 
 #include "absl/cleanup/cleanup.h"
@@ -15,6 +16,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "libs/migrate/file_lock.h"
+#include "libs/migrate/lint.h"
+#include "libs/migrate/schema_shape.h"
 #include "libs/store/pool.h"
 #include "libs/store/store.h"
 
@@ -93,11 +96,6 @@ bool FileExists(const std::string& path) {
 
 std::string DescribeRevisions(const std::vector<std::string>& revisions) {
   return revisions.empty() ? "base" : absl::StrJoin(revisions, ", ");
-}
-
-std::string Collapse(absl::string_view sql) {
-  return absl::StrJoin(
-      absl::StrSplit(sql, absl::ByAnyChar(" \t\r\n"), absl::SkipEmpty()), " ");
 }
 
 // Replaces the version rows with `current` and records one history row,
@@ -198,6 +196,161 @@ absl::Status MarkRunStarted(store::Database& db, const std::string& target) {
   return (*txn)->Commit();
 }
 
+// What one step of a plan would drop, counted in the database as it is
+// before the run.
+struct StepLoss {
+  std::string revision;
+  // "table employees (3000 rows)", "column employees.notes (12 values)".
+  std::vector<std::string> losses;
+  // Tables the step drops and creates again (a rebuild): their rows are
+  // counted before and after it runs.
+  std::vector<std::string> rebuilt;
+};
+
+bool SameColumns(const TableShape& a, const TableShape& b) {
+  if (a.columns.size() != b.columns.size()) return false;
+  for (size_t i = 0; i < a.columns.size(); ++i) {
+    if (a.columns[i].name != b.columns[i].name) return false;
+  }
+  return true;
+}
+
+// Replays `plan` on an in-memory copy of `db`'s schema to learn what each
+// step drops, then counts what that holds in `db`. A step that does not
+// replay ends the list there (running it reports the error).
+absl::StatusOr<std::vector<StepLoss>> PlanLossesOf(
+    store::Database& db, const RevisionGraph& graph,
+    const std::vector<std::string>& plan, Direction direction) {
+  std::vector<StepLoss> out(plan.size());
+  auto live = ReadShape(db);
+  if (!live.ok()) return live.status();
+  auto copy = CopySchema(db);
+  if (!copy.ok()) return copy.status();
+  for (size_t i = 0; i < plan.size(); ++i) {
+    StepLoss& step = out[i];
+    step.revision = plan[i];
+    const Script* script = graph.Find(plan[i]);
+    auto before = ReadShape(**copy);
+    if (!before.ok()) return before.status();
+    // Statement by statement: a table or column that one statement
+    // replaces by another of the same shape was renamed, not dropped; a
+    // table that goes and comes back was rebuilt.
+    SchemaShape previous = *before;
+    std::set<std::string> vanished, renamed_tables;
+    std::set<std::pair<std::string, std::string>> renamed_columns;
+    absl::Status replayed = (*copy)->Exec(
+        direction == Direction::kUpgrade ? script->upgrade_sql
+                                         : script->downgrade_sql,
+        [&](absl::string_view) -> absl::Status {
+          auto now = ReadShape(**copy);
+          if (!now.ok()) return now.status();
+          for (const auto& [name, table] : previous.tables) {
+            auto kept = now->tables.find(name);
+            if (kept == now->tables.end()) {
+              const bool renamed = std::any_of(
+                  now->tables.begin(), now->tables.end(), [&](const auto& t) {
+                    return !previous.tables.count(t.first) &&
+                           SameColumns(t.second, table);
+                  });
+              (renamed ? renamed_tables : vanished).insert(name);
+              continue;
+            }
+            const auto& was = table.columns;
+            const auto& is = kept->second.columns;
+            if (was.size() != is.size()) continue;
+            for (size_t c = 0; c < was.size(); ++c) {
+              if (was[c].name != is[c].name &&
+                  table.Find(is[c].name) == nullptr) {
+                renamed_columns.emplace(name, was[c].name);
+              }
+            }
+          }
+          previous = *std::move(now);
+          return absl::OkStatus();
+        });
+    if (!replayed.ok()) break;
+    auto after = ReadShape(**copy);
+    if (!after.ok()) return after.status();
+    const Removal removal = Removed(*before, *after);
+    for (const std::string& table : removal.tables) {
+      if (!live->tables.count(table) || renamed_tables.count(table) ||
+          IsDerivedData(table)) {
+        continue;
+      }
+      auto rows = db.SelectInt(
+          absl::StrCat("SELECT count(*) FROM ", QuoteIdentifier(table)));
+      if (!rows.ok()) return rows.status();
+      if (*rows > 0) {
+        step.losses.push_back(absl::StrCat("table ", table, " (", *rows,
+                                           *rows == 1 ? " row)" : " rows)"));
+      }
+    }
+    for (const auto& [table, column] : removal.columns) {
+      auto it = live->tables.find(table);
+      if (it == live->tables.end() || it->second.Find(column) == nullptr ||
+          renamed_columns.count({table, column}) ||
+          IsDerivedData(table, column)) {
+        continue;
+      }
+      auto values = db.SelectInt(
+          absl::StrCat("SELECT count(*) FROM ", QuoteIdentifier(table),
+                       " WHERE ", QuoteIdentifier(column), " IS NOT NULL"));
+      if (!values.ok()) return values.status();
+      if (*values > 0) {
+        step.losses.push_back(
+            absl::StrCat("column ", table, ".", column, " (", *values,
+                         *values == 1 ? " value)" : " values)"));
+      }
+    }
+    for (const std::string& table : vanished) {
+      if (after->tables.count(table) && live->tables.count(table)) {
+        step.rebuilt.push_back(table);
+      }
+    }
+  }
+  return out;
+}
+
+// PRAGMA foreign_key_check, for a script run with foreign keys off:
+// FAILED_PRECONDITION naming the first rows that break a reference.
+absl::Status ForeignKeyCheck(store::Database& db) {
+  auto check = db.Prepare(
+      "SELECT c.\"table\", c.rowid, c.parent, f.\"from\" FROM "
+      "pragma_foreign_key_check AS c LEFT JOIN "
+      "pragma_foreign_key_list(c.\"table\") "
+      "AS f ON f.id = c.fkid AND f.seq = 0");
+  if (!check.ok()) return check.status();
+  std::vector<std::string> rows;
+  int64_t total = 0;
+  absl::Status s = check->ForEachRow([&] {
+    if (++total <= 20) {
+      rows.push_back(absl::StrCat(check->Text(0), " row ",
+                                  check->IsNull(1) ? "?" : check->Text(1), " (",
+                                  check->Text(3), " -> ", check->Text(2), ")"));
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  if (total == 0) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "PRAGMA foreign_key_check found ", total,
+      " row(s) whose reference points nowhere: ", absl::StrJoin(rows, ", "),
+      total > 20 ? absl::StrCat(" and ", total - 20, " more") : ""));
+}
+
+}  // namespace
+
+std::string BackupPath(const std::string& db_path,
+                       const std::vector<std::string>& revisions) {
+  return absl::StrCat(
+      db_path, ".", revisions.empty() ? "base" : absl::StrJoin(revisions, "+"),
+      ".",
+      absl::FormatTime("%Y%m%dT%H%M%E3SZ", absl::Now(), absl::UTCTimeZone()),
+      ".bak");
+}
+
+namespace {
+
 absl::StatusOr<std::map<std::string, std::string>> UserSchema(
     store::Database& db) {
   std::map<std::string, std::string> out;
@@ -208,7 +361,7 @@ absl::StatusOr<std::map<std::string, std::string>> UserSchema(
     if (!row.ok()) return row.status();
     if (!*row) break;
     out[q->Text(1)] = absl::StrCat(q->Text(0), " on ", q->Text(2), ": ",
-                                   Collapse(q->Text(3)));
+                                   NormalizeSql(q->TextView(3)));
   }
   return out;
 }
@@ -417,22 +570,23 @@ absl::StatusOr<RevisionSet> Migrator::Desired(
 }
 
 absl::StatusOr<MigrationResult> Migrator::Upgrade(absl::string_view target,
-                                                  bool sql_only) {
-  return Run(Direction::kUpgrade, target, sql_only);
+                                                  const RunOptions& run) {
+  return Run(Direction::kUpgrade, target, run);
 }
 
 absl::StatusOr<MigrationResult> Migrator::Downgrade(absl::string_view target,
-                                                    bool sql_only) {
-  return Run(Direction::kDowngrade, target, sql_only);
+                                                    const RunOptions& run) {
+  return Run(Direction::kDowngrade, target, run);
 }
 
 absl::StatusOr<MigrationResult> Migrator::Stamp(absl::string_view target) {
-  return Run(Direction::kStamp, target, false);
+  return Run(Direction::kStamp, target, RunOptions{});
 }
 
 absl::StatusOr<MigrationResult> Migrator::Run(Direction direction,
                                               absl::string_view target,
-                                              bool sql_only) {
+                                              const RunOptions& run) {
+  const bool sql_only = run.sql_only;
   MigrationResult result;
   std::unique_ptr<FileLock> lock;
   std::unique_ptr<store::Database> db;
@@ -516,10 +670,18 @@ absl::StatusOr<MigrationResult> Migrator::Run(Direction direction,
       }
       absl::StrAppend(
           &result.sql, "\n-- ", DirectionName(direction), " ", id, " (",
-          script->file, "): ", script->description, "\nBEGIN IMMEDIATE;\n",
+          script->file, "): ", script->description, "\n",
+          script->foreign_keys_off ? "PRAGMA foreign_keys = OFF;\n" : "",
+          "BEGIN IMMEDIATE;\n",
           direction == Direction::kUpgrade ? script->upgrade_sql
                                            : script->downgrade_sql,
-          OfflineRecord(graph_.Maximal(now), *script, direction), "COMMIT;\n");
+          OfflineRecord(graph_.Maximal(now), *script, direction),
+          script->foreign_keys_off
+              ? "-- Stop here if this returns any row:\nPRAGMA "
+                "foreign_key_check;\n"
+              : "",
+          "COMMIT;\n",
+          script->foreign_keys_off ? "PRAGMA foreign_keys = ON;\n" : "");
       result.steps.push_back({id, direction, 0});
     }
     result.state = state;
@@ -545,6 +707,27 @@ absl::StatusOr<MigrationResult> Migrator::Run(Direction direction,
     return result;
   }
 
+  // The data guard: what each step would drop, before any of them runs.
+  auto losses = PlanLossesOf(*db, graph_, plan, direction);
+  if (!losses.ok()) {
+    return store::WithContext(losses.status(), "checking for data loss");
+  }
+  std::vector<std::string> lost;
+  for (const StepLoss& step : *losses) {
+    if (step.losses.empty()) continue;
+    lost.push_back(absl::StrCat(DirectionName(direction), " of ", step.revision,
+                                " (", graph_.Find(step.revision)->file,
+                                ") drops ", absl::StrJoin(step.losses, ", ")));
+  }
+  if (!lost.empty() && !run.allow_data_loss) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        DirectionName(direction), " to ", target,
+        " would lose data: ", absl::StrJoin(lost, "; "),
+        ". Nothing was changed. To go ahead, pass --allow_data_loss to "
+        "pulse-schema (allow_data_loss: true over gRPC); a backup of the "
+        "database is written before each step that loses data"));
+  }
+
   if (absl::Status s = MarkRunStarted(
           *db, absl::StrCat(DirectionName(direction), " ", target));
       !s.ok()) {
@@ -558,9 +741,22 @@ absl::StatusOr<MigrationResult> Migrator::Run(Direction direction,
 
   RevisionSet now = *applied;
   std::vector<std::string> expected = graph_.Maximal(now);
-  for (const std::string& id : plan) {
+  for (size_t i = 0; i < plan.size(); ++i) {
+    const std::string& id = plan[i];
     const Script* script = graph_.Find(id);
+    const StepLoss& loss = (*losses)[i];
     const absl::Time start = absl::Now();
+    // Foreign keys can only be switched outside a transaction.
+    if (script->foreign_keys_off) {
+      if (absl::Status s = db->Exec("PRAGMA foreign_keys = OFF"); !s.ok()) {
+        return s;
+      }
+    }
+    absl::Cleanup foreign_keys_on = [&db, script] {
+      if (script->foreign_keys_off) {
+        db->Exec("PRAGMA foreign_keys = ON").IgnoreError();
+      }
+    };
     auto txn = store::WriteTransaction::Begin(*db);
     if (!txn.ok()) return txn.status();
     auto in_txn = ReadRevisionState(*db);
@@ -571,9 +767,51 @@ absl::StatusOr<MigrationResult> Migrator::Run(Direction direction,
           DescribeRevisions(expected), ", found ",
           DescribeRevisions(in_txn->current), "); run it again"));
     }
+    // The backup holds the state this step starts from: it reads the last
+    // commit on a connection of its own while this one holds the write
+    // lock.
+    if ((run.backup && i == 0) ||
+        (run.allow_data_loss &&
+         (!loss.losses.empty() || !loss.rebuilt.empty()))) {
+      const std::string path = BackupPath(options_.db_path, expected);
+      if (auto pages = store::Backup(options_.db_path, path); !pages.ok()) {
+        return store::WithContext(
+            pages.status(), absl::StrCat("backing up before revision ", id,
+                                         "; nothing was changed by this step"));
+      }
+      result.backups.push_back(path);
+    }
+    std::map<std::string, int64_t> rows_before;
+    for (const std::string& table : loss.rebuilt) {
+      auto rows = db->SelectInt(
+          absl::StrCat("SELECT count(*) FROM ", QuoteIdentifier(table)));
+      if (!rows.ok()) return rows.status();
+      rows_before[table] = *rows;
+    }
     absl::Status step =
         db->Exec(direction == Direction::kUpgrade ? script->upgrade_sql
                                                   : script->downgrade_sql);
+    if (step.ok() && script->foreign_keys_off) {
+      step = ForeignKeyCheck(*db);
+    }
+    if (step.ok() && !run.allow_data_loss) {
+      std::vector<std::string> fewer;
+      for (const auto& [table, before] : rows_before) {
+        auto rows = db->SelectInt(
+            absl::StrCat("SELECT count(*) FROM ", QuoteIdentifier(table)));
+        if (!rows.ok()) return rows.status();
+        if (*rows < before) {
+          fewer.push_back(absl::StrCat("table ", table, " (", before - *rows,
+                                       " of ", before, " rows)"));
+        }
+      }
+      if (!fewer.empty()) {
+        step = absl::FailedPreconditionError(absl::StrCat(
+            "its rebuild would lose data: ", absl::StrJoin(fewer, ", "),
+            "; to go ahead, pass --allow_data_loss to pulse-schema "
+            "(allow_data_loss: true over gRPC)"));
+      }
+    }
     if (!step.ok()) {
       const absl::StatusCode code = step.code() == absl::StatusCode::kInternal
                                         ? absl::StatusCode::kFailedPrecondition
@@ -641,6 +879,13 @@ absl::StatusOr<std::vector<HistoryEntry>> Migrator::History(int limit) const {
 
 absl::StatusOr<std::vector<std::string>> Migrator::Validate() const {
   std::vector<std::string> problems;
+  auto findings = Lint(graph_);
+  if (!findings.ok()) return findings.status();
+  for (const LintFinding& finding : *findings) {
+    if (finding.severity == LintFinding::Severity::kError) {
+      problems.push_back(absl::StrCat("lint: ", FormatFinding(finding)));
+    }
+  }
   if (!FileExists(options_.db_path)) return problems;
   store::OpenOptions open;
   open.read_only = true;

@@ -53,6 +53,8 @@ struct StepResult {
 
 struct MigrationResult {
   std::vector<StepResult> steps;
+  // The backups written before steps (see RunOptions), in order.
+  std::vector<std::string> backups;
   // Offline mode only: the SQL that would run.
   std::string sql;
   RevisionState state;
@@ -73,6 +75,24 @@ struct MigratorOptions {
   absl::Duration lock_timeout = absl::Seconds(30);
   absl::Duration busy_timeout = absl::Seconds(5);
 };
+
+// How one upgrade or downgrade runs.
+struct RunOptions {
+  // Change nothing: the result carries the SQL that would run.
+  bool sql_only = false;
+  // Let steps run that drop a table holding rows or a column holding
+  // values, or rebuild a table into fewer rows. Without it such a run is
+  // refused before its first step. A backup is written before each such
+  // step.
+  bool allow_data_loss = false;
+  // A backup before the run's first step.
+  bool backup = false;
+};
+
+// Where a backup of `db_path` at `revisions`, taken now, is written:
+// "<db>.<revisions or base>.<UTC time>.bak".
+std::string BackupPath(const std::string& db_path,
+                       const std::vector<std::string>& revisions);
 
 // Applies the scripts of a revision graph to one database, as Alembic does.
 //
@@ -107,13 +127,20 @@ class Migrator {
   // INVALID_ARGUMENT for a bad target or one in the wrong direction;
   // FAILED_PRECONDITION when the database is at a revision no script
   // defines, or a script fails (the message names the file and the
-  // statement); ABORTED when the lock is not had in time; UNAVAILABLE when
-  // the database is busy. With `sql_only` nothing is opened for writing
-  // and the result carries the SQL instead.
+  // statement), or when the run would lose data without
+  // `allow_data_loss` (the message names each table and column and what
+  // it holds; nothing was changed); ABORTED when the lock is not had in
+  // time; UNAVAILABLE when the database is busy. With `sql_only` nothing
+  // is opened for writing and the result carries the SQL instead.
+  //
+  // A script marked "-- foreign_keys: off" runs with foreign keys off
+  // (turned off before its transaction, on again after, whatever
+  // happens); PRAGMA foreign_key_check runs before it commits and any
+  // violation rolls it back, naming the rows.
   absl::StatusOr<MigrationResult> Upgrade(absl::string_view target,
-                                          bool sql_only = false);
+                                          const RunOptions& run = {});
   absl::StatusOr<MigrationResult> Downgrade(absl::string_view target,
-                                            bool sql_only = false);
+                                            const RunOptions& run = {});
   // Records `target` as current without running migration SQL.
   absl::StatusOr<MigrationResult> Stamp(absl::string_view target);
 
@@ -124,12 +151,14 @@ class Migrator {
   // recorded in the database that no script defines, scripts whose checksum
   // differs from the one recorded when they were applied, and schema drift
   // (the live schema differing from what the applied scripts produce on an
-  // empty database). An error status only when the check itself fails.
+  // empty database), and lint's errors in the scripts. An error status
+  // only when the check itself fails.
   absl::StatusOr<std::vector<std::string>> Validate() const;
 
  private:
   absl::StatusOr<MigrationResult> Run(Direction direction,
-                                      absl::string_view target, bool sql_only);
+                                      absl::string_view target,
+                                      const RunOptions& run);
   // The applied set a target asks for, from the applied set now.
   absl::StatusOr<RevisionSet> Desired(Direction direction,
                                       absl::string_view target,

@@ -67,7 +67,7 @@ absl::StatusOr<Script> ParseScript(absl::string_view text,
   script.checksum = Sha256Hex(text);
   Section section = Section::kHeader;
   bool seen_revision = false, seen_down = false, seen_description = false,
-       seen_breaking = false;
+       seen_breaking = false, seen_foreign_keys = false, seen_nolint = false;
   int line_number = 0;
   for (absl::string_view raw : absl::StrSplit(text, '\n')) {
     ++line_number;
@@ -163,12 +163,27 @@ absl::StatusOr<Script> ParseScript(absl::string_view text,
             file, line_number,
             absl::StrCat("breaking must be true or false, not '", value, "'"));
       }
+    } else if (key == "foreign_keys") {
+      if (auto s = once(&seen_foreign_keys); !s.ok()) return s;
+      if (value == "off") {
+        script.foreign_keys_off = true;
+      } else if (value != "on") {
+        return LineError(
+            file, line_number,
+            absl::StrCat("foreign_keys must be on or off, not '", value, "'"));
+      }
+    } else if (key == "nolint") {
+      if (auto s = once(&seen_nolint); !s.ok()) return s;
+      for (absl::string_view rule :
+           absl::StrSplit(value, ',', absl::SkipWhitespace())) {
+        script.nolint.emplace_back(absl::StripAsciiWhitespace(rule));
+      }
     } else {
       return LineError(
           file, line_number,
           absl::StrCat("unknown header key '", key,
                        "' (expected revision, down_revision, description, "
-                       "breaking)"));
+                       "breaking, foreign_keys, nolint)"));
     }
   }
   if (!seen_revision) {

@@ -15,6 +15,8 @@ namespace pulse::migrate {
 //   -- down_revision: 2e7c55a0f3b8     ("none" for a base; "a, b" merges)
 //   -- description: add notes to employees
 //   -- breaking: true                  (optional, default false)
+//   -- foreign_keys: off               (optional, default on)
+//   -- nolint: check_added             (optional: lint rules waived)
 //   -- +upgrade
 //   ALTER TABLE employees ADD COLUMN notes TEXT;
 //   -- +downgrade
@@ -27,6 +29,13 @@ struct Script {
   std::vector<std::string> down_revisions;
   std::string description;
   bool breaking = false;
+  // "-- foreign_keys: off": the migrator turns foreign keys off around
+  // the script's transaction (for a table rebuild) and runs
+  // PRAGMA foreign_key_check before it commits.
+  bool foreign_keys_off = false;
+  // Lint rules the author waives for this revision, with the reason in
+  // the header's comments (see Lint).
+  std::vector<std::string> nolint;
   std::string upgrade_sql;
   std::string downgrade_sql;
   // False when the file has no "-- +downgrade" section: it cannot be

@@ -175,6 +175,12 @@ Database::~Database() {
 }
 
 absl::Status Database::Exec(absl::string_view sql) {
+  return Exec(sql, nullptr);
+}
+
+absl::Status Database::Exec(
+    absl::string_view sql,
+    const std::function<absl::Status(absl::string_view)>& after_each) {
   std::string text(sql);
   const char* tail = text.c_str();
   int index = 0;
@@ -204,6 +210,12 @@ absl::Status Database::Exec(absl::string_view sql) {
       return status;
     }
     sqlite3_finalize(stmt);
+    if (after_each) {
+      if (absl::Status s = after_each(absl::StripAsciiWhitespace(statement));
+          !s.ok()) {
+        return s;
+      }
+    }
   }
   return absl::OkStatus();
 }

@@ -109,6 +109,11 @@ class Database {
   // failing statement (trimmed) and its position; statements before it
   // have run.
   absl::Status Exec(absl::string_view sql);
+  // The same, calling `after_each` with each statement's text once it has
+  // run; its error stops the script.
+  absl::Status Exec(
+      absl::string_view sql,
+      const std::function<absl::Status(absl::string_view)>& after_each);
   // `persistent`: kept long and run often (SQLITE_PREPARE_PERSISTENT).
   absl::StatusOr<Statement> Prepare(absl::string_view sql,
                                     bool persistent = false);

@@ -4,7 +4,7 @@
 //   pulse-schema serve --db=PATH --migrations=DIR --listen=HOST:PORT
 //   pulse-schema upgrade|downgrade TARGET [--sql]
 //   pulse-schema stamp TARGET
-//   pulse-schema current | heads | history | log | validate
+//   pulse-schema current | heads | history | log | validate | lint
 //   pulse-schema new -m "message" | merge -m "message"
 //
 // Every flag falls back to the environment variable PULSE_<FLAG>.
@@ -28,6 +28,7 @@
 #include "libs/common/signals.h"
 #include "libs/migrate/authoring.h"
 #include "libs/migrate/file_lock.h"
+#include "libs/migrate/lint.h"
 #include "libs/migrate/migrator.h"
 #include "libs/store/path.h"
 #include "libs/store/store.h"
@@ -58,6 +59,12 @@ ABSL_FLAG(absl::Duration, lock_timeout, absl::Seconds(30),
 ABSL_FLAG(bool, sql, false,
           "With upgrade or downgrade: print the SQL that would run and change "
           "nothing (offline mode).");
+ABSL_FLAG(bool, allow_data_loss, false,
+          "With upgrade or downgrade: let steps run that drop a table holding "
+          "rows or a column holding values (a backup is written before each).");
+ABSL_FLAG(bool, backup, false,
+          "With upgrade or downgrade: write a backup of the database before "
+          "the first step.");
 ABSL_FLAG(std::string, message, "",
           "With new or merge: the revision's one-line description (-m).");
 
@@ -69,6 +76,8 @@ constexpr char kUsage[] =
     "  serve                 run the gRPC schema service\n"
     "  upgrade TARGET        apply revisions up to TARGET (--sql: print only)\n"
     "  downgrade TARGET      revert revisions down to TARGET (--sql: print)\n"
+    "                        Steps that drop data need --allow_data_loss;\n"
+    "                        --backup writes a backup before the first step\n"
     "  stamp TARGET          record TARGET as current without running SQL\n"
     "  current               print the database's current revision(s)\n"
     "  heads                 print the head revision(s) of the scripts\n"
@@ -77,6 +86,8 @@ constexpr char kUsage[] =
     "  validate              check checksums, schema drift, references and\n"
     "                        the subtree index (exit 1 if bad)\n"
     "  repair-index          rebuild the subtree index from manager_id\n"
+    "  lint                  check the scripts for destructive or\n"
+    "                        incompatible changes (exit 1 on errors)\n"
     "  backup --to=FILE      a consistent copy of the database, taken while\n"
     "                        the services serve\n"
     "  restore --from=FILE   put a backup back into the live database (the\n"
@@ -93,13 +104,21 @@ std::string Describe(const std::vector<std::string>& revisions) {
   return revisions.empty() ? "base" : absl::StrJoin(revisions, ", ");
 }
 
-absl::Status ReplacePathGeneration(const std::string& db_path) {
+// After a restore, under the migration lock: a run marker in the copy is
+// from the run that wrote it (a backup taken between steps), not from a
+// run now; and readers must not take the restored paths for those they
+// checked.
+absl::Status AfterRestore(const std::string& db_path) {
   pulse::store::OpenOptions open;
   open.create = false;
   auto db = pulse::store::Open(db_path, open);
   if (!db.ok()) return db.status();
-  return pulse::store::WithContext(pulse::store::ReplacePathGeneration(**db),
-                                   "after the restore");
+  auto marker = pulse::store::TableExists(**db, pulse::migrate::kRunTable);
+  if (!marker.ok()) return marker.status();
+  absl::Status s = *marker ? (*db)->Exec("DELETE FROM pulse_migration_run")
+                           : absl::OkStatus();
+  if (s.ok()) s = pulse::store::ReplacePathGeneration(**db);
+  return pulse::store::WithContext(s, "after the restore");
 }
 
 int Serve() {
@@ -174,9 +193,7 @@ int RunCommand(const std::vector<std::string>& args) {
     if (!lock.ok()) return Fail(lock.status());
     auto pages = pulse::store::RestoreInto(absl::GetFlag(FLAGS_db), from);
     if (!pages.ok()) return Fail(pages.status());
-    // Readers must not take the restored paths for those they checked.
-    if (absl::Status s = ReplacePathGeneration(absl::GetFlag(FLAGS_db));
-        !s.ok()) {
+    if (absl::Status s = AfterRestore(absl::GetFlag(FLAGS_db)); !s.ok()) {
       return Fail(s);
     }
     std::printf("restored %s into %s (%lld pages)\n", from.c_str(),
@@ -207,13 +224,22 @@ int RunCommand(const std::vector<std::string>& args) {
 
   if (command == "upgrade" || command == "downgrade") {
     if (!want_args(1)) return 2;
-    const bool sql = absl::GetFlag(FLAGS_sql);
-    auto result = command == "upgrade" ? m.Upgrade(args[1], sql)
-                                       : m.Downgrade(args[1], sql);
+    pulse::migrate::RunOptions run;
+    run.sql_only = absl::GetFlag(FLAGS_sql);
+    run.allow_data_loss = absl::GetFlag(FLAGS_allow_data_loss);
+    run.backup = absl::GetFlag(FLAGS_backup);
+    auto result = command == "upgrade" ? m.Upgrade(args[1], run)
+                                       : m.Downgrade(args[1], run);
     if (!result.ok()) return Fail(result.status());
-    if (sql) {
+    if (run.sql_only) {
       std::fputs(result->sql.c_str(), stdout);
       return 0;
+    }
+    for (const std::string& backup : result->backups) {
+      std::printf(
+          "backup written: %s (pulse-schema restore --from=%s puts "
+          "it back)\n",
+          backup.c_str(), backup.c_str());
     }
     for (const auto& step : result->steps) {
       const auto* script = graph.Find(step.revision);
@@ -323,6 +349,21 @@ int RunCommand(const std::vector<std::string>& args) {
     std::fprintf(stderr, "pulse-schema: validate found %zu problem(s)\n",
                  problems->size());
     return 1;
+  }
+  if (command == "lint") {
+    if (!want_args(0)) return 2;
+    auto findings = pulse::migrate::Lint(graph);
+    if (!findings.ok()) return Fail(findings.status());
+    for (const auto& finding : *findings) {
+      std::printf("%s\n", pulse::migrate::FormatFinding(finding).c_str());
+    }
+    if (pulse::migrate::HasErrors(*findings)) {
+      std::fprintf(stderr, "pulse-schema: lint found errors in %s\n",
+                   dir.c_str());
+      return 1;
+    }
+    std::printf("lint: %zu warning(s), no errors\n", findings->size());
+    return 0;
   }
   if (command == "new" || command == "merge") {
     if (!want_args(0)) return 2;

@@ -98,7 +98,7 @@ grpc::Status SchemaServiceImpl::Migrate(const char* method,
                                         grpc::ServerContext* context,
                                         migrate::Direction direction,
                                         const std::string& target,
-                                        bool sql_only,
+                                        const migrate::RunOptions& run,
                                         v1::MigrateResponse* response) {
   RequestLog log(method, *context);
   if (absl::Status auth = CheckAdminToken(*context, admin_token_); !auth.ok()) {
@@ -107,10 +107,10 @@ grpc::Status SchemaServiceImpl::Migrate(const char* method,
   absl::StatusOr<migrate::MigrationResult> result;
   switch (direction) {
     case migrate::Direction::kUpgrade:
-      result = migrator_->Upgrade(target, sql_only);
+      result = migrator_->Upgrade(target, run);
       break;
     case migrate::Direction::kDowngrade:
-      result = migrator_->Downgrade(target, sql_only);
+      result = migrator_->Downgrade(target, run);
       break;
     case migrate::Direction::kStamp:
       result = migrator_->Stamp(target);
@@ -125,30 +125,45 @@ grpc::Status SchemaServiceImpl::Migrate(const char* method,
     s->set_duration_ms(step.duration_ms);
   }
   response->set_sql(result->sql);
+  for (const std::string& backup : result->backups) {
+    response->add_backups(backup);
+  }
   FillState(result->state, response->mutable_state());
   log.set_items_sent(response->steps_size());
   return log.Finish(grpc::Status::OK);
 }
 
+namespace {
+
+migrate::RunOptions RunOptionsOf(const v1::MigrateRequest& request) {
+  migrate::RunOptions run;
+  run.sql_only = request.sql_only();
+  run.allow_data_loss = request.allow_data_loss();
+  run.backup = request.backup();
+  return run;
+}
+
+}  // namespace
+
 grpc::Status SchemaServiceImpl::Upgrade(grpc::ServerContext* context,
                                         const v1::MigrateRequest* request,
                                         v1::MigrateResponse* response) {
   return Migrate("Upgrade", context, migrate::Direction::kUpgrade,
-                 request->target(), request->sql_only(), response);
+                 request->target(), RunOptionsOf(*request), response);
 }
 
 grpc::Status SchemaServiceImpl::Downgrade(grpc::ServerContext* context,
                                           const v1::MigrateRequest* request,
                                           v1::MigrateResponse* response) {
   return Migrate("Downgrade", context, migrate::Direction::kDowngrade,
-                 request->target(), request->sql_only(), response);
+                 request->target(), RunOptionsOf(*request), response);
 }
 
 grpc::Status SchemaServiceImpl::Stamp(grpc::ServerContext* context,
                                       const v1::StampRequest* request,
                                       v1::MigrateResponse* response) {
   return Migrate("Stamp", context, migrate::Direction::kStamp,
-                 request->target(), false, response);
+                 request->target(), migrate::RunOptions{}, response);
 }
 
 grpc::Status SchemaServiceImpl::Validate(grpc::ServerContext* context,

@@ -47,7 +47,8 @@ class SchemaServiceImpl final
  private:
   grpc::Status Migrate(const char* method, grpc::ServerContext* context,
                        migrate::Direction direction, const std::string& target,
-                       bool sql_only, v1::MigrateResponse* response);
+                       const migrate::RunOptions& run,
+                       v1::MigrateResponse* response);
   void FillState(const migrate::RevisionState& state,
                  v1::RevisionState* out) const;
 

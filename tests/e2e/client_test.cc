@@ -20,6 +20,13 @@ using ::testing::HasSubstr;
 using testing::RunProcess;
 using testing::RunResult;
 
+// Runs that may drop data (the tests downgrade populated databases).
+migrate::RunOptions AllowDataLoss() {
+  migrate::RunOptions run;
+  run.allow_data_loss = true;
+  return run;
+}
+
 constexpr char kToken[] = "client-test-admin-token";
 
 class ClientTest : public ::testing::Test {
@@ -135,7 +142,7 @@ TEST_F(ClientTest, EmployeeChainAndErrorsInPlainWords) {
   EXPECT_EQ(Pulse({"tree", "abc"}).exit_code, 2);
   EXPECT_EQ(Pulse({"tree", "1", "--format=png"}).exit_code, 2);
 
-  ASSERT_OK(migrator_->Downgrade("base"));
+  ASSERT_OK(migrator_->Downgrade("base", AllowDataLoss()));
   ASSERT_TRUE(testing::WaitFor([&] {
     return Pulse({"health", address_}).exit_code == 1;
   }));

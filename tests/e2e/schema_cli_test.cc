@@ -62,8 +62,19 @@ TEST_F(SchemaCliTest, UpgradeHeadThenCurrentShowsHeadAndBaseDropsTables) {
   RunResult log = Cli({"log"});
   EXPECT_THAT(log.out, HasSubstr("upgrade"));
 
-  RunResult down = Cli({"downgrade", "base"});
+  // The data guard: once the tables hold rows.
+  testing::OpenSqlite(db_path())->exec(
+      "INSERT INTO employees (id, full_name, email, hire_date) VALUES (1, "
+      "'Ada', 'ada@example.com', '2020-01-01')");
+  RunResult refused = Cli({"downgrade", "base"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_THAT(refused.err, HasSubstr("table employees ("));
+  EXPECT_THAT(refused.err, HasSubstr("--allow_data_loss"));
+  EXPECT_EQ(Cli({"current"}).out, head + " (head)\n");
+
+  RunResult down = Cli({"downgrade", "base", "--allow_data_loss"});
   ASSERT_EQ(down.exit_code, 0) << down.err;
+  EXPECT_THAT(down.out, HasSubstr("backup written: "));
   EXPECT_EQ(Cli({"current"}).out, "base\n");
   EXPECT_EQ(Query("SELECT count(*) FROM sqlite_schema WHERE name IN "
                   "('employees', 'departments') OR name LIKE 'employees_%' "

@@ -107,12 +107,15 @@ class StackTest : public ::testing::Test {
     return nodes;
   }
 
-  absl::Status Migrate(const std::string& method, const std::string& target) {
+  absl::Status Migrate(const std::string& method, const std::string& target,
+                       absl::string_view more_fields = "") {
     grpc::ClientContext context;
     context.AddMetadata("authorization", "Bearer stack-test-secret-token");
     return schema_client_
-        ->Call("pulse.schema.v1.SchemaService/" + method,
-               absl::StrCat(R"({"target": ")", target, R"("})"), &context)
+        ->Call(
+            "pulse.schema.v1.SchemaService/" + method,
+            absl::StrCat(R"({"target": ")", target, R"(")", more_fields, "}"),
+            &context)
         .status();
   }
 
@@ -155,7 +158,16 @@ TEST_F(StackTest, ReflectionOnlyClientListsDescribesAndStreams) {
 TEST_F(StackTest, DowngradeRefusesAndUpgradeRestoresWithoutRestart) {
   ASSERT_TRUE(testing::WaitFor(
       [&] { return Health().find("\"SERVING\"") != std::string::npos; }));
-  ASSERT_OK(Migrate("Downgrade", "base"));
+  // The data guard: base would drop the organisation; nothing changes.
+  absl::Status guarded = Migrate("Downgrade", "base");
+  EXPECT_EQ(guarded.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(guarded.message(), HasSubstr("table employees ("));
+  EXPECT_THAT(guarded.message(), HasSubstr("Nothing was changed"));
+  auto kept = Stream(R"({"root_id": "1"})");
+  ASSERT_OK(kept);
+  EXPECT_EQ(kept->size(), static_cast<size_t>(kEmployees));
+
+  ASSERT_OK(Migrate("Downgrade", "base", R"(, "allow_data_loss": true)"));
   ASSERT_TRUE(testing::WaitFor([&] {
     return Health().find("NOT_SERVING") != std::string::npos;
   })) << Health();

@@ -19,6 +19,13 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::UnorderedElementsAre;
 
+// Runs that may drop data (the tests downgrade populated databases).
+migrate::RunOptions AllowDataLoss() {
+  migrate::RunOptions run;
+  run.allow_data_loss = true;
+  return run;
+}
+
 class MigratorTest : public ::testing::Test {
  protected:
   void SetUp() override { std::filesystem::create_directory(scripts_dir()); }
@@ -102,7 +109,7 @@ TEST_F(MigratorTest, UpgradeAndDowngradeThroughEveryRevisionKeepRows) {
             1);
   ASSERT_OK(Db()->Exec("UPDATE employees SET notes = 'hello' WHERE id = 3"));
   for (size_t i = order.size() - 1; i > 0; --i) {
-    ASSERT_OK(m->Downgrade("-1"));
+    ASSERT_OK(m->Downgrade("-1", AllowDataLoss()));
     EXPECT_THAT(Current(*m), ElementsAre(order[i - 1]));
     EXPECT_EQ(Count("SELECT count(*) FROM employees"), 3);
   }
@@ -117,7 +124,7 @@ TEST_F(MigratorTest, UpgradeAndDowngradeThroughEveryRevisionKeepRows) {
   ASSERT_OK(problems);
   EXPECT_THAT(*problems, IsEmpty());
 
-  ASSERT_OK(m->Downgrade("base"));
+  ASSERT_OK(m->Downgrade("base", AllowDataLoss()));
   EXPECT_THAT(Current(*m), IsEmpty());
   EXPECT_FALSE(HasTable("employees"));
   EXPECT_FALSE(HasTable("departments"));
@@ -224,7 +231,7 @@ TEST_F(MigratorTest, RelativeAndPrefixTargets) {
 
 TEST_F(MigratorTest, OfflineSqlTouchesNothing) {
   auto m = Make(testing::ProjectMigrations());
-  auto result = m->Upgrade("head", /*sql_only=*/true);
+  auto result = m->Upgrade("head", {/*sql_only=*/true});
   ASSERT_OK(result);
   EXPECT_THAT(result->sql, HasSubstr("CREATE TABLE departments"));
   EXPECT_THAT(result->sql, HasSubstr("ADD COLUMN notes"));
@@ -232,7 +239,7 @@ TEST_F(MigratorTest, OfflineSqlTouchesNothing) {
   EXPECT_FALSE(std::filesystem::exists(db_path()));
 
   ASSERT_OK(m->Upgrade("head"));
-  auto down = m->Downgrade("base", /*sql_only=*/true);
+  auto down = m->Downgrade("base", {/*sql_only=*/true});
   ASSERT_OK(down);
   EXPECT_THAT(down->sql, HasSubstr("DROP TABLE employees"));
   EXPECT_THAT(Current(*m), ElementsAre(m->graph().heads()[0]));

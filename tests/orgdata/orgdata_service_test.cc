@@ -26,6 +26,13 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using v1::OrgDataService;
 
+// Runs that may drop data (the tests downgrade populated databases).
+migrate::RunOptions AllowDataLoss() {
+  migrate::RunOptions run;
+  run.allow_data_loss = true;
+  return run;
+}
+
 constexpr char kToken[] = "admin";
 constexpr int kOrgSize = 3000;
 
@@ -348,7 +355,8 @@ TEST_F(OrgDataTest, NotesAreServedWhenTheColumnExists) {
   EXPECT_FALSE(e.has_manager_id());
 
   // Back to the first revision: no notes column.
-  ASSERT_OK(migrator_->Downgrade(migrator_->graph().topological_order()[0]));
+  ASSERT_OK(migrator_->Downgrade(migrator_->graph().topological_order()[0],
+                                 AllowDataLoss()));
   grpc::ClientContext again;
   ASSERT_TRUE(stub_->GetEmployee(&again, request, &e).ok());
   EXPECT_FALSE(e.has_notes());
@@ -357,7 +365,7 @@ TEST_F(OrgDataTest, NotesAreServedWhenTheColumnExists) {
 TEST_F(OrgDataTest, GateRefusesBaseThenServesAfterUpgradeWithoutRestart) {
   Seed(200);
   StartSchema();
-  ASSERT_OK(migrator_->Downgrade("base"));
+  ASSERT_OK(migrator_->Downgrade("base", AllowDataLoss()));
   StartOrgData(absl::StrCat("127.0.0.1:", schema_->port()));
 
   StreamResult refused = Stream(Subtree(1));
@@ -449,7 +457,7 @@ TEST_F(OrgDataTest, MigrationDuringALongStreamDoesNotCorruptIt) {
   for (const auto& n : chunk.nodes()) nodes.emplace_back(n.id(), n.depth());
   // The server is now blocked on flow control inside its read transaction.
   // Migrate and change data under it.
-  ASSERT_OK(migrator_->Downgrade("-1"));
+  ASSERT_OK(migrator_->Downgrade("-1", AllowDataLoss()));
   Exec(
       "DELETE FROM employees WHERE id IN (SELECT id FROM employees e WHERE "
       "NOT EXISTS (SELECT 1 FROM employees c WHERE c.manager_id = e.id) "
@@ -486,7 +494,7 @@ TEST_F(OrgDataTest, CancelAndDeadlineStopTheRead) {
 TEST_F(OrgDataTest, ManagerCycleEndsTheStreamWithAnError) {
   // Since revision 7d2e4b9c1f60 a cycle is refused at write time; a
   // database written before it may still hold one.
-  ASSERT_OK(migrator_->Downgrade("3c9e1f7a2b50"));
+  ASSERT_OK(migrator_->Downgrade("3c9e1f7a2b50", AllowDataLoss()));
   Exec(
       "INSERT INTO employees (id, manager_id, full_name, email, hire_date) "
       "VALUES (1, 3, 'A', 'a@x', '2020-01-01'), (2, 1, 'B', 'b@x', "
@@ -642,7 +650,7 @@ TEST_F(OrgDataTest, ApplyChangesIsAtomicAndAStreamSeesNoneOfALaterWrite) {
   EXPECT_EQ(testing::OrgTree::Load(db_path()).manager.count(kOrgSize + 8), 0u);
 
   // The revision gate refuses writes as it refuses reads.
-  ASSERT_OK(migrator_->Downgrade("base"));
+  ASSERT_OK(migrator_->Downgrade("base", AllowDataLoss()));
   v1::ApplyChangesRequest after_downgrade;
   *after_downgrade.add_changes() = Upsert(kOrgSize + 8, 0, "new8@x");
   EXPECT_EQ(apply(after_downgrade, &response).error_code(),

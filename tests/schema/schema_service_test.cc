@@ -119,14 +119,14 @@ TEST_F(SchemaServiceTest, UpgradeWithTokenAppliesAndReports) {
   v1::MigrateResponse response;
   grpc::Status status = Upgrade("head", &response);
   ASSERT_TRUE(status.ok()) << status.error_message();
-  EXPECT_EQ(response.steps_size(), 5);
+  EXPECT_EQ(response.steps_size(), 6);
   EXPECT_THAT(response.state().current(), ElementsAre(Head()));
   EXPECT_TRUE(response.state().at_head());
 
   grpc::ClientContext list_context;
   v1::ListRevisionsResponse list;
   ASSERT_TRUE(stub_->ListRevisions(&list_context, {}, &list).ok());
-  ASSERT_EQ(list.revisions_size(), 5);
+  ASSERT_EQ(list.revisions_size(), 6);
   EXPECT_EQ(list.revisions(0).id(), Head());
   EXPECT_TRUE(list.revisions(0).is_head());
   EXPECT_TRUE(list.revisions(1).applied());
@@ -134,7 +134,7 @@ TEST_F(SchemaServiceTest, UpgradeWithTokenAppliesAndReports) {
   grpc::ClientContext history_context;
   v1::GetHistoryResponse history;
   ASSERT_TRUE(stub_->GetHistory(&history_context, {}, &history).ok());
-  EXPECT_EQ(history.entries_size(), 5);
+  EXPECT_EQ(history.entries_size(), 6);
 
   grpc::ClientContext validate_context;
   v1::ValidateResponse validate;

@@ -1,0 +1,142 @@
+#include "libs/migrate/schema_shape.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "libs/store/store.h"
+
+namespace pulse::migrate {
+namespace {
+
+// sqlite_schema without SQLite's own objects and the migrator's tables.
+constexpr char kSelectObjects[] =
+    "SELECT type, name, tbl_name, sql FROM sqlite_schema "
+    "WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
+    "AND tbl_name NOT IN ('pulse_version', 'pulse_migration_history', "
+    "'pulse_migration_run', 'pulse_revision_graph') "
+    "ORDER BY type <> 'table', rowid";
+constexpr char kSelectColumns[] =
+    "SELECT name, upper(type), \"notnull\" FROM pragma_table_info(?)";
+
+int CountChecks(absl::string_view sql) {
+  const std::string upper = absl::AsciiStrToUpper(sql);
+  int checks = 0;
+  for (size_t at = upper.find("CHECK"); at != std::string::npos;
+       at = upper.find("CHECK", at + 5)) {
+    const bool word_before =
+        at > 0 && (absl::ascii_isalnum(upper[at - 1]) || upper[at - 1] == '_');
+    const size_t end = at + 5;
+    const bool word_after =
+        end < upper.size() &&
+        (absl::ascii_isalnum(upper[end]) || upper[end] == '_');
+    if (!word_before && !word_after) ++checks;
+  }
+  return checks;
+}
+
+}  // namespace
+
+const ColumnShape* TableShape::Find(absl::string_view column) const {
+  for (const ColumnShape& c : columns) {
+    if (absl::EqualsIgnoreCase(c.name, column)) return &c;
+  }
+  return nullptr;
+}
+
+bool IsDerivedData(absl::string_view table, absl::string_view column) {
+  return (table == "employees" && column == "org_path") ||
+         (table == "org_path_generation" && column.empty());
+}
+
+std::string QuoteIdentifier(absl::string_view name) {
+  return absl::StrCat("\"", absl::StrReplaceAll(name, {{"\"", "\"\""}}), "\"");
+}
+
+std::string NormalizeSql(absl::string_view sql) {
+  std::string out = absl::StrJoin(
+      absl::StrSplit(sql, absl::ByAnyChar(" \t\r\n"), absl::SkipEmpty()), " ");
+  // ALTER TABLE ... RENAME TO writes the new name quoted.
+  constexpr absl::string_view kCreate = "CREATE TABLE \"";
+  if (absl::StartsWith(out, kCreate)) {
+    const size_t end = out.find('"', kCreate.size());
+    if (end != std::string::npos) {
+      const std::string name = out.substr(kCreate.size(), end - kCreate.size());
+      const bool plain = !name.empty() && !absl::ascii_isdigit(name[0]) &&
+                         std::all_of(name.begin(), name.end(), [](char c) {
+                           return absl::ascii_isalnum(c) || c == '_';
+                         });
+      if (plain) {
+        out = absl::StrCat("CREATE TABLE ", name, out.substr(end + 1));
+      }
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<SchemaShape> ReadShape(store::Database& db) {
+  SchemaShape shape;
+  auto objects = db.Prepare(kSelectObjects);
+  if (!objects.ok()) return objects.status();
+  auto columns = db.Prepare(kSelectColumns);
+  if (!columns.ok()) return columns.status();
+  absl::Status s = objects->ForEachRow([&]() -> absl::Status {
+    const std::string type = objects->Text(0);
+    const std::string name = objects->Text(1);
+    if (type != "table") {
+      shape.objects[name] = {type, objects->Text(2),
+                             NormalizeSql(objects->TextView(3))};
+      return absl::OkStatus();
+    }
+    TableShape& table = shape.tables[name];
+    table.sql = NormalizeSql(objects->TextView(3));
+    table.checks = CountChecks(table.sql);
+    columns->Bind(1, name);
+    absl::Status each = columns->ForEachRow([&] {
+      table.columns.push_back(
+          {columns->Text(0), columns->Text(1), columns->Int64(2) != 0});
+      return absl::OkStatus();
+    });
+    columns->Reset();
+    return each;
+  });
+  if (!s.ok()) return store::WithContext(s, "reading the schema");
+  return shape;
+}
+
+absl::StatusOr<std::unique_ptr<store::Database>> CopySchema(
+    store::Database& db) {
+  auto copy = store::OpenDatabase(
+      ":memory:", SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, 0);
+  if (!copy.ok()) return copy.status();
+  auto objects = db.Prepare(
+      "SELECT sql FROM sqlite_schema WHERE sql IS NOT NULL AND name NOT "
+      "LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY type <> 'table', rowid");
+  if (!objects.ok()) return objects.status();
+  absl::Status s =
+      objects->ForEachRow([&] { return (*copy)->Exec(objects->TextView(0)); });
+  if (!s.ok()) return store::WithContext(s, "copying the schema");
+  return copy;
+}
+
+Removal Removed(const SchemaShape& before, const SchemaShape& after) {
+  Removal removal;
+  for (const auto& [name, table] : before.tables) {
+    auto it = after.tables.find(name);
+    if (it == after.tables.end()) {
+      removal.tables.push_back(name);
+      continue;
+    }
+    for (const ColumnShape& column : table.columns) {
+      if (it->second.Find(column.name) == nullptr) {
+        removal.columns.emplace_back(name, column.name);
+      }
+    }
+    if (it->second.sql != table.sql) removal.rebuilt.push_back(name);
+  }
+  return removal;
+}
+
+}  // namespace pulse::migrate
