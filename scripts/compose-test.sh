@@ -168,12 +168,26 @@ reads_during_schema_restart() {
   echo "$reads reads answered, $bad refused during the restart"
   [ "$bad" -eq 0 ] && [ "$reads" -gt 0 ] && wait_for 90 both_healthy && health 50052
 }
-downgrade_then_upgrade() {
-  local auth="authorization: Bearer $PULSE_ADMIN_TOKEN"
-  "$GRPCURL" -H "$auth" -d '{"target":"base"}' 127.0.0.1:50051 pulse.schema.v1.SchemaService/Downgrade >/dev/null || return 1
+# The data guard refuses a Downgrade that drops the organisation.
+downgrade_guarded() {
+  local auth="authorization: Bearer $PULSE_ADMIN_TOKEN" err
+  err=$("$GRPCURL" -H "$auth" -d '{"target":"base"}' 127.0.0.1:50051 pulse.schema.v1.SchemaService/Downgrade 2>&1) && return 1
+  echo "$err"
+  echo "$err" | grep -q FAILED_PRECONDITION && echo "$err" | grep -q "table employees (" &&
+    health 50052 && employee_shown 900002 "Grace Hopper"
+}
+# Allowed, it writes a backup first; restore puts the organisation back
+# and org-data follows it by itself.
+downgrade_then_upgrade_then_restore() {
+  local auth="authorization: Bearer $PULSE_ADMIN_TOKEN" out backup
+  out=$("$GRPCURL" -H "$auth" -d '{"target":"base","allow_data_loss":true}' 127.0.0.1:50051 pulse.schema.v1.SchemaService/Downgrade) || return 1
+  backup=$(echo "$out" | grep -o '/data/pulse\.db\.[^"]*\.bak' | head -1)
+  [ -n "$backup" ] || { echo "no backup in: $out"; return 1; }
   wait_for 30 not_serving || { echo "org-data still SERVING after Downgrade to base"; return 1; }
   "$GRPCURL" -H "$auth" -d '{"target":"head"}' 127.0.0.1:50051 pulse.schema.v1.SchemaService/Upgrade >/dev/null || return 1
   wait_for 30 health 50052 || { echo "org-data not SERVING after Upgrade to head"; return 1; }
+  docker-compose exec -T schema pulse-schema restore --from="$backup" || return 1
+  wait_for 30 employee_shown 900002 "Grace Hopper" || { echo "the restored organisation is not served"; return 1; }
 }
 volume_exists() { docker volume inspect "${COMPOSE_PROJECT_NAME}_pulse-data" >/dev/null 2>&1; }
 nothing_left() {
@@ -215,7 +229,8 @@ for command in "${COMMANDS[@]}"; do
     "docker-compose up -d"*)
       check "both services healthy again within 120 s" wait_for 120 both_healthy
       check "the data survived down and up (volume pulse-data)" employee_shown 900002 "Grace Hopper"
-      check "a Downgrade turns org-data NOT_SERVING, an Upgrade brings it back (no restart)" downgrade_then_upgrade
+      check "a Downgrade to base is refused: it would drop the organisation (FAILED_PRECONDITION)" downgrade_guarded
+      check "allow_data_loss: backup, NOT_SERVING; Upgrade serves again; restore brings the data back (no restart)" downgrade_then_upgrade_then_restore
       ;;
   esac
 done

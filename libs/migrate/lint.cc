@@ -77,6 +77,9 @@ struct Replay {
   // that changed it.
   std::map<std::string, size_t> last_change;
   std::string not_in_transaction;  // The first such statement.
+  // Tables that some statement dropped (those still there at the end were
+  // rebuilt).
+  std::set<std::string> vanished;
   absl::Status status;
 };
 
@@ -102,7 +105,10 @@ absl::StatusOr<Replay> RunScript(store::Database& db, const std::string& sql) {
       }
     }
     for (const auto& [name, table] : previous.tables) {
-      if (!now->tables.count(name)) replay.last_change[name] = index;
+      if (!now->tables.count(name)) {
+        replay.last_change[name] = index;
+        replay.vanished.insert(name);
+      }
     }
     for (const auto& [name, object] : now->objects) {
       auto it = previous.objects.find(name);
@@ -158,6 +164,13 @@ class ScriptLinter {
       Add("not_in_transaction", Severity::kError, up->not_in_transaction,
           "cannot run inside the migrator's transaction (it fails or does "
           "nothing there); for foreign keys use '-- foreign_keys: off'");
+    }
+    if (!up->status.ok() &&
+        absl::StrContains(up->status.message(), "within a transaction")) {
+      Add("not_in_transaction", Severity::kError, "",
+          absl::StrCat("cannot run inside the migrator's transaction: ",
+                       up->status.message()));
+      return absl::OkStatus();
     }
     if (!up->status.ok()) {
       Add("replay_failed", Severity::kError, "",
@@ -286,8 +299,7 @@ class ScriptLinter {
         Add("drop_needed_index", Severity::kError, statement,
             absl::StrCat("drops index ", name, ", which reads need"));
       } else if (after.tables.count(object.table) &&
-                 after.tables.at(object.table).sql !=
-                     before.tables.at(object.table).sql) {
+                 up.vanished.count(object.table)) {
         Add("forgotten_object", Severity::kWarning, statement,
             absl::StrCat("table ", object.table, " was rebuilt without its ",
                          object.type, " ", name));
