@@ -224,6 +224,19 @@ absl::StatusOr<std::vector<StepLoss>> PlanLossesOf(
   std::vector<StepLoss> out(plan.size());
   auto live = ReadShape(db);
   if (!live.ok()) return live.status();
+  // With no rows anywhere there is nothing to lose: skip the replay (an
+  // upgrade of a new database).
+  bool any_rows = false;
+  for (const auto& [name, table] : live->tables) {
+    auto rows = db.SelectInt(absl::StrCat("SELECT EXISTS (SELECT 1 FROM ",
+                                          QuoteIdentifier(name), ")"));
+    if (!rows.ok()) return rows.status();
+    if (*rows != 0 && !IsDerivedData(name)) any_rows = true;
+  }
+  if (!any_rows) {
+    for (size_t i = 0; i < plan.size(); ++i) out[i].revision = plan[i];
+    return out;
+  }
   auto copy = CopySchema(db);
   if (!copy.ok()) return copy.status();
   for (size_t i = 0; i < plan.size(); ++i) {
