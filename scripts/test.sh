@@ -2,9 +2,9 @@
 # The whole test suite: installs missing apt packages, fuzzes the parser and
 # request handling for a bounded time, runs every test under AddressSanitizer
 # and UndefinedBehaviorSanitizer, the concurrency tests under
-# ThreadSanitizer (scripts/tsan.sh), then builds normally and runs
-# every test again, then runs the docker-compose stack in a real engine
-# (scripts/compose-test.sh). Ends with that script's "N passed, N failed".
+# ThreadSanitizer (scripts/tsan.sh), then builds normally, runs every
+# test again and lints migrations/, then runs the docker-compose stack in
+# a real engine (scripts/compose-test.sh). Ends with that script's "N passed, N failed".
 # About 15 minutes on 2 cores (3 more the first time, for the base images).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,5 +18,7 @@ scripts/tsan.sh
 echo "== tests"
 scripts/build.sh
 (cd "${BUILD_DIR:-build}" && ctest --output-on-failure -j 2 --timeout 300)
+echo "== migration lint (pulse-schema lint)"
+"${BUILD_DIR:-build}/services/schema/pulse-schema" lint --migrations=migrations
 echo "== the compose stack (scripts/compose-test.sh)"
 scripts/compose-test.sh
