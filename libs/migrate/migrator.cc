@@ -260,11 +260,11 @@ absl::StatusOr<std::vector<StepLoss>> PlanLossesOf(
           for (const auto& [name, table] : previous.tables) {
             auto kept = now->tables.find(name);
             if (kept == now->tables.end()) {
-              const bool renamed = std::any_of(
-                  now->tables.begin(), now->tables.end(), [&](const auto& t) {
-                    return !previous.tables.count(t.first) &&
-                           SameColumns(t.second, table);
-                  });
+              bool renamed = false;
+              for (const auto& [other, shape] : now->tables) {
+                renamed |= !previous.tables.count(other) &&
+                           SameColumns(shape, table);
+              }
               (renamed ? renamed_tables : vanished).insert(name);
               continue;
             }
