@@ -47,8 +47,9 @@ const ColumnShape* TableShape::Find(absl::string_view column) const {
 }
 
 bool IsDerivedData(absl::string_view table, absl::string_view column) {
-  return (table == "employees" && column == "org_path") ||
-         (table == "org_path_generation" && column.empty());
+  if (!column.empty()) return table == "employees" && column == "org_path";
+  return table == "org_path_generation" || table == "change_log" ||
+         table == "change_log_state";
 }
 
 std::string QuoteIdentifier(absl::string_view name) {

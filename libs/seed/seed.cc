@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
+#include "libs/store/change_log.h"
 #include "libs/store/path.h"
 #include "libs/store/store.h"
 
@@ -480,6 +481,8 @@ absl::StatusOr<SeedStats> SeedOrganisation(const std::string& db_path,
     absl::Status s = db.Exec("PRAGMA ignore_check_constraints = OFF");
     if (s.ok()) s = store::RestoreSchema(db, *suspended);
     if (s.ok()) s = store::ReplacePathGeneration(db);
+    // The log's triggers were set aside too.
+    if (s.ok()) s = store::LogReload(db);
     if (s.ok()) s = (*txn)->Commit();
     if (s.ok()) s = db.Exec("PRAGMA journal_mode = WAL");
     if (!s.ok()) return store::WithContext(s, context);

@@ -30,6 +30,7 @@
 #include "libs/migrate/file_lock.h"
 #include "libs/migrate/lint.h"
 #include "libs/migrate/migrator.h"
+#include "libs/store/change_log.h"
 #include "libs/store/path.h"
 #include "libs/store/store.h"
 #include "libs/write/integrity.h"
@@ -106,8 +107,8 @@ std::string Describe(const std::vector<std::string>& revisions) {
 
 // After a restore, under the migration lock: a run marker in the copy is
 // from the run that wrote it (a backup taken between steps), not from a
-// run now; and readers must not take the restored paths for those they
-// checked.
+// run now; readers must not take the restored paths for those they
+// checked; and change tokens given out since the backup must not resume.
 absl::Status AfterRestore(const std::string& db_path) {
   pulse::store::OpenOptions open;
   open.create = false;
@@ -118,6 +119,8 @@ absl::Status AfterRestore(const std::string& db_path) {
   absl::Status s = *marker ? (*db)->Exec("DELETE FROM pulse_migration_run")
                            : absl::OkStatus();
   if (s.ok()) s = pulse::store::ReplacePathGeneration(**db);
+  // Tokens given out since the backup must not resume into its history.
+  if (s.ok()) s = pulse::store::ReplaceChangeLogEpoch(**db);
   return pulse::store::WithContext(s, "after the restore");
 }
 

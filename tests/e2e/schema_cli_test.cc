@@ -72,7 +72,7 @@ TEST_F(SchemaCliTest, UpgradeHeadThenCurrentShowsHeadAndBaseDropsTables) {
   EXPECT_THAT(refused.err, HasSubstr("--allow_data_loss"));
   EXPECT_EQ(Cli({"current"}).out, head + " (head)\n");
 
-  RunResult down = Cli({"downgrade", "base", "--allow_data_loss"});
+  RunResult down = Cli({"downgrade", "base", "--allow_data_loss", "--backup"});
   ASSERT_EQ(down.exit_code, 0) << down.err;
   EXPECT_EQ(Cli({"current"}).out, "base\n");
   // The first backup holds the organisation; restored, the database is

@@ -118,6 +118,10 @@ TEST_F(DataSafetyTest, DowngradeThatDropsRowsIsRefusedUntilAllowedWithABackup) {
   seed.employees = 300;
   ASSERT_OK(seed::SeedOrganisation(db_path(), seed));
   Exec("UPDATE employees SET notes = 'likes tea' WHERE id <= 7");
+  // A step that drops nothing (or only derived data) runs without the
+  // flag.
+  ASSERT_OK(m->Downgrade("-1"));
+  ASSERT_OK(m->Upgrade("head"));
   const std::vector<std::string> head = Current(*m);
   const std::vector<std::string> before = State();
 
@@ -134,17 +138,20 @@ TEST_F(DataSafetyTest, DowngradeThatDropsRowsIsRefusedUntilAllowedWithABackup) {
   EXPECT_EQ(Current(*m), head);
   EXPECT_EQ(State(), before);
 
-  // A step that drops nothing runs without the flag.
-  ASSERT_OK(m->Downgrade("-1"));
-  ASSERT_OK(m->Upgrade("head"));
-
-  auto allowed = m->Downgrade("base", AllowDataLoss());
+  RunOptions run = AllowDataLoss();
+  run.backup = true;
+  auto allowed = m->Downgrade("base", run);
   ASSERT_OK(allowed);
   EXPECT_THAT(Current(*m), IsEmpty());
   EXPECT_EQ(Count("SELECT count(*) FROM sqlite_schema WHERE name = "
                   "'employees'"),
             0);
-  ASSERT_THAT(allowed->backups, ::testing::Not(IsEmpty()));
+  // One before the run (--backup), one before each step that drops data
+  // (notes, then the organisation) and one before the rebuild (whose rows
+  // are counted as it runs).
+  ASSERT_THAT(allowed->backups, SizeIs(4));
+  EXPECT_THAT(allowed->backups.back(),
+              StartsWith(absl::StrCat(db_path(), ".a1c3f0d2b7e4.")));
   // The first backup is of the state the run started from.
   const std::string& first = allowed->backups[0];
   EXPECT_THAT(first, StartsWith(absl::StrCat(db_path(), ".", head[0], ".")));

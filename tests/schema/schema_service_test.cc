@@ -6,6 +6,7 @@
 #include "gtest/gtest.h"
 #include "libs/migrate/file_lock.h"
 #include "libs/migrate/migrator.h"
+#include "libs/migrate/script.h"
 #include "pulse/schema/v1/schema.grpc.pb.h"
 #include "services/schema/server.h"
 #include "tests/test_util/migrations.h"
@@ -19,6 +20,13 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using v1::SchemaService;
+
+// How many revisions the project's migrations hold.
+int ProjectRevisions() {
+  auto scripts = migrate::LoadScripts(testing::ProjectMigrations());
+  EXPECT_OK(scripts);
+  return scripts.ok() ? static_cast<int>(scripts->size()) : -1;
+}
 
 constexpr char kToken[] = "s3cret-admin-token";
 
@@ -119,14 +127,14 @@ TEST_F(SchemaServiceTest, UpgradeWithTokenAppliesAndReports) {
   v1::MigrateResponse response;
   grpc::Status status = Upgrade("head", &response);
   ASSERT_TRUE(status.ok()) << status.error_message();
-  EXPECT_EQ(response.steps_size(), 6);
+  EXPECT_EQ(response.steps_size(), ProjectRevisions());
   EXPECT_THAT(response.state().current(), ElementsAre(Head()));
   EXPECT_TRUE(response.state().at_head());
 
   grpc::ClientContext list_context;
   v1::ListRevisionsResponse list;
   ASSERT_TRUE(stub_->ListRevisions(&list_context, {}, &list).ok());
-  ASSERT_EQ(list.revisions_size(), 6);
+  ASSERT_EQ(list.revisions_size(), ProjectRevisions());
   EXPECT_EQ(list.revisions(0).id(), Head());
   EXPECT_TRUE(list.revisions(0).is_head());
   EXPECT_TRUE(list.revisions(1).applied());
@@ -134,7 +142,7 @@ TEST_F(SchemaServiceTest, UpgradeWithTokenAppliesAndReports) {
   grpc::ClientContext history_context;
   v1::GetHistoryResponse history;
   ASSERT_TRUE(stub_->GetHistory(&history_context, {}, &history).ok());
-  EXPECT_EQ(history.entries_size(), 6);
+  EXPECT_EQ(history.entries_size(), ProjectRevisions());
 
   grpc::ClientContext validate_context;
   v1::ValidateResponse validate;
