@@ -145,13 +145,18 @@ void ChunkEncoder::Add(const hierarchy::EmployeeView& e) {
 }
 
 grpc::ByteBuffer ChunkEncoder::Finish(
-    bool truncated, const std::vector<std::string>& schema_revisions) {
+    bool truncated, const std::vector<std::string>& schema_revisions,
+    const std::string& snapshot) {
   size_t tail = truncated ? IntField(1) : 0;
   for (const std::string& r : schema_revisions) tail += StringField(r.size());
+  if (!snapshot.empty()) tail += StringField(snapshot.size());
   char* out = Extend(tail);
   if (truncated) out = PutInt(v1::SubtreeChunk::kTruncatedFieldNumber, 1, out);
   for (const std::string& r : schema_revisions)
     out = PutString(v1::SubtreeChunk::kSchemaRevisionsFieldNumber, r, out);
+  if (!snapshot.empty()) {
+    out = PutString(v1::SubtreeChunk::kSnapshotFieldNumber, snapshot, out);
+  }
   // The slice takes the buffer; gRPC frees it once sent. The next chunk
   // will start with room for as much (capacity_ is kept).
   const size_t size = size_;

@@ -29,10 +29,11 @@ class ChunkEncoder {
   void Add(const hierarchy::EmployeeView& e);
   void Add(const hierarchy::Employee& e);
   int nodes() const { return nodes_; }
-  // The chunk so far, ended with `truncated` and `schema_revisions`; the
-  // encoder is empty again after.
+  // The chunk so far, ended with `truncated`, `schema_revisions` and
+  // `snapshot` (omitted when empty); the encoder is empty again after.
   grpc::ByteBuffer Finish(bool truncated,
-                          const std::vector<std::string>& schema_revisions);
+                          const std::vector<std::string>& schema_revisions,
+                          const std::string& snapshot = "");
 
  private:
   // Room for `n` more bytes; returns where they go.

@@ -6,6 +6,8 @@
 #include "absl/strings/str_cat.h"
 #include "grpcpp/support/proto_buffer_reader.h"
 #include "libs/common/grpc_util.h"
+#include "libs/store/change_log.h"
+#include "libs/store/path.h"
 #include "libs/write/rows.h"
 #include "services/orgdata/chunk_encoder.h"
 
@@ -96,15 +98,15 @@ OrgDataServiceImpl::OrgDataServiceImpl(store::ConnectionPool* pool,
           static_cast<int>(std::max(2u, std::thread::hardware_concurrency()))),
       // A quarter of the age: a snapshot lives at most 1.25 times it.
       reaper_(std::max(options.max_snapshot_age / 4, absl::Milliseconds(50)),
-              [this] { ReapOldSnapshots(); }) {
+              [this] { ReapOldSnapshots(); }),
+      feed_(pool, writer, options.feed) {
   reaper_.Start();
 }
 
 OrgDataServiceImpl::~OrgDataServiceImpl() { reaper_.Stop(); }
 
 absl::StatusOr<std::unique_ptr<hierarchy::Snapshot>>
-OrgDataServiceImpl::OpenGated(
-    std::shared_ptr<const migrate::RevisionState>* state) {
+OrgDataServiceImpl::OpenGated(std::shared_ptr<const GateFacts>* facts_out) {
   auto lease = pool_->Acquire();
   if (!lease.ok()) {
     absl::Status unavailable = absl::UnavailableError(absl::StrCat(
@@ -128,6 +130,12 @@ OrgDataServiceImpl::OpenGated(
     }
     auto made = std::make_shared<GateFacts>();
     made->verdict = gate_->Judge((*snapshot)->db(), *read);
+    auto log = store::ReadChangeLogState((*snapshot)->db());
+    if (!log.ok()) return log.status();
+    if (log->has_value()) {
+      made->snapshot_token =
+          store::FormatToken({(*log)->epoch, (*log)->last_seq});
+    }
     made->state =
         std::make_shared<const migrate::RevisionState>(*std::move(read));
     gate_facts_.Put(connection, data_version, made);
@@ -141,7 +149,7 @@ OrgDataServiceImpl::OpenGated(
   }
   monitor_->Observe(verdict);
   if (!verdict.ok()) return verdict;
-  if (state != nullptr) *state = facts->state;
+  if (facts_out != nullptr) *facts_out = facts;
   return snapshot;
 }
 
@@ -236,8 +244,8 @@ class OrgDataServiceImpl::SubtreeStream final
                        " subtrees; retry with backoff")));
       return;
     }
-    std::shared_ptr<const migrate::RevisionState> state;
-    auto snapshot = service_->OpenGated(&state);
+    std::shared_ptr<const GateFacts> facts;
+    auto snapshot = service_->OpenGated(&facts);
     if (!snapshot.ok()) {
       End(ToGrpcStatus(snapshot.status()));
       return;
@@ -253,7 +261,7 @@ class OrgDataServiceImpl::SubtreeStream final
       reader_ = *std::move(reader);
       snapshot_taken_ = absl::Now();
     }
-    revision_state_ = std::move(state);
+    facts_ = std::move(facts);
     // The first chunk reads the revisions, which live with the snapshot's
     // connection: the reaper learns of the stream only after it.
     if (SendNext(service_->options_.first_chunk_nodes)) {
@@ -301,15 +309,16 @@ class OrgDataServiceImpl::SubtreeStream final
     const bool first = sent_ == read;
     static const std::vector<std::string> kNone;
     if (*more) {
-      chunk_ = encoder_.Finish(false, first ? revision_state_->current : kNone);
+      chunk_ = encoder_.Finish(false, first ? facts_->state->current : kNone,
+                               first ? facts_->snapshot_token : "");
       lock.Release();
       StartWrite(&chunk_);
       return true;
     }
     const bool truncated = reader_->truncated();
     const bool last_write = read > 0 || truncated;
-    chunk_ =
-        encoder_.Finish(truncated, first ? revision_state_->current : kNone);
+    chunk_ = encoder_.Finish(truncated, first ? facts_->state->current : kNone,
+                             first ? facts_->snapshot_token : "");
     lock.Release();
     Release();
     log_.set_items_sent(sent_);
@@ -363,7 +372,7 @@ class OrgDataServiceImpl::SubtreeStream final
   // Touched by reactions only (one at a time).
   bool registered_ = false;
   // The snapshot's revision state (its revisions go in the first chunk).
-  std::shared_ptr<const migrate::RevisionState> revision_state_;
+  std::shared_ptr<const GateFacts> facts_;
   ChunkEncoder encoder_;
   // The chunk being written; gRPC reads it until the write is done.
   grpc::ByteBuffer chunk_;
@@ -371,6 +380,298 @@ class OrgDataServiceImpl::SubtreeStream final
 };
 
 // Counts one unary call against max_unary_calls while it lives.
+namespace {
+
+// Depth of the employee at `path` below `root` (0 for the whole
+// organisation: below the top), or -1 when the path is not under it.
+int DepthBelow(absl::string_view path, int64_t root) {
+  const int components =
+      static_cast<int>(path.size() / store::kPathComponentChars);
+  if (root == 0) return components - 1;
+  const std::string component = store::PathComponent(root);
+  for (int i = 0; i < components; ++i) {
+    if (path.substr(i * store::kPathComponentChars,
+                    store::kPathComponentChars) == component) {
+      return components - 1 - i;
+    }
+  }
+  return -1;
+}
+
+// The manager id an employee's path names (the last id but one), or none.
+std::optional<int64_t> ManagerInPath(absl::string_view path) {
+  const int64_t id = store::ComponentId(path, 2);
+  return id > 0 ? std::optional<int64_t>(id) : std::nullopt;
+}
+
+}  // namespace
+
+// One WatchChanges call: a listener of the change feed that writes the
+// changes after its position, filtered to its root's subtree, one batch
+// at a time (the next when the previous is written), and a checkpoint
+// when nothing has been sent for checkpoint_interval. Holds no thread and
+// no snapshot between batches. Deletes itself when gRPC is done with it.
+class OrgDataServiceImpl::ChangeWatch final
+    : public grpc::ServerWriteReactor<v1::WatchChangesResponse>,
+      public ChangeFeed::Listener {
+ public:
+  ChangeWatch(OrgDataServiceImpl* service, grpc::CallbackServerContext* context,
+              const v1::WatchChangesRequest& request)
+      : service_(service),
+        log_("WatchChanges", *context),
+        root_(request.root_id()) {
+    absl::Status start = Start(request);
+    {
+      absl::MutexLock lock(&mu_);
+      if (!start.ok()) {
+        FinishLocked(ToGrpcStatus(start));
+        return;
+      }
+      AddCheckpoint();
+      WriteLocked();
+    }
+    // Not under mu_: the feed calls OnNews (which takes mu_) holding the
+    // lock Subscribe takes.
+    subscribed_ = true;
+    service_->feed_.Subscribe(this);
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    if (!ok || cancelled_) {
+      FinishLocked(
+          grpc::Status(grpc::StatusCode::CANCELLED, "the client went away"));
+      return;
+    }
+    PumpLocked();
+  }
+
+  void OnNews() override {
+    absl::MutexLock lock(&mu_);
+    PumpLocked();
+  }
+
+  void OnCancel() override {
+    absl::MutexLock lock(&mu_);
+    cancelled_ = true;
+    if (!writing_) {
+      FinishLocked(
+          grpc::Status(grpc::StatusCode::CANCELLED, "the client went away"));
+    }
+  }
+
+  void OnDone() override {
+    if (subscribed_) service_->feed_.Unsubscribe(this);
+    delete this;
+  }
+
+ private:
+  // Checks the request and finds where to start, in a gated snapshot.
+  absl::Status Start(const v1::WatchChangesRequest& request) {
+    if (root_ < 0 || root_ > store::kMaxPathId) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "root_id must be 0 (everyone) or an employee id, not ", root_));
+    }
+    std::optional<store::ChangeToken> since;
+    if (!request.since().empty()) {
+      auto token = store::ParseToken(request.since());
+      if (!token.ok()) return token.status();
+      since = *token;
+    }
+    auto snapshot = service_->OpenGated(nullptr);
+    if (!snapshot.ok()) return snapshot.status();
+    auto state = store::ReadChangeLogState((*snapshot)->db());
+    if (!state.ok()) return state.status();
+    if (!state->has_value()) {
+      return absl::FailedPreconditionError(
+          "the database has no change log (revision 2f3de1905fff): run "
+          "'pulse-schema upgrade head'");
+    }
+    const store::ChangeLogState& log = **state;
+    epoch_ = log.epoch;
+    position_ = log.last_seq;
+    if (!since.has_value()) return absl::OkStatus();
+    const char* kAfresh =
+        ": read the subtree afresh and watch from that read's snapshot token";
+    if (since->epoch != log.epoch || since->seq > log.last_seq) {
+      return absl::OutOfRangeError(absl::StrCat(
+          "the token is from another copy of the change log (the database "
+          "was restored or replaced)",
+          kAfresh));
+    }
+    if (since->seq < log.pruned_through) {
+      return absl::OutOfRangeError(absl::StrCat(
+          "the token is older than the change log keeps (it keeps the "
+          "changes after ",
+          log.pruned_through, ")", kAfresh));
+    }
+    position_ = since->seq;
+    return absl::OkStatus();
+  }
+
+  v1::ChangeEvent* NewEvent(v1::ChangeKind kind, int64_t seq,
+                            int64_t at_ms = 0) {
+    v1::ChangeEvent* e = response_.add_events();
+    e->set_kind(kind);
+    e->set_token(store::FormatToken({epoch_, seq}));
+    e->set_committed_at_ms(at_ms);
+    return e;
+  }
+
+  void AddCheckpoint() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    NewEvent(v1::CHANGE_KIND_CHECKPOINT, position_);
+  }
+
+  void AddEmployee(v1::ChangeKind kind, const store::ChangeRow& row, int depth)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    v1::ChangeEvent* e = NewEvent(kind, row.seq, row.at_ms);
+    if (kind == v1::CHANGE_KIND_EMPLOYEE_DELETED) {
+      e->mutable_employee()->set_id(row.id);
+      return;
+    }
+    hierarchy::Employee employee;
+    employee.id = row.id;
+    employee.manager_id = row.manager_id;
+    employee.depth = depth;
+    employee.full_name = row.full_name;
+    employee.title = row.title;
+    employee.email = row.email;
+    employee.department_id = row.department_id;
+    employee.hire_date = row.hire_date;
+    employee.notes = row.notes;
+    ToProto(employee, e->mutable_employee());
+    if (kind == v1::CHANGE_KIND_EMPLOYEE_MOVED) {
+      if (auto old = ManagerInPath(row.old_org_path)) {
+        e->set_old_manager_id(*old);
+      }
+    }
+  }
+
+  // The event `row` makes for this watcher, if any.
+  void Add(const store::ChangeRow& row) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    using store::ChangeKind;
+    switch (row.kind) {
+      case ChangeKind::kOrganisationReloaded:
+        NewEvent(v1::CHANGE_KIND_ORGANISATION_RELOADED, row.seq, row.at_ms);
+        return;
+      case ChangeKind::kDepartmentAdded:
+      case ChangeKind::kDepartmentUpdated:
+      case ChangeKind::kDepartmentDeleted: {
+        if (root_ != 0) return;
+        v1::ChangeEvent* e =
+            NewEvent(row.kind == ChangeKind::kDepartmentAdded
+                         ? v1::CHANGE_KIND_DEPARTMENT_ADDED
+                     : row.kind == ChangeKind::kDepartmentUpdated
+                         ? v1::CHANGE_KIND_DEPARTMENT_UPDATED
+                         : v1::CHANGE_KIND_DEPARTMENT_DELETED,
+                     row.seq, row.at_ms);
+        v1::Department* d = e->mutable_department();
+        d->set_id(row.id);
+        if (row.kind == ChangeKind::kDepartmentDeleted) return;
+        d->set_name(row.name);
+        if (row.parent_id) d->set_parent_id(*row.parent_id);
+        if (row.head_employee_id)
+          d->set_head_employee_id(*row.head_employee_id);
+        return;
+      }
+      case ChangeKind::kEmployeeAdded:
+      case ChangeKind::kEmployeeUpdated: {
+        const int depth = DepthBelow(row.org_path, root_);
+        if (depth < 0) return;
+        AddEmployee(row.kind == ChangeKind::kEmployeeAdded
+                        ? v1::CHANGE_KIND_EMPLOYEE_ADDED
+                        : v1::CHANGE_KIND_EMPLOYEE_UPDATED,
+                    row, depth);
+        return;
+      }
+      case ChangeKind::kEmployeeDeleted:
+        if (DepthBelow(row.old_org_path, root_) >= 0) {
+          AddEmployee(v1::CHANGE_KIND_EMPLOYEE_DELETED, row, 0);
+        }
+        return;
+      case ChangeKind::kEmployeeMoved: {
+        const int was = DepthBelow(row.old_org_path, root_);
+        const int is = DepthBelow(row.org_path, root_);
+        if (was >= 0 && is >= 0) {
+          // Someone above moved: the employee's own manager is the same.
+          if (ManagerInPath(row.old_org_path) == row.manager_id) return;
+          AddEmployee(v1::CHANGE_KIND_EMPLOYEE_MOVED, row, is);
+        } else if (is >= 0) {
+          AddEmployee(v1::CHANGE_KIND_EMPLOYEE_ADDED, row, is);
+        } else if (was >= 0) {
+          AddEmployee(v1::CHANGE_KIND_EMPLOYEE_DELETED, row, 0);
+        }
+        return;
+      }
+    }
+  }
+
+  // Writes what there is to write, unless a write is under way.
+  void PumpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (writing_ || finished_) return;
+    response_.Clear();
+    constexpr int kEventsPerMessage = 256;
+    while (response_.events_size() < kEventsPerMessage) {
+      auto batch = service_->feed_.After(epoch_, position_, kEventsPerMessage);
+      if (!batch.ok()) {
+        FinishLocked(ToGrpcStatus(batch.status()));
+        return;
+      }
+      if (batch->rows.empty()) break;
+      for (const auto& row : batch->rows) {
+        position_ = row->seq;
+        Add(*row);
+        if (response_.events_size() >= kEventsPerMessage) break;
+      }
+    }
+    if (response_.events_size() == 0) {
+      if (absl::Now() - last_write_ <
+          service_->feed_.options().checkpoint_interval) {
+        return;
+      }
+      AddCheckpoint();
+    }
+    WriteLocked();
+  }
+
+  void WriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    writing_ = true;
+    last_write_ = absl::Now();
+    events_sent_ += response_.events_size();
+    log_.set_items_sent(events_sent_);
+    StartWrite(&response_);
+  }
+
+  void FinishLocked(const grpc::Status& status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_) return;
+    finished_ = true;
+    Finish(log_.Finish(status));
+  }
+
+  OrgDataServiceImpl* service_;
+  RequestLog log_;
+  const int64_t root_;
+  absl::Mutex mu_;
+  uint64_t epoch_ = 0;
+  // The last seq of the log this watcher has dealt with.
+  int64_t position_ ABSL_GUARDED_BY(mu_) = 0;
+  v1::WatchChangesResponse response_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool subscribed_ = false;
+  absl::Time last_write_ ABSL_GUARDED_BY(mu_);
+  int64_t events_sent_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+grpc::ServerWriteReactor<v1::WatchChangesResponse>*
+OrgDataServiceImpl::WatchChanges(grpc::CallbackServerContext* context,
+                                 const v1::WatchChangesRequest* request) {
+  return new ChangeWatch(this, context, *request);
+}
+
 class OrgDataServiceImpl::UnarySlot {
  public:
   explicit UnarySlot(std::atomic<int>* calls) : calls_(calls) {}
@@ -442,10 +743,14 @@ grpc::Status OrgDataServiceImpl::GetEmployee(
     return log.Finish(busy);
   }
   if (request->id() <= 0) return log.Finish(InvalidId("id", request->id()));
-  auto snapshot = OpenGated(nullptr);
+  std::shared_ptr<const GateFacts> facts;
+  auto snapshot = OpenGated(&facts);
   if (!snapshot.ok()) return log.Finish(ToGrpcStatus(snapshot.status()));
   auto employee = (*snapshot)->GetEmployee(request->id());
   if (!employee.ok()) return log.Finish(ToGrpcStatus(employee.status()));
+  if (!facts->snapshot_token.empty()) {
+    context->AddInitialMetadata("pulse-snapshot", facts->snapshot_token);
+  }
   ToProto(*employee, response);
   return log.Finish(grpc::Status::OK);
 }
@@ -459,10 +764,12 @@ grpc::Status OrgDataServiceImpl::ListChainOfCommand(
     return log.Finish(busy);
   }
   if (request->id() <= 0) return log.Finish(InvalidId("id", request->id()));
-  auto snapshot = OpenGated(nullptr);
+  std::shared_ptr<const GateFacts> facts;
+  auto snapshot = OpenGated(&facts);
   if (!snapshot.ok()) return log.Finish(ToGrpcStatus(snapshot.status()));
   auto employee = (*snapshot)->GetEmployee(request->id());
   if (!employee.ok()) return log.Finish(ToGrpcStatus(employee.status()));
+  response->set_snapshot(facts->snapshot_token);
   auto chain = (*snapshot)->ChainOfCommand(request->id());
   if (!chain.ok()) return log.Finish(ToGrpcStatus(chain.status()));
   ToProto(*employee, response->mutable_employee());
@@ -515,6 +822,7 @@ grpc::Status OrgDataServiceImpl::ApplyChanges(
   }
   auto summary = writer_->ApplyChanges(changes, request->validate_only());
   if (!summary.ok()) return log.Finish(ToGrpcStatus(summary.status()));
+  if (!request->validate_only()) feed_.Poke();
   ToProto(*summary, response->mutable_summary());
   response->set_validated_only(request->validate_only());
   log.set_items_sent(request->changes_size());
@@ -593,6 +901,7 @@ grpc::Status OrgDataServiceImpl::Import(
   } while (reader->Read(&piece));
   auto summary = writer_->FinishImport(**importer);
   if (!summary.ok()) return log.Finish(ToGrpcStatus(summary.status()));
+  if (!options.dry_run) feed_.Poke();
   ToProto(*summary, response->mutable_summary());
   response->set_dry_run(options.dry_run);
   log.set_items_sent(rows);

@@ -13,6 +13,7 @@
 #include "libs/migrate/revision_gate.h"
 #include "libs/store/pool.h"
 #include "pulse/orgdata/v1/orgdata.grpc.pb.h"
+#include "services/orgdata/change_feed.h"
 #include "services/orgdata/gate_monitor.h"
 #include "services/orgdata/writer.h"
 
@@ -30,9 +31,13 @@ namespace pulse::orgdata {
 // chunk; the second is read on a worker thread (see chunk_readers_). The unary
 // calls, whose reads (a whole summary) are not bounded, keep the sync API's
 // thread pool.
+//
+// WatchChanges runs on the callback API too: a watcher holds no thread;
+// one ChangeFeed reads the change log for all of them.
 class OrgDataServiceImpl final
     : public v1::OrgDataService::WithRawCallbackMethod_StreamSubtree<
-          v1::OrgDataService::Service> {
+          v1::OrgDataService::WithCallbackMethod_WatchChanges<
+              v1::OrgDataService::Service>> {
  public:
   struct Options {
     // Nodes in the first chunk: small, so the first nodes leave at once.
@@ -51,6 +56,8 @@ class OrgDataServiceImpl final
     // Unary calls (and Import streams) running at once; more get
     // RESOURCE_EXHAUSTED.
     int max_unary_calls = 64;
+    // The change feed: polling, checkpoints, retention.
+    ChangeFeed::Options feed;
   };
 
   // Everything pointed to must outlive the service.
@@ -65,6 +72,9 @@ class OrgDataServiceImpl final
   grpc::ServerWriteReactor<grpc::ByteBuffer>* StreamSubtree(
       grpc::CallbackServerContext* context,
       const grpc::ByteBuffer* request) override;
+  grpc::ServerWriteReactor<v1::WatchChangesResponse>* WatchChanges(
+      grpc::CallbackServerContext* context,
+      const v1::WatchChangesRequest* request) override;
   grpc::Status GetEmployee(grpc::ServerContext* context,
                            const v1::GetEmployeeRequest* request,
                            v1::Employee* response) override;
@@ -98,18 +108,22 @@ class OrgDataServiceImpl final
 
  private:
   class SubtreeStream;
+  class ChangeWatch;
 
-  // A snapshot whose revision passed the gate; when `state` is not null,
-  // it is set to the revision state read.
-  absl::StatusOr<std::unique_ptr<hierarchy::Snapshot>> OpenGated(
-      std::shared_ptr<const migrate::RevisionState>* state);
-
-  // What a connection's snapshots learned of the gate, kept while nothing
-  // commits (reading the revision state takes up to four queries).
+  // What a connection's snapshots learned of the gate and the change log,
+  // kept while nothing commits (reading the revision state takes up to
+  // four queries).
   struct GateFacts {
     std::shared_ptr<const migrate::RevisionState> state;
     absl::Status verdict;
+    // The change token of the snapshot ("" without a change log).
+    std::string snapshot_token;
   };
+
+  // A snapshot whose revision passed the gate; when `facts` is not null,
+  // it is set to what the snapshot's connection knows of it.
+  absl::StatusOr<std::unique_ptr<hierarchy::Snapshot>> OpenGated(
+      std::shared_ptr<const GateFacts>* facts);
 
   // Counts a unary call against max_unary_calls while it lives.
   class UnarySlot;
@@ -145,6 +159,8 @@ class OrgDataServiceImpl final
   absl::flat_hash_set<SubtreeStream*> open_streams_
       ABSL_GUARDED_BY(streams_mu_);
   Poller reaper_;
+  // Last: stopped before what its watchers' reactions use.
+  ChangeFeed feed_;
 };
 
 }  // namespace pulse::orgdata

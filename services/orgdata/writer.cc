@@ -1,6 +1,7 @@
 #include "services/orgdata/writer.h"
 
 #include "libs/common/log.h"
+#include "libs/store/change_log.h"
 #include "libs/store/store.h"
 
 namespace pulse::orgdata {
@@ -34,6 +35,17 @@ Writer::~Writer() {
   checkpointer_.join();
 }
 
+absl::Status Writer::OpenWriterConnection() {
+  if (connection_ != nullptr) return absl::OkStatus();
+  auto db = OpenImportConnection();
+  if (!db.ok()) return db.status();
+  absl::Status s = (*db)->Exec(kWriterCache);
+  if (s.ok()) s = (*db)->Exec(kWriterJournals);
+  if (!s.ok()) return store::WithContext(s, "configuring the writer");
+  connection_ = std::make_unique<store::Connection>(*std::move(db));
+  return absl::OkStatus();
+}
+
 std::function<absl::Status(store::Database&)> Writer::Precondition() const {
   const migrate::RevisionGate* gate = gate_;
   return [gate](store::Database& db) { return gate->Check(db); };
@@ -59,14 +71,7 @@ absl::StatusOr<write::WriteSummary> Writer::ApplyChanges(
   {
     absl::MutexLock lock(&mu_);
     if (absl::Status file = pool_->CheckFile(); !file.ok()) return file;
-    if (connection_ == nullptr) {
-      auto db = OpenImportConnection();
-      if (!db.ok()) return db.status();
-      absl::Status s = (*db)->Exec(kWriterCache);
-      if (s.ok()) s = (*db)->Exec(kWriterJournals);
-      if (!s.ok()) return store::WithContext(s, "configuring the writer");
-      connection_ = std::make_unique<store::Connection>(*std::move(db));
-    }
+    if (absl::Status s = OpenWriterConnection(); !s.ok()) return s;
     if (!validate_only) WaitForCheckpointIfLogIsLarge();
     result = write::ApplyChanges(*connection_, changes, validate_only,
                                  Precondition());
@@ -86,6 +91,28 @@ absl::StatusOr<write::WriteSummary> Writer::FinishImport(
   }
   if (result.ok()) RequestCheckpoint();
   return result;
+}
+
+absl::StatusOr<int64_t> Writer::PruneChangeLog(int64_t older_than_ms,
+                                               int64_t keep_rows) {
+  absl::StatusOr<int64_t> pruned;
+  {
+    absl::MutexLock lock(&mu_);
+    if (absl::Status file = pool_->CheckFile(); !file.ok()) return file;
+    if (absl::Status s = OpenWriterConnection(); !s.ok()) return s;
+    store::Database& db = connection_->db();
+    auto exists = store::TableExists(db, "change_log");
+    if (!exists.ok()) return exists.status();
+    if (!*exists) return 0;
+    auto txn = store::WriteTransaction::Begin(db);
+    if (!txn.ok()) return txn.status();
+    pruned = store::PruneChangeLog(db, older_than_ms, keep_rows);
+    if (!pruned.ok()) return pruned.status();
+    if (*pruned == 0) return 0;
+    if (absl::Status s = (*txn)->Commit(); !s.ok()) return s;
+  }
+  RequestCheckpoint();
+  return pruned;
 }
 
 void Writer::CloseConnections() {

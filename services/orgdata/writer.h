@@ -63,6 +63,10 @@ class Writer {
   std::function<absl::Status(store::Database&)> Precondition() const;
   // Importer::Finish, one writer at a time.
   absl::StatusOr<write::WriteSummary> FinishImport(write::Importer& importer);
+  // Deletes the change log's rows older than `older_than_ms` (Unix ms) and
+  // all but the newest `keep_rows`; returns how many.
+  absl::StatusOr<int64_t> PruneChangeLog(int64_t older_than_ms,
+                                         int64_t keep_rows);
 
   // Closes the writer's and the checkpointer's connections (after a write
   // or checkpoint in progress); the next write opens them again. While the
@@ -71,6 +75,8 @@ class Writer {
   void CloseConnections();
 
  private:
+  // Opens the writer's connection when it is not open.
+  absl::Status OpenWriterConnection() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Asks the checkpointer to run once more.
   void RequestCheckpoint();
   void CheckpointLoop();
