@@ -22,6 +22,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "google/protobuf/util/json_util.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "libs/common/env_flags.h"
@@ -58,6 +59,12 @@ ABSL_FLAG(bool, dry_run, false,
 ABSL_FLAG(std::string, departments, "",
           "With import: a departments file (name, parent, head_employee_id) "
           "to send too. Environment: PULSE_DEPARTMENTS.");
+ABSL_FLAG(std::string, since, "",
+          "With watch: the change token to start after (a tree's snapshot "
+          "or an event's token); empty: from now. Environment: PULSE_SINCE.");
+ABSL_FLAG(int64_t, max_events, 0,
+          "With watch: stop after this many changes (0: run until "
+          "interrupted). Environment: PULSE_MAX_EVENTS.");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(30),
           "How long a call may take. Environment: PULSE_TIMEOUT.");
 
@@ -79,7 +86,10 @@ constexpr char kUsage[] =
     "  import FILE   load employees from a CSV or JSON Lines file into the\n"
     "                service, all or nothing (--mode, --dry_run, "
     "--departments,\n"
-    "                --admin_token)";
+    "                --admin_token)\n"
+    "  watch [ID]    print changes as they commit, in the whole organisation\n"
+    "                or under employee ID (--since=TOKEN, --format=text|json,\n"
+    "                --max_events=N); runs until interrupted";
 
 int Usage(const std::string& why) {
   std::fprintf(stderr, "pulse: %s\n\n%s\n", why.c_str(), kUsage);
@@ -442,12 +452,103 @@ int Import(const std::string& file) {
   return 0;
 }
 
+const char* KindName(pulse::orgdata::v1::ChangeKind kind) {
+  using namespace pulse::orgdata::v1;  // NOLINT: the enum's many values.
+  switch (kind) {
+    case CHANGE_KIND_CHECKPOINT:
+      return "checkpoint";
+    case CHANGE_KIND_EMPLOYEE_ADDED:
+      return "added";
+    case CHANGE_KIND_EMPLOYEE_UPDATED:
+      return "updated";
+    case CHANGE_KIND_EMPLOYEE_MOVED:
+      return "moved";
+    case CHANGE_KIND_EMPLOYEE_DELETED:
+      return "deleted";
+    case CHANGE_KIND_DEPARTMENT_ADDED:
+      return "department added";
+    case CHANGE_KIND_DEPARTMENT_UPDATED:
+      return "department updated";
+    case CHANGE_KIND_DEPARTMENT_DELETED:
+      return "department deleted";
+    case CHANGE_KIND_ORGANISATION_RELOADED:
+      return "reloaded";
+    default:
+      return "unknown";
+  }
+}
+
+// Prints each change as it commits: one line of text, or one JSON object
+// per line. Checkpoints are printed only in JSON (they carry the token to
+// resume from).
+int Watch(int64_t root) {
+  const std::string format = absl::GetFlag(FLAGS_format);
+  if (format != "text" && format != "json") {
+    return Usage("watch --format is text or json");
+  }
+  const std::string address = absl::GetFlag(FLAGS_addr);
+  auto stub = OrgDataService::NewStub(Connect(address));
+  grpc::ClientContext context;
+  pulse::orgdata::v1::WatchChangesRequest request;
+  request.set_since(absl::GetFlag(FLAGS_since));
+  request.set_root_id(root);
+  auto reader = stub->WatchChanges(&context, request);
+  const int64_t max_events = absl::GetFlag(FLAGS_max_events);
+  int64_t seen = 0;
+  pulse::orgdata::v1::WatchChangesResponse response;
+  bool stopped = false;
+  while (!stopped && reader->Read(&response)) {
+    for (const auto& e : response.events()) {
+      const bool checkpoint =
+          e.kind() == pulse::orgdata::v1::CHANGE_KIND_CHECKPOINT;
+      if (format == "json") {
+        std::string line;
+        google::protobuf::util::JsonPrintOptions options;
+        options.preserve_proto_field_names = true;
+        (void)google::protobuf::util::MessageToJsonString(e, &line, options);
+        std::printf("%s\n", line.c_str());
+      } else if (!checkpoint) {
+        const auto& p = e.employee();
+        if (e.has_department()) {
+          std::printf("%-18s department #%lld %s\n", KindName(e.kind()),
+                      static_cast<long long>(e.department().id()),
+                      e.department().name().c_str());
+        } else if (e.kind() ==
+                   pulse::orgdata::v1::CHANGE_KIND_ORGANISATION_RELOADED) {
+          std::printf("%-18s read the organisation afresh\n",
+                      KindName(e.kind()));
+        } else {
+          std::printf(
+              "%-18s #%lld %s%s%s%s\n", KindName(e.kind()),
+              static_cast<long long>(p.id()), p.full_name().c_str(),
+              p.title().empty() ? "" : " — ", p.title().c_str(),
+              p.has_manager_id()
+                  ? absl::StrCat(" (reports to #", p.manager_id(), ")").c_str()
+                  : "");
+        }
+      }
+      std::fflush(stdout);
+      if (!checkpoint && max_events > 0 && ++seen >= max_events) {
+        stopped = true;
+        break;
+      }
+    }
+  }
+  if (stopped) {
+    context.TryCancel();
+    reader->Finish().IgnoreError();
+    return 0;
+  }
+  grpc::Status status = reader->Finish();
+  return status.ok() ? 0 : Explain(status, address);
+}
+
 int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage(kUsage);
   std::vector<std::string> args = pulse::ParseFlagsWithEnv(
       argc, argv,
       {"addr", "schema_addr", "depth", "format", "timeout", "tls_ca",
-       "admin_token", "mode", "dry_run", "departments"});
+       "admin_token", "mode", "dry_run", "departments", "since", "max_events"});
   if (args.empty()) return Usage("a command is required");
   const std::string& command = args[0];
   if (command == "revision") {
@@ -462,6 +563,13 @@ int Main(int argc, char** argv) {
   if (command == "import") {
     if (args.size() != 2) return Usage("import takes one file (CSV or JSONL)");
     return Import(args[1]);
+  }
+  if (command == "watch") {
+    int64_t root = 0;
+    if (args.size() > 2 || (args.size() == 2 && !ParseId(args[1], &root))) {
+      return Usage("watch takes at most one employee id (a positive number)");
+    }
+    return Watch(root);
   }
   if (command == "tree" || command == "employee" || command == "chain" ||
       command == "summary") {

@@ -67,6 +67,15 @@ ABSL_FLAG(absl::Duration, max_snapshot_age, absl::Seconds(60),
 ABSL_FLAG(int, max_unary_calls, 64,
           "Unary calls and Import streams answered at once; more get "
           "RESOURCE_EXHAUSTED. Environment: PULSE_MAX_UNARY_CALLS.");
+ABSL_FLAG(absl::Duration, change_retention, absl::Hours(24 * 7),
+          "How long the change log keeps changes for WatchChanges; older "
+          "tokens get OUT_OF_RANGE. Environment: PULSE_CHANGE_RETENTION.");
+ABSL_FLAG(int64_t, change_log_max_rows, 10000000,
+          "The most changes the log keeps (the oldest are pruned first). "
+          "Environment: PULSE_CHANGE_LOG_MAX_ROWS.");
+ABSL_FLAG(absl::Duration, watch_checkpoint_interval, absl::Seconds(10),
+          "A watcher with nothing to send gets a checkpoint this often. "
+          "Environment: PULSE_WATCH_CHECKPOINT_INTERVAL.");
 ABSL_FLAG(std::string, admin_token, "",
           "With serve: the bearer token that ApplyChanges and Import need "
           "(authorization: Bearer TOKEN); empty refuses every write. "
@@ -125,10 +134,19 @@ int Serve() {
   options.service.chunk_nodes = absl::GetFlag(FLAGS_chunk_nodes);
   options.service.max_snapshot_age = absl::GetFlag(FLAGS_max_snapshot_age);
   options.service.max_unary_calls = absl::GetFlag(FLAGS_max_unary_calls);
+  options.service.feed.retention = absl::GetFlag(FLAGS_change_retention);
+  options.service.feed.max_rows = absl::GetFlag(FLAGS_change_log_max_rows);
+  options.service.feed.checkpoint_interval =
+      absl::GetFlag(FLAGS_watch_checkpoint_interval);
   if (options.service.max_snapshot_age <= absl::ZeroDuration() ||
-      options.service.max_unary_calls < 1) {
+      options.service.max_unary_calls < 1 ||
+      options.service.feed.retention <= absl::ZeroDuration() ||
+      options.service.feed.max_rows < 1 ||
+      options.service.feed.checkpoint_interval <= absl::ZeroDuration()) {
     Fail(absl::InvalidArgumentError(
-        "--max_snapshot_age and --max_unary_calls must be positive"));
+        "--max_snapshot_age, --max_unary_calls, --change_retention, "
+        "--change_log_max_rows and --watch_checkpoint_interval must be "
+        "positive"));
     return 2;
   }
   options.service.admin_token = absl::GetFlag(FLAGS_admin_token);
@@ -202,6 +220,9 @@ int Main(int argc, char** argv) {
                                 "admin_token",
                                 "max_snapshot_age",
                                 "max_unary_calls",
+                                "change_retention",
+                                "change_log_max_rows",
+                                "watch_checkpoint_interval",
                                 "file",
                                 "format",
                                 "departments",

@@ -157,6 +157,33 @@ TEST_F(ClientTest, EmployeeChainAndErrorsInPlainWords) {
   EXPECT_THAT(nobody.err, HasSubstr("cannot reach"));
 }
 
+TEST_F(ClientTest, WatchPrintsTheChangesUnderARootFromAToken) {
+  // The token of now, as a read's snapshot would give it.
+  const std::string since = absl::StrCat(
+      testing::OpenSqlite(db_path())
+          ->execAndGet("SELECT printf('%x', epoch) || '.' || (SELECT seq "
+                       "FROM sqlite_sequence WHERE name = 'change_log') FROM "
+                       "change_log_state")
+          .getString());
+  testing::OpenSqlite(db_path())->exec(
+      "UPDATE employees SET title = 'CFO' WHERE id = 5;"  // Not under 2.
+      "UPDATE employees SET title = 'Staff Engineer' WHERE id = 3;"
+      "UPDATE employees SET manager_id = 4 WHERE id = 6;");
+  RunResult text = Pulse({"watch", "2", "--since=" + since, "--max_events=2"});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_EQ(text.out,
+            "updated            #3 Cy Dev — Staff Engineer (reports to #2)\n"
+            "moved              #6 Flo Intern — Intern (reports to #4)\n");
+  RunResult json =
+      Pulse({"watch", "--since=" + since, "--format=json", "--max_events=1"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  EXPECT_THAT(json.out, HasSubstr("\"kind\":\"CHANGE_KIND_CHECKPOINT\""));
+  EXPECT_THAT(json.out, HasSubstr("\"title\":\"CFO\""));
+  RunResult bad = Pulse({"watch", "--since=nonsense"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_THAT(bad.err, HasSubstr("is not a change token"));
+}
+
 TEST_F(ClientTest, ImportSendsAFileToTheServiceAllOrNothing) {
   ASSERT_TRUE(testing::WaitFor([&] {
     return Pulse({"health", address_}).exit_code == 0;
