@@ -146,16 +146,20 @@ void ChunkEncoder::Add(const hierarchy::EmployeeView& e) {
 
 grpc::ByteBuffer ChunkEncoder::Finish(
     bool truncated, const std::vector<std::string>& schema_revisions,
-    const std::string& snapshot) {
+    const std::string& snapshot, const std::string& next_cursor) {
   size_t tail = truncated ? IntField(1) : 0;
   for (const std::string& r : schema_revisions) tail += StringField(r.size());
   if (!snapshot.empty()) tail += StringField(snapshot.size());
+  if (!next_cursor.empty()) tail += StringField(next_cursor.size());
   char* out = Extend(tail);
   if (truncated) out = PutInt(v1::SubtreeChunk::kTruncatedFieldNumber, 1, out);
   for (const std::string& r : schema_revisions)
     out = PutString(v1::SubtreeChunk::kSchemaRevisionsFieldNumber, r, out);
   if (!snapshot.empty()) {
     out = PutString(v1::SubtreeChunk::kSnapshotFieldNumber, snapshot, out);
+  }
+  if (!next_cursor.empty()) {
+    out = PutString(v1::SubtreeChunk::kNextCursorFieldNumber, next_cursor, out);
   }
   // The slice takes the buffer; gRPC frees it once sent. The next chunk
   // will start with room for as much (capacity_ is kept).

@@ -29,11 +29,13 @@ class ChunkEncoder {
   void Add(const hierarchy::EmployeeView& e);
   void Add(const hierarchy::Employee& e);
   int nodes() const { return nodes_; }
-  // The chunk so far, ended with `truncated`, `schema_revisions` and
-  // `snapshot` (omitted when empty); the encoder is empty again after.
+  // The chunk so far, ended with `truncated`, `schema_revisions`,
+  // `snapshot` and `next_cursor` (each omitted when empty); the encoder is
+  // empty again after.
   grpc::ByteBuffer Finish(bool truncated,
                           const std::vector<std::string>& schema_revisions,
-                          const std::string& snapshot = "");
+                          const std::string& snapshot = "",
+                          const std::string& next_cursor = "");
 
  private:
   // Room for `n` more bytes; returns where they go.

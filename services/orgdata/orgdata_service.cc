@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <thread>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "grpcpp/support/proto_buffer_reader.h"
 #include "libs/common/grpc_util.h"
 #include "libs/store/change_log.h"
@@ -153,6 +155,46 @@ OrgDataServiceImpl::OpenGated(std::shared_ptr<const GateFacts>* facts_out) {
   return snapshot;
 }
 
+namespace {
+
+// A subtree stream's position: the snapshot it was read at, the request's
+// shape and the nodes sent. "c1/<snapshot>/<root>/<max_depth>/<order>/
+// <direct reports 0|1>/<nodes>".
+struct Cursor {
+  std::string snapshot;
+  int64_t root = 0;
+  int32_t max_depth = 0;
+  int order = 0;
+  bool direct_reports = false;
+  int64_t nodes = 0;
+};
+
+std::string FormatCursor(const Cursor& c) {
+  return absl::StrCat("c1/", c.snapshot, "/", c.root, "/", c.max_depth, "/",
+                      c.order, "/", c.direct_reports ? 1 : 0, "/", c.nodes);
+}
+
+absl::StatusOr<Cursor> ParseCursor(absl::string_view text) {
+  std::vector<absl::string_view> parts = absl::StrSplit(text, '/');
+  Cursor c;
+  int direct = 0;
+  if (parts.size() != 7 || parts[0] != "c1" ||
+      !store::ParseToken(parts[1]).ok() ||
+      !absl::SimpleAtoi(parts[2], &c.root) ||
+      !absl::SimpleAtoi(parts[3], &c.max_depth) ||
+      !absl::SimpleAtoi(parts[4], &c.order) ||
+      !absl::SimpleAtoi(parts[5], &direct) ||
+      !absl::SimpleAtoi(parts[6], &c.nodes) || c.nodes < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cursor '", text, "' is not a chunk's next_cursor"));
+  }
+  c.snapshot = std::string(parts[1]);
+  c.direct_reports = direct != 0;
+  return c;
+}
+
+}  // namespace
+
 // One StreamSubtree call. Every reaction reads one chunk and starts its
 // write; the next chunk is read when that write is done, so a client that
 // stops reading holds a snapshot and one chunk, and no thread. Deletes
@@ -224,6 +266,30 @@ class OrgDataServiceImpl::SubtreeStream final
       End(ToGrpcStatus(s));
       return;
     }
+    cursor_.root = request.root_id();
+    cursor_.max_depth = request.max_depth();
+    cursor_.order = static_cast<int>(request.order());
+    cursor_.direct_reports = request.include_direct_reports();
+    std::optional<Cursor> resume;
+    if (!request.cursor().empty()) {
+      auto parsed = ParseCursor(request.cursor());
+      if (!parsed.ok()) {
+        End(ToGrpcStatus(parsed.status()));
+        return;
+      }
+      if (parsed->root != cursor_.root ||
+          parsed->max_depth != cursor_.max_depth ||
+          parsed->order != cursor_.order ||
+          parsed->direct_reports != cursor_.direct_reports) {
+        End(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                         "the cursor is from a stream of another root, "
+                         "max_depth, order or include_direct_reports"));
+        return;
+      }
+      resume = *parsed;
+      // The nodes skipped count against max_nodes as if sent again.
+      if (query.max_nodes > 0) query.max_nodes += resume->nodes;
+    }
     if (request.order() != v1::ORDER_UNSPECIFIED &&
         request.order() != v1::ORDER_DEPTH_FIRST &&
         request.order() != v1::ORDER_BREADTH_FIRST) {
@@ -255,6 +321,25 @@ class OrgDataServiceImpl::SubtreeStream final
       End(ToGrpcStatus(reader.status()));
       return;
     }
+    if (resume.has_value() && resume->snapshot != facts->snapshot_token) {
+      End(grpc::Status(
+          grpc::StatusCode::ABORTED,
+          "the organisation changed since the cursor's snapshot: read the "
+          "subtree again, or read it again and apply the change feed "
+          "(WatchChanges) from that read's snapshot"));
+      return;
+    }
+    if (resume.has_value()) {
+      // The same snapshot state: the same nodes in the same order.
+      auto skipped = (*reader)->NextViews(
+          resume->nodes, [](const hierarchy::EmployeeView&) { return true; },
+          [this] { return cancelled_.load(std::memory_order_relaxed); });
+      if (!skipped.ok()) {
+        End(ToGrpcStatus(skipped.status()));
+        return;
+      }
+      skipped_ = resume->nodes;
+    }
     {
       absl::MutexLock lock(&mu_);
       snapshot_ = *std::move(snapshot);
@@ -262,12 +347,19 @@ class OrgDataServiceImpl::SubtreeStream final
       snapshot_taken_ = absl::Now();
     }
     facts_ = std::move(facts);
+    cursor_.snapshot = facts_->snapshot_token;
     // The first chunk reads the revisions, which live with the snapshot's
     // connection: the reaper learns of the stream only after it.
     if (SendNext(service_->options_.first_chunk_nodes)) {
       service_->Register(this);
       registered_ = true;
     }
+  }
+
+  std::string NextCursor() {
+    if (cursor_.snapshot.empty()) return "";
+    cursor_.nodes = skipped_ + sent_;
+    return FormatCursor(cursor_);
   }
 
   // Reads up to `limit` nodes into the chunk and sends it; with the last
@@ -309,8 +401,9 @@ class OrgDataServiceImpl::SubtreeStream final
     const bool first = sent_ == read;
     static const std::vector<std::string> kNone;
     if (*more) {
-      chunk_ = encoder_.Finish(false, first ? facts_->state->current : kNone,
-                               first ? facts_->snapshot_token : "");
+      chunk_ =
+          encoder_.Finish(false, first ? facts_->state->current : kNone,
+                          first ? facts_->snapshot_token : "", NextCursor());
       lock.Release();
       StartWrite(&chunk_);
       return true;
@@ -318,7 +411,7 @@ class OrgDataServiceImpl::SubtreeStream final
     const bool truncated = reader_->truncated();
     const bool last_write = read > 0 || truncated;
     chunk_ = encoder_.Finish(truncated, first ? facts_->state->current : kNone,
-                             first ? facts_->snapshot_token : "");
+                             first ? facts_->snapshot_token : "", NextCursor());
     lock.Release();
     Release();
     log_.set_items_sent(sent_);
@@ -373,6 +466,11 @@ class OrgDataServiceImpl::SubtreeStream final
   bool registered_ = false;
   // The snapshot's revision state (its revisions go in the first chunk).
   std::shared_ptr<const GateFacts> facts_;
+  // This stream's position for next_cursor (no cursors without a change
+  // log, whose token says whether anything changed); nodes a resumed
+  // stream skipped.
+  Cursor cursor_;
+  int64_t skipped_ = 0;
   ChunkEncoder encoder_;
   // The chunk being written; gRPC reads it until the write is done.
   grpc::ByteBuffer chunk_;

@@ -352,6 +352,88 @@ TEST_F(WatchTest, MovesInAndOutArriveAsAddedAndDeleted) {
   EXPECT_EQ(all.events[1].old_manager_id(), *a);
 }
 
+// Streams `request`, returning the ids and every chunk's next_cursor.
+struct Paged {
+  std::vector<int64_t> ids;
+  std::vector<std::string> cursors;
+  bool truncated = false;
+  grpc::Status status;
+};
+
+TEST_F(WatchTest, ACursorResumesACutStreamExactlyAndPagesWithMaxNodes) {
+  auto stream = [&](const v1::StreamSubtreeRequest& request,
+                    size_t stop_after_chunks = SIZE_MAX) {
+    Paged out;
+    grpc::ClientContext context;
+    context.set_deadline(In(absl::Seconds(30)));
+    auto reader = stub_->StreamSubtree(&context, request);
+    v1::SubtreeChunk chunk;
+    while (out.cursors.size() < stop_after_chunks && reader->Read(&chunk)) {
+      for (const auto& e : chunk.nodes()) out.ids.push_back(e.id());
+      out.cursors.push_back(chunk.next_cursor());
+      out.truncated |= chunk.truncated();
+    }
+    if (out.cursors.size() >= stop_after_chunks) context.TryCancel();
+    out.status = reader->Finish();
+    return out;
+  };
+  for (v1::Order order : {v1::ORDER_DEPTH_FIRST, v1::ORDER_BREADTH_FIRST}) {
+    v1::StreamSubtreeRequest request;
+    request.set_root_id(1);
+    request.set_order(order);
+    const Paged whole = stream(request);
+    ASSERT_TRUE(whole.status.ok()) << whole.status.error_message();
+    ASSERT_EQ(whole.ids.size(), 400u);
+
+    // A stream cut after its first chunk, resumed from that chunk's cursor.
+    const Paged cut = stream(request, 1);
+    ASSERT_FALSE(cut.cursors.empty());
+    ASSERT_FALSE(cut.cursors[0].empty());
+    v1::StreamSubtreeRequest resume = request;
+    resume.set_cursor(cut.cursors[0]);
+    const Paged rest = stream(resume);
+    ASSERT_TRUE(rest.status.ok()) << rest.status.error_message();
+    std::vector<int64_t> joined = cut.ids;
+    joined.insert(joined.end(), rest.ids.begin(), rest.ids.end());
+    EXPECT_EQ(joined, whole.ids);
+
+    // Pages of 150.
+    std::vector<int64_t> paged;
+    v1::StreamSubtreeRequest page = request;
+    page.set_max_nodes(150);
+    for (int i = 0; i < 4; ++i) {
+      const Paged p = stream(page);
+      ASSERT_TRUE(p.status.ok()) << p.status.error_message();
+      paged.insert(paged.end(), p.ids.begin(), p.ids.end());
+      if (!p.truncated) break;
+      page.set_cursor(p.cursors.back());
+    }
+    EXPECT_EQ(paged, whole.ids);
+  }
+
+  // After a change: ABORTED. Another root's cursor or nonsense:
+  // INVALID_ARGUMENT.
+  v1::StreamSubtreeRequest request;
+  request.set_root_id(1);
+  request.set_max_nodes(10);
+  const Paged first = stream(request);
+  ASSERT_TRUE(first.truncated);
+  v1::StreamSubtreeRequest other = request;
+  other.set_root_id(2);
+  other.set_cursor(first.cursors.back());
+  EXPECT_EQ(stream(other).status.error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  other.set_cursor("c1/nonsense");
+  EXPECT_EQ(stream(other).status.error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  ASSERT_OK(db_->Exec("UPDATE employees SET title = 'New' WHERE id = 9"));
+  request.set_cursor(first.cursors.back());
+  const Paged changed = stream(request);
+  EXPECT_EQ(changed.status.error_code(), grpc::StatusCode::ABORTED);
+  EXPECT_THAT(changed.status.error_message(),
+              HasSubstr("changed since the cursor's snapshot"));
+}
+
 TEST_F(WatchTest, BadAndOldTokensAreRefused) {
   Watched bad = Watch("not-a-token", 0, 0);
   EXPECT_EQ(bad.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
