@@ -92,7 +92,13 @@ TEST(ChunkEncoderTest, WritesWhatProtobufWrites) {
     if (rng() % 2) revisions = {"a1c3f0d2b7e4", "", "3c9e1f7a2b50"};
     expected.set_truncated(truncated);
     for (const std::string& r : revisions) expected.add_schema_revisions(r);
-    const std::string bytes = Bytes(encoder.Finish(truncated, revisions));
+    const std::string snapshot = rng() % 2 ? "9a027b47166046a7.42" : "";
+    const std::string cursor =
+        rng() % 2 ? "c1/9a027b47166046a7.42/1/0/0/0/7" : "";
+    expected.set_snapshot(snapshot);
+    expected.set_next_cursor(cursor);
+    const std::string bytes =
+        Bytes(encoder.Finish(truncated, revisions, snapshot, cursor));
     EXPECT_EQ(bytes, expected.SerializeAsString()) << "round " << round;
     v1::SubtreeChunk parsed;
     ASSERT_TRUE(parsed.ParseFromString(bytes));
