@@ -403,6 +403,152 @@ pulse::orgdata::v1::Change NewEmployee(int64_t id, int64_t manager) {
   return change;
 }
 
+// Commit-to-event latency of the change feed: `watchers` watch the whole
+// organisation while `writes` single-change ApplyChanges (a new employee
+// each, 50 per second) commit; each event's latency is its arrival at a
+// watcher after the ApplyChanges call returned (0 when it came first).
+struct WatchLatency {
+  double p50_ms = 0, p99_ms = 0;
+  int64_t missing = 0;
+};
+WatchLatency MeasureWatchLatency(const std::string& address, int watchers,
+                                 int writes, int64_t manager,
+                                 int64_t* next_id) {
+  auto channel =
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  auto stub = OrgDataService::NewStub(channel);
+  const int64_t first_id = *next_id;
+  std::vector<std::vector<absl::Time>> arrivals(
+      watchers, std::vector<absl::Time>(writes, absl::InfiniteFuture()));
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  for (int w = 0; w < watchers; ++w) {
+    contexts.push_back(std::make_unique<grpc::ClientContext>());
+  }
+  std::atomic<int> ready{0};
+  std::vector<std::thread> threads;
+  for (int w = 0; w < watchers; ++w) {
+    threads.emplace_back([&, w] {
+      pulse::orgdata::v1::WatchChangesRequest request;
+      auto reader = stub->WatchChanges(contexts[w].get(), request);
+      pulse::orgdata::v1::WatchChangesResponse response;
+      bool first = true;
+      while (reader->Read(&response)) {
+        const absl::Time now = absl::Now();
+        if (first) ++ready;
+        first = false;
+        for (const auto& e : response.events()) {
+          const int64_t i = e.employee().id() - first_id;
+          if (e.kind() == pulse::orgdata::v1::CHANGE_KIND_EMPLOYEE_ADDED &&
+              i >= 0 && i < writes) {
+            arrivals[w][i] = now;
+          }
+        }
+      }
+      reader->Finish().IgnoreError();
+    });
+  }
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (ready.load() < watchers && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  std::vector<absl::Time> committed(writes);
+  for (int i = 0; i < writes; ++i) {
+    pulse::orgdata::v1::ApplyChangesRequest request;
+    *request.add_changes() = NewEmployee((*next_id)++, manager);
+    if (TimedApply(stub.get(), request) < 0) Die("a watched write failed");
+    committed[i] = absl::Now();
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  // Until every watcher has every event (or the deadline).
+  auto all_arrived = [&] {
+    for (const auto& a : arrivals) {
+      for (absl::Time t : a) {
+        if (t == absl::InfiniteFuture()) return false;
+      }
+    }
+    return true;
+  };
+  const absl::Time wait_until = absl::Now() + absl::Seconds(10);
+  while (!all_arrived() && absl::Now() < wait_until) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  for (auto& c : contexts) c->TryCancel();
+  for (auto& t : threads) t.join();
+  WatchLatency out;
+  std::vector<double> ms;
+  for (const auto& a : arrivals) {
+    for (int i = 0; i < writes; ++i) {
+      if (a[i] == absl::InfiniteFuture()) {
+        ++out.missing;
+        continue;
+      }
+      ms.push_back(
+          std::max(0.0, absl::ToDoubleMilliseconds(a[i] - committed[i])));
+    }
+  }
+  out.p50_ms = Percentile(ms, 0.5);
+  out.p99_ms = Percentile(ms, 0.99);
+  return out;
+}
+
+// What `watchers` idle watches cost the server: RSS growth once they are
+// open, and its CPU over `seconds` while nothing changes.
+struct IdleWatchers {
+  double rss_growth_mib = 0, cpu_percent = 0;
+  int opened = 0;
+};
+IdleWatchers MeasureIdleWatchers(const std::string& address, pid_t server,
+                                 int watchers, double seconds) {
+  auto channel =
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  auto stub = OrgDataService::NewStub(channel);
+  grpc::CompletionQueue cq;
+  struct Watch {
+    grpc::ClientContext context;
+    pulse::orgdata::v1::WatchChangesResponse response;
+    std::unique_ptr<
+        grpc::ClientAsyncReader<pulse::orgdata::v1::WatchChangesResponse>>
+        reader;
+    grpc::Status status;
+  };
+  std::vector<std::unique_ptr<Watch>> watches;
+  const int64_t rss_before = RssKiB(server);
+  pulse::orgdata::v1::WatchChangesRequest request;
+  for (int i = 0; i < watchers; ++i) {
+    auto w = std::make_unique<Watch>();
+    w->reader = stub->PrepareAsyncWatchChanges(&w->context, request, &cq);
+    w->reader->StartCall(reinterpret_cast<void*>(2 * i));
+    watches.push_back(std::move(w));
+  }
+  // Started, then the first message (the checkpoint) of each.
+  IdleWatchers out;
+  int started = 0;
+  void* tag;
+  bool ok;
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (out.opened < watchers && absl::Now() < deadline &&
+         cq.AsyncNext(&tag, &ok, absl::ToChronoTime(deadline)) ==
+             grpc::CompletionQueue::GOT_EVENT) {
+    const intptr_t t = reinterpret_cast<intptr_t>(tag);
+    Watch& w = *watches[t / 2];
+    if (t % 2 == 0) {
+      ++started;
+      if (ok) w.reader->Read(&w.response, reinterpret_cast<void*>(t + 1));
+    } else if (ok) {
+      ++out.opened;
+    }
+  }
+  out.rss_growth_mib = (RssKiB(server) - rss_before) / 1024.0;
+  const double cpu_before = CpuSeconds(server);
+  absl::SleepFor(absl::Seconds(seconds));
+  out.cpu_percent = 100 * (CpuSeconds(server) - cpu_before) / seconds;
+  for (auto& w : watches) w->context.TryCancel();
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+  return out;
+}
+
 // Writes made during a round of load: `per_second` single-change
 // ApplyChanges calls (a new employee under a random manager), each
 // latency into `latencies_ms`; ids from `*next_id` up.
@@ -814,6 +960,14 @@ int main(int argc, char** argv) {
     }
   }
 
+  // 8c. The change feed: commit-to-event latency with 1 and 100 watchers,
+  // then 1,000 idle watchers' cost to the server.
+  const WatchLatency watch_one =
+      MeasureWatchLatency(address, 1, 200, managers[0], &next_id);
+  const WatchLatency watch_hundred =
+      MeasureWatchLatency(address, 100, 200, managers[0], &next_id);
+  const IdleWatchers idle = MeasureIdleWatchers(address, server, 1000, 5);
+
   // 9. Writes, the server otherwise idle: 1,000 new employees in one
   // ApplyChanges, and the move of a subtree of about 10,000 people to
   // another manager and back (best of --repeats each). The batch and the
@@ -881,6 +1035,8 @@ int main(int argc, char** argv) {
   // connection is configured as the server's writer; its checkpoints run
   // between the timed writes, as the server's run beside them.
   double plain_batch_best = 1e9, plain_move_best = 1e9;
+  double log_batch_with = 1e9, log_batch_without = 1e9;
+  double log_move_with = 1e9, log_move_without = 1e9;
   try {
     SQLite::Database plain(db, SQLite::OPEN_READWRITE);
     plain.exec("PRAGMA foreign_keys = ON");
@@ -921,6 +1077,44 @@ int main(int argc, char** argv) {
         plain_move_best = std::min(
             plain_move_best, absl::ToDoubleMilliseconds(absl::Now() - start));
       }
+    }
+    // 9c. What the change log adds to those writes: the same 1,000 inserts
+    // and the same move with and without the log's triggers, in turns,
+    // each in a transaction rolled back (best of each).
+    for (int r = 0; r < 2 * repeats; ++r) {
+      // Which goes first alternates: the first of a pair warms the cache.
+      for (bool with_log : {r % 2 == 0, r % 2 != 0}) {
+        if (move_to == 0 || manager_of[moved_root] == 0) break;
+        plain.exec("PRAGMA wal_checkpoint(PASSIVE)");
+        SQLite::Transaction txn(plain, SQLite::TransactionBehavior::IMMEDIATE);
+        if (!with_log) {
+          plain.exec(
+              "DROP TRIGGER change_log_employee_insert; DROP TRIGGER "
+              "change_log_employee_update; DROP TRIGGER "
+              "change_log_employee_delete");
+        }
+        absl::Time start = absl::Now();
+        for (int i = 0; i < 1000; ++i) {
+          const int64_t id = next_id + i;  // Rolled back: reused.
+          insert.bind(1, id);
+          insert.bind(2, managers[i % managers.size()]);
+          insert.bind(3, absl::StrCat("Bench Hire ", id));
+          insert.bind(4, absl::StrCat("bench.hire.", id, "@pulse.example"));
+          insert.exec();
+          insert.reset();
+        }
+        const double batch_ms = absl::ToDoubleMilliseconds(absl::Now() - start);
+        start = absl::Now();
+        move.bind(1, move_to);
+        move.bind(2, moved_root);
+        move.exec();
+        move.reset();
+        const double move_ms = absl::ToDoubleMilliseconds(absl::Now() - start);
+        (with_log ? log_batch_with : log_batch_without) =
+            std::min(with_log ? log_batch_with : log_batch_without, batch_ms);
+        (with_log ? log_move_with : log_move_without) =
+            std::min(with_log ? log_move_with : log_move_without, move_ms);
+      }  // Rolled back.
     }
   } catch (const SQLite::Exception& e) {
     Die(absl::StrCat("plain-SQL writes: ", e.what()));
@@ -996,6 +1190,21 @@ int main(int argc, char** argv) {
       "| server RSS growth during one of those writes (peak) | %.1f "
       "MiB |\n",
       write_rss_growth_kib / 1024.0);
+  std::printf(
+      "| change feed: committed write to event at the watcher, p50 / p99, "
+      "1 watcher; 100 watchers (50 writes/s, 200 writes) | %.2f / %.2f ms; "
+      "%.2f / %.2f ms (%lld missed) |\n",
+      watch_one.p50_ms, watch_one.p99_ms, watch_hundred.p50_ms,
+      watch_hundred.p99_ms,
+      static_cast<long long>(watch_one.missing + watch_hundred.missing));
+  std::printf(
+      "| 1,000 idle watchers: server RSS growth, server CPU while idle | %.1f "
+      "MiB, %.2f %% (%d opened) |\n",
+      idle.rss_growth_mib, idle.cpu_percent, idle.opened);
+  std::printf(
+      "| the change log's cost in plain SQL: 1,000 inserts / the move, with "
+      "/ without its triggers | %.1f / %.1f ms; %.1f / %.1f ms |\n",
+      log_batch_with, log_batch_without, log_move_with, log_move_without);
   for (const auto& f : client_figures) {
     std::printf(
         "| pulse tree 1 --format=%s > /dev/null / the same stream discarded | "
@@ -1060,6 +1269,19 @@ int main(int argc, char** argv) {
       "| move a ~10,000-node subtree (100 ms) <= 1.5 x plain SQL (%.1f ms) | "
       "%.1f ms, %.2f x | %s |\n",
       plain_move_best, move_best, move_ratio, verdict(move_ratio <= 1.5));
+  std::printf(
+      "| watch latency p99, 100 watchers (20 ms) <= 10 x gRPC floor p99 "
+      "(%.1f ms), none missed | %.2f ms | %s |\n",
+      4 * latency_bound, watch_hundred.p99_ms,
+      verdict(watch_hundred.p99_ms <= 4 * latency_bound &&
+              watch_hundred.missing == 0));
+  const double log_ratio = std::max(log_batch_with / log_batch_without,
+                                    log_move_with / log_move_without);
+  std::printf(
+      "| the change log's cost <= 1.5 x without it (inserts, move) | %.2f x, "
+      "%.2f x | %s |\n",
+      log_batch_with / log_batch_without, log_move_with / log_move_without,
+      verdict(log_ratio <= 1.5));
   for (const auto& f : client_figures) {
     const double ratio = f.client_s / f.stream_s;
     std::printf(
@@ -1094,7 +1316,11 @@ int main(int argc, char** argv) {
       "\"move_subtree_ms\":%.2f,\"move_back_to_back_ms\":%.2f,"
       "\"write_rss_growth_mib\":%.1f,"
       "\"plain_insert_1000_ms\":%.2f,"
-      "\"plain_move_subtree_ms\":%.2f,\"grpc_floor_p99_ms\":%.3f}\n",
+      "\"plain_move_subtree_ms\":%.2f,\"grpc_floor_p99_ms\":%.3f,"
+      "\"watch1_p99_ms\":%.3f,\"watch100_p50_ms\":%.3f,"
+      "\"watch100_p99_ms\":%.3f,\"idle_watchers_rss_mib\":%.1f,"
+      "\"idle_watchers_cpu_percent\":%.2f,\"log_batch_ratio\":%.3f,"
+      "\"log_move_ratio\":%.3f}\n",
       static_cast<long long>(employees), upgrade_ms, seed_s, e2e_best, e2e_rate,
       floor_best, reference_best, ratio_floor, ratio_reference,
       first_chunk_root, first_chunk_max, rss_mib,
@@ -1106,6 +1332,8 @@ int main(int argc, char** argv) {
       stuck_rss_kib / 1024.0, fast_done, mixed.streams_per_second, mixed_ratio,
       mixed.p99_ms, write_p99, batch_best, move_best, back_to_back_best,
       write_rss_growth_kib / 1024.0, plain_batch_best, plain_move_best,
-      grpc_floor.p99_ms);
+      grpc_floor.p99_ms, watch_one.p99_ms, watch_hundred.p50_ms,
+      watch_hundred.p99_ms, idle.rss_growth_mib, idle.cpu_percent,
+      log_batch_with / log_batch_without, log_move_with / log_move_without);
   return 0;
 }
