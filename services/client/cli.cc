@@ -10,8 +10,11 @@
 
 #include "services/client/cli.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -62,9 +65,13 @@ ABSL_FLAG(std::string, departments, "",
 ABSL_FLAG(std::string, since, "",
           "With watch: the change token to start after (a tree's snapshot "
           "or an event's token); empty: from now. Environment: PULSE_SINCE.");
-ABSL_FLAG(int64_t, max_events, 0,
-          "With watch: stop after this many changes (0: run until "
-          "interrupted). Environment: PULSE_MAX_EVENTS.");
+ABSL_FLAG(bool, follow, false,
+          "With tree: keep drawing the subtree as it changes (text), from "
+          "the change feed. Environment: PULSE_FOLLOW.");
+ABSL_FLAG(
+    int64_t, max_events, 0,
+    "With watch or tree --follow: stop after this many changes (0: run until "
+    "interrupted). Environment: PULSE_MAX_EVENTS.");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(30),
           "How long a call may take. Environment: PULSE_TIMEOUT.");
 
@@ -76,7 +83,8 @@ constexpr char kUsage[] =
     "pulse COMMAND [ARGS] [FLAGS]\n\n"
     "Commands:\n"
     "  tree ID       draw the organisation under employee ID "
-    "(--depth, --format=text|dot|json)\n"
+    "(--depth, --format=text|dot|json;\n"
+    "                --follow: redraw it as it changes)\n"
     "  employee ID   show one employee\n"
     "  chain ID      show an employee's chain of command up to the top\n"
     "  summary ID    headcount, depth and widest span under employee ID\n"
@@ -89,7 +97,8 @@ constexpr char kUsage[] =
     "                --admin_token)\n"
     "  watch [ID]    print changes as they commit, in the whole organisation\n"
     "                or under employee ID (--since=TOKEN, --format=text|json,\n"
-    "                --max_events=N); runs until interrupted";
+    "                --max_events=N); runs until interrupted (so does\n"
+    "                tree --follow)";
 
 int Usage(const std::string& why) {
   std::fprintf(stderr, "pulse: %s\n\n%s\n", why.c_str(), kUsage);
@@ -178,7 +187,10 @@ void PrintEmployee(const pulse::orgdata::v1::Employee& e) {
   if (e.has_notes()) std::printf("  notes:      %s\n", e.notes().c_str());
 }
 
+int Follow(int64_t id);
+
 int Tree(int64_t id) {
+  if (absl::GetFlag(FLAGS_follow)) return Follow(id);
   auto format = pulse::client::ParseFormat(absl::GetFlag(FLAGS_format));
   if (!format.ok()) return Usage(std::string(format.status().message()));
   const int depth = absl::GetFlag(FLAGS_depth);
@@ -211,6 +223,139 @@ int Tree(int64_t id) {
   if (begun) renderer.End();
   if (!status.ok()) return Explain(status, address);
   return 0;
+}
+
+// pulse tree ID --follow: the subtree, redrawn (text) after every batch of
+// changes from the change feed, watched from the read's snapshot. On a
+// terminal each drawing replaces the last; otherwise drawings follow one
+// another after a line naming the position.
+int Follow(int64_t id) {
+  const int depth = absl::GetFlag(FLAGS_depth);
+  if (depth < 0) return Usage("--depth must be 0 (all) or positive");
+  const std::string address = absl::GetFlag(FLAGS_addr);
+  auto stub = OrgDataService::NewStub(Connect(address));
+  const bool terminal = isatty(STDOUT_FILENO);
+  const int64_t max_events = absl::GetFlag(FLAGS_max_events);
+  int64_t seen = 0;
+  std::map<int64_t, pulse::orgdata::v1::Employee> nodes;
+  std::string token;
+  auto read = [&]() -> int {
+    grpc::ClientContext context;
+    SetDeadline(&context);
+    pulse::orgdata::v1::StreamSubtreeRequest request;
+    request.set_root_id(id);
+    auto reader = stub->StreamSubtree(&context, request);
+    pulse::orgdata::v1::SubtreeChunk chunk;
+    nodes.clear();
+    bool first = true;
+    while (reader->Read(&chunk)) {
+      if (first) token = chunk.snapshot();
+      first = false;
+      for (const auto& n : chunk.nodes()) nodes[n.id()] = n;
+    }
+    grpc::Status status = reader->Finish();
+    return status.ok() ? 0 : Explain(status, address);
+  };
+  auto draw = [&] {
+    std::map<int64_t, std::vector<int64_t>> children;
+    for (const auto& [node_id, n] : nodes) {
+      if (node_id != id && n.has_manager_id()) {
+        children[n.manager_id()].push_back(node_id);
+      }
+    }
+    if (terminal) std::cout << "\033[H\033[2J";
+    if (!nodes.count(id)) {
+      std::cout << "#" << id << " is no longer in the organisation\n";
+    } else {
+      pulse::client::TreeRenderer renderer(pulse::client::Format::kText,
+                                           &std::cout, depth);
+      renderer.Begin();
+      // Depth-first pre-order, siblings by id, as the stream sends them.
+      std::vector<std::pair<int64_t, int>> stack = {{id, 0}};
+      while (!stack.empty()) {
+        auto [at, level] = stack.back();
+        stack.pop_back();
+        pulse::orgdata::v1::Employee n = nodes.at(at);
+        n.set_depth(level);
+        const auto& below = children[at];
+        n.set_direct_reports(static_cast<int64_t>(below.size()));
+        renderer.Add(n);
+        if (depth == 0 || level < depth) {
+          for (auto it = below.rbegin(); it != below.rend(); ++it) {
+            stack.emplace_back(*it, level + 1);
+          }
+        }
+      }
+      renderer.Flush();
+      renderer.End();
+    }
+    if (!terminal) std::cout << "--- at " << token << "\n";
+    std::cout.flush();
+  };
+  if (int code = read()) return code;
+  draw();
+  if (token.empty()) {
+    std::fprintf(stderr,
+                 "pulse: the database has no change log to follow; run "
+                 "'pulse-schema upgrade head'\n");
+    return 1;
+  }
+  while (true) {
+    grpc::ClientContext context;
+    pulse::orgdata::v1::WatchChangesRequest request;
+    request.set_since(token);
+    request.set_root_id(id);
+    auto reader = stub->WatchChanges(&context, request);
+    pulse::orgdata::v1::WatchChangesResponse response;
+    bool reload = false, stop = false;
+    while (!reload && !stop && reader->Read(&response)) {
+      bool changed = false;
+      for (const auto& e : response.events()) {
+        token = e.token();
+        switch (e.kind()) {
+          case pulse::orgdata::v1::CHANGE_KIND_EMPLOYEE_ADDED:
+          case pulse::orgdata::v1::CHANGE_KIND_EMPLOYEE_UPDATED:
+          case pulse::orgdata::v1::CHANGE_KIND_EMPLOYEE_MOVED:
+            nodes[e.employee().id()] = e.employee();
+            changed = true;
+            break;
+          case pulse::orgdata::v1::CHANGE_KIND_EMPLOYEE_DELETED:
+            nodes.erase(e.employee().id());
+            changed = true;
+            break;
+          case pulse::orgdata::v1::CHANGE_KIND_ORGANISATION_RELOADED:
+            reload = true;
+            break;
+          default:
+            break;
+        }
+        if (e.kind() != pulse::orgdata::v1::CHANGE_KIND_CHECKPOINT) ++seen;
+        if (reload) break;
+      }
+      if (changed && !reload) draw();
+      stop = max_events > 0 && seen >= max_events;
+    }
+    if (stop) {
+      context.TryCancel();
+      reader->Finish().IgnoreError();
+      return 0;
+    }
+    if (reload) {
+      context.TryCancel();
+      reader->Finish().IgnoreError();
+      if (int code = read()) return code;
+      draw();
+      continue;
+    }
+    grpc::Status status = reader->Finish();
+    // A token the log no longer keeps: read afresh and go on.
+    if (status.error_code() == grpc::StatusCode::OUT_OF_RANGE) {
+      if (int code = read()) return code;
+      draw();
+      continue;
+    }
+    return status.ok() ? 0 : Explain(status, address);
+  }
 }
 
 // One unary call to the org-data service at --addr with the client's

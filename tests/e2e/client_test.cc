@@ -184,6 +184,31 @@ TEST_F(ClientTest, WatchPrintsTheChangesUnderARootFromAToken) {
   EXPECT_THAT(bad.err, HasSubstr("is not a change token"));
 }
 
+TEST_F(ClientTest, TreeFollowRedrawsTheSubtreeAsItChanges) {
+  auto follow =
+      testing::Subprocess::Start({PULSE_CLIENT_BIN, "tree", "2", "--follow",
+                                  "--max_events=1", "--addr=" + address_},
+                                 dir_.path());
+  ASSERT_OK(follow);
+  // The first drawing, then a change under #2.
+  ASSERT_TRUE(testing::WaitFor([&] {
+    return (*follow)->Stdout().find("--- at ") != std::string::npos;
+  })) << (*follow)->Stderr();
+  testing::OpenSqlite(db_path())->exec(
+      "UPDATE employees SET manager_id = 4 WHERE id = 6");
+  ASSERT_EQ((*follow)->Wait(absl::Seconds(20)), 0) << (*follow)->Stderr();
+  const std::string out = (*follow)->Stdout();
+  const size_t second = out.find("--- at ") + 1;
+  const std::string redrawn = out.substr(out.find('\n', second) + 1);
+  EXPECT_THAT(redrawn, HasSubstr("Bo Lead"));
+  // Flo now under Di, not Cy: Di's line comes right before Flo's.
+  const size_t di = redrawn.find("Di Dev"), flo = redrawn.find("Flo Intern");
+  ASSERT_NE(di, std::string::npos) << redrawn;
+  ASSERT_NE(flo, std::string::npos) << redrawn;
+  EXPECT_LT(di, flo) << redrawn;
+  EXPECT_EQ(redrawn.find('\n', di), redrawn.rfind('\n', flo)) << redrawn;
+}
+
 TEST_F(ClientTest, ImportSendsAFileToTheServiceAllOrNothing) {
   ASSERT_TRUE(testing::WaitFor([&] {
     return Pulse({"health", address_}).exit_code == 0;
