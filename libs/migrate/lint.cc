@@ -160,22 +160,7 @@ class ScriptLinter {
     if (!before.ok()) return before.status();
     auto up = RunScript(db, script_.upgrade_sql);
     if (!up.ok()) return up.status();
-    if (!up->not_in_transaction.empty()) {
-      Add("not_in_transaction", Severity::kError, up->not_in_transaction,
-          "cannot run inside the migrator's transaction (it fails or does "
-          "nothing there); for foreign keys use '-- foreign_keys: off'");
-    }
-    if (!up->status.ok() &&
-        absl::StrContains(up->status.message(), "within a transaction")) {
-      Add("not_in_transaction", Severity::kError, "",
-          absl::StrCat("cannot run inside the migrator's transaction: ",
-                       up->status.message()));
-      return absl::OkStatus();
-    }
-    if (!up->status.ok()) {
-      Add("replay_failed", Severity::kError, "",
-          absl::StrCat("the upgrade does not run on its parents' schema: ",
-                       up->status.message()));
+    if (!Replayed(*up, "the upgrade does not run on its parents' schema")) {
       return absl::OkStatus();
     }
     auto after = ReadShape(db);
@@ -185,15 +170,7 @@ class ScriptLinter {
 
     auto down = RunScript(db, script_.downgrade_sql);
     if (!down.ok()) return down.status();
-    if (!down->not_in_transaction.empty()) {
-      Add("not_in_transaction", Severity::kError, down->not_in_transaction,
-          "cannot run inside the migrator's transaction (it fails or does "
-          "nothing there); for foreign keys use '-- foreign_keys: off'");
-    }
-    if (!down->status.ok()) {
-      Add("replay_failed", Severity::kError, "",
-          absl::StrCat("the downgrade does not run after the upgrade: ",
-                       down->status.message()));
+    if (!Replayed(*down, "the downgrade does not run after the upgrade")) {
       return absl::OkStatus();
     }
     auto reverted = ReadShape(db);
@@ -242,6 +219,27 @@ class ScriptLinter {
   }
 
  private:
+  // Reports what kept `replay` from running in a transaction, or its
+  // failure (`failed` says which); true when it ran.
+  bool Replayed(const Replay& replay, absl::string_view failed) {
+    const char* kInTransaction =
+        "cannot run inside the migrator's transaction (it fails or does "
+        "nothing there); for foreign keys use '-- foreign_keys: off'";
+    if (!replay.not_in_transaction.empty()) {
+      Add("not_in_transaction", Severity::kError, replay.not_in_transaction,
+          kInTransaction);
+    }
+    if (replay.status.ok()) return true;
+    if (absl::StrContains(replay.status.message(), "within a transaction")) {
+      Add("not_in_transaction", Severity::kError, "",
+          absl::StrCat(kInTransaction, ": ", replay.status.message()));
+    } else {
+      Add("replay_failed", Severity::kError, "",
+          absl::StrCat(failed, ": ", replay.status.message()));
+    }
+    return false;
+  }
+
   std::string StatementFor(const Replay& replay, const std::string& name) {
     auto it = replay.last_change.find(name);
     return it == replay.last_change.end() ? std::string()
