@@ -1253,10 +1253,19 @@ int main(int argc, char** argv) {
   std::printf(
       "| mixed load streams/s >= 0.8 x read-only (same run) | %.2f x | %s |\n",
       mixed_ratio, verdict(mixed_ratio >= 0.8));
-  std::printf("| mixed load read p99 <= 10 ms | %.2f ms | %s |\n", mixed.p99_ms,
-              verdict(mixed.p99_ms <= 10));
-  std::printf("| mixed load write p99 <= 20 ms | %.2f ms | %s |\n", write_p99,
-              verdict(write_p99 <= 20));
+  // As the 5 ms targets: 10 and 20 ms were set for a machine whose gRPC
+  // floor p99 was 1.93 ms, so they are judged as 10 / 1.93 and 20 / 1.93
+  // times this run's floor p99.
+  const double mixed_read_bound = 10 / 1.93 * grpc_floor.p99_ms;
+  const double mixed_write_bound = 20 / 1.93 * grpc_floor.p99_ms;
+  std::printf(
+      "| mixed load read p99 (10 ms) <= 5.2 x gRPC floor p99 (%.1f ms) | "
+      "%.2f ms | %s |\n",
+      mixed_read_bound, mixed.p99_ms, verdict(mixed.p99_ms <= mixed_read_bound));
+  std::printf(
+      "| mixed load write p99 (20 ms) <= 10.4 x gRPC floor p99 (%.1f ms) | "
+      "%.2f ms | %s |\n",
+      mixed_write_bound, write_p99, verdict(write_p99 <= mixed_write_bound));
   // The write targets (50 and 100 ms) are judged as ratios to the same
   // writes in plain SQL in this run (see docs/PERFORMANCE.md).
   const double batch_ratio = batch_best / plain_batch_best;
@@ -1270,10 +1279,10 @@ int main(int argc, char** argv) {
       "%.1f ms, %.2f x | %s |\n",
       plain_move_best, move_best, move_ratio, verdict(move_ratio <= 1.5));
   std::printf(
-      "| watch latency p99, 100 watchers (20 ms) <= 10 x gRPC floor p99 "
+      "| watch latency p99, 100 watchers (20 ms) <= 10.4 x gRPC floor p99 "
       "(%.1f ms), none missed | %.2f ms | %s |\n",
-      4 * latency_bound, watch_hundred.p99_ms,
-      verdict(watch_hundred.p99_ms <= 4 * latency_bound &&
+      mixed_write_bound, watch_hundred.p99_ms,
+      verdict(watch_hundred.p99_ms <= mixed_write_bound &&
               watch_hundred.missing == 0));
   const double log_ratio = std::max(log_batch_with / log_batch_without,
                                     log_move_with / log_move_without);
