@@ -5,7 +5,7 @@
 # ThreadSanitizer (scripts/tsan.sh), then builds normally, runs every
 # test again and lints migrations/, then runs the docker-compose stack in
 # a real engine (scripts/compose-test.sh). Ends with that script's "N passed, N failed".
-# About 15 minutes on 2 cores (3 more the first time, for the base images).
+# About 25 minutes on 2 cores (3 more the first time, for the base images).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
