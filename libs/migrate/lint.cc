@@ -69,61 +69,22 @@ std::string RenamedTable(absl::string_view statement) {
   return match[1].str();
 }
 
-// Runs `sql` in a transaction on `db`, recording after which statement
-// each table and object last changed. The status is the script's.
-struct Replay {
-  std::vector<std::string> statements;
-  // Table or object name -> index in `statements` of the last statement
-  // that changed it.
-  std::map<std::string, size_t> last_change;
-  std::string not_in_transaction;  // The first such statement.
-  // Tables that some statement dropped (those still there at the end were
-  // rebuilt).
-  std::set<std::string> vanished;
-  absl::Status status;
-};
-
-absl::StatusOr<Replay> RunScript(store::Database& db, const std::string& sql) {
-  Replay replay;
-  auto before = ReadShape(db);
-  if (!before.ok()) return before.status();
-  SchemaShape previous = *std::move(before);
+// Replays `sql` on `db` inside a transaction, as the migrator runs it.
+absl::StatusOr<ScriptReplay> RunScript(store::Database& db,
+                                       const std::string& sql) {
   if (absl::Status s = db.Exec("BEGIN"); !s.ok()) return s;
-  replay.status = db.Exec(sql, [&](absl::string_view statement) {
-    replay.statements.emplace_back(statement);
-    if (CannotRunInTransaction(statement) &&
-        replay.not_in_transaction.empty()) {
-      replay.not_in_transaction = std::string(statement);
-    }
-    auto now = ReadShape(db);
-    if (!now.ok()) return now.status();
-    const size_t index = replay.statements.size() - 1;
-    for (const auto& [name, table] : now->tables) {
-      auto it = previous.tables.find(name);
-      if (it == previous.tables.end() || it->second.sql != table.sql) {
-        replay.last_change[name] = index;
-      }
-    }
-    for (const auto& [name, table] : previous.tables) {
-      if (!now->tables.count(name)) {
-        replay.last_change[name] = index;
-        replay.vanished.insert(name);
-      }
-    }
-    for (const auto& [name, object] : now->objects) {
-      auto it = previous.objects.find(name);
-      if (it == previous.objects.end() || it->second.sql != object.sql) {
-        replay.last_change[name] = index;
-      }
-    }
-    for (const auto& [name, object] : previous.objects) {
-      if (!now->objects.count(name)) replay.last_change[name] = index;
-    }
-    previous = *std::move(now);
-    return absl::OkStatus();
-  });
+  auto replay = ReplayScript(db, sql);
   if (!db.Exec("COMMIT").ok()) db.Exec("ROLLBACK").IgnoreError();
   return replay;
+}
+
+// The first statement that the migrator's transaction makes fail or do
+// nothing, or "".
+std::string NotInTransaction(const ScriptReplay& replay) {
+  for (const std::string& statement : replay.statements) {
+    if (CannotRunInTransaction(statement)) return statement;
+  }
+  return "";
 }
 
 class ScriptLinter {
@@ -156,15 +117,13 @@ class ScriptLinter {
       Add("missing_downgrade", Severity::kWarning, "",
           "no '-- +downgrade' section: the revision cannot be reverted");
     }
-    auto before = ReadShape(db);
-    if (!before.ok()) return before.status();
     auto up = RunScript(db, script_.upgrade_sql);
     if (!up.ok()) return up.status();
     if (!Replayed(*up, "the upgrade does not run on its parents' schema")) {
       return absl::OkStatus();
     }
-    auto after = ReadShape(db);
-    if (!after.ok()) return after.status();
+    const SchemaShape* before = &up->before;
+    const SchemaShape* after = &up->after;
     Compare(*before, *after, *up);
     if (!script_.has_downgrade) return absl::OkStatus();
 
@@ -173,8 +132,7 @@ class ScriptLinter {
     if (!Replayed(*down, "the downgrade does not run after the upgrade")) {
       return absl::OkStatus();
     }
-    auto reverted = ReadShape(db);
-    if (!reverted.ok()) return reverted.status();
+    const SchemaShape* reverted = &down->after;
     const Removal removal = Removed(*after, *reverted);
     std::vector<std::string> dropped;
     for (const std::string& table : removal.tables) {
@@ -221,13 +179,13 @@ class ScriptLinter {
  private:
   // Reports what kept `replay` from running in a transaction, or its
   // failure (`failed` says which); true when it ran.
-  bool Replayed(const Replay& replay, absl::string_view failed) {
+  bool Replayed(const ScriptReplay& replay, absl::string_view failed) {
     const char* kInTransaction =
         "cannot run inside the migrator's transaction (it fails or does "
         "nothing there); for foreign keys use '-- foreign_keys: off'";
-    if (!replay.not_in_transaction.empty()) {
-      Add("not_in_transaction", Severity::kError, replay.not_in_transaction,
-          kInTransaction);
+    if (const std::string statement = NotInTransaction(replay);
+        !statement.empty()) {
+      Add("not_in_transaction", Severity::kError, statement, kInTransaction);
     }
     if (replay.status.ok()) return true;
     if (absl::StrContains(replay.status.message(), "within a transaction")) {
@@ -240,14 +198,15 @@ class ScriptLinter {
     return false;
   }
 
-  std::string StatementFor(const Replay& replay, const std::string& name) {
+  std::string StatementFor(const ScriptReplay& replay,
+                           const std::string& name) {
     auto it = replay.last_change.find(name);
     return it == replay.last_change.end() ? std::string()
                                           : replay.statements[it->second];
   }
 
   void Compare(const SchemaShape& before, const SchemaShape& after,
-               const Replay& up) {
+               const ScriptReplay& up) {
     for (const std::string& statement : up.statements) {
       const std::string renamed = RenamedTable(statement);
       if (!renamed.empty() && before.tables.count(renamed)) {

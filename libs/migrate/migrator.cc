@@ -207,14 +207,6 @@ struct StepLoss {
   std::vector<std::string> rebuilt;
 };
 
-bool SameColumns(const TableShape& a, const TableShape& b) {
-  if (a.columns.size() != b.columns.size()) return false;
-  for (size_t i = 0; i < a.columns.size(); ++i) {
-    if (a.columns[i].name != b.columns[i].name) return false;
-  }
-  return true;
-}
-
 // Replays `plan` on an in-memory copy of `db`'s schema to learn what each
 // step drops, then counts what that holds in `db`. A step that does not
 // replay ends the list there (running it reports the error).
@@ -243,50 +235,14 @@ absl::StatusOr<std::vector<StepLoss>> PlanLossesOf(
     StepLoss& step = out[i];
     step.revision = plan[i];
     const Script* script = graph.Find(plan[i]);
-    auto before = ReadShape(**copy);
-    if (!before.ok()) return before.status();
-    // Statement by statement: a table or column that one statement
-    // replaces by another of the same shape was renamed, not dropped; a
-    // table that goes and comes back was rebuilt.
-    SchemaShape previous = *before;
-    std::set<std::string> vanished, renamed_tables;
-    std::set<std::pair<std::string, std::string>> renamed_columns;
-    absl::Status replayed = (*copy)->Exec(
-        direction == Direction::kUpgrade ? script->upgrade_sql
-                                         : script->downgrade_sql,
-        [&](absl::string_view) -> absl::Status {
-          auto now = ReadShape(**copy);
-          if (!now.ok()) return now.status();
-          for (const auto& [name, table] : previous.tables) {
-            auto kept = now->tables.find(name);
-            if (kept == now->tables.end()) {
-              bool renamed = false;
-              for (const auto& [other, shape] : now->tables) {
-                renamed |= !previous.tables.count(other) &&
-                           SameColumns(shape, table);
-              }
-              (renamed ? renamed_tables : vanished).insert(name);
-              continue;
-            }
-            const auto& was = table.columns;
-            const auto& is = kept->second.columns;
-            if (was.size() != is.size()) continue;
-            for (size_t c = 0; c < was.size(); ++c) {
-              if (was[c].name != is[c].name &&
-                  table.Find(is[c].name) == nullptr) {
-                renamed_columns.emplace(name, was[c].name);
-              }
-            }
-          }
-          previous = *std::move(now);
-          return absl::OkStatus();
-        });
-    if (!replayed.ok()) break;
-    auto after = ReadShape(**copy);
-    if (!after.ok()) return after.status();
-    const Removal removal = Removed(*before, *after);
+    auto replay = ReplayScript(**copy, direction == Direction::kUpgrade
+                                           ? script->upgrade_sql
+                                           : script->downgrade_sql);
+    if (!replay.ok()) return replay.status();
+    if (!replay->status.ok()) break;
+    const Removal removal = Removed(replay->before, replay->after);
     for (const std::string& table : removal.tables) {
-      if (!live->tables.count(table) || renamed_tables.count(table) ||
+      if (!live->tables.count(table) || replay->renamed_tables.count(table) ||
           IsDerivedData(table)) {
         continue;
       }
@@ -301,7 +257,7 @@ absl::StatusOr<std::vector<StepLoss>> PlanLossesOf(
     for (const auto& [table, column] : removal.columns) {
       auto it = live->tables.find(table);
       if (it == live->tables.end() || it->second.Find(column) == nullptr ||
-          renamed_columns.count({table, column}) ||
+          replay->renamed_columns.count({table, column}) ||
           IsDerivedData(table, column)) {
         continue;
       }
@@ -315,8 +271,8 @@ absl::StatusOr<std::vector<StepLoss>> PlanLossesOf(
                          *values == 1 ? " value)" : " values)"));
       }
     }
-    for (const std::string& table : vanished) {
-      if (after->tables.count(table) && live->tables.count(table)) {
+    for (const std::string& table : replay->vanished) {
+      if (replay->after.tables.count(table) && live->tables.count(table)) {
         step.rebuilt.push_back(table);
       }
     }

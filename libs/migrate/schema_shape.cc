@@ -122,6 +122,74 @@ absl::StatusOr<std::unique_ptr<store::Database>> CopySchema(
   return copy;
 }
 
+namespace {
+
+bool SameColumns(const TableShape& a, const TableShape& b) {
+  if (a.columns.size() != b.columns.size()) return false;
+  for (size_t i = 0; i < a.columns.size(); ++i) {
+    if (a.columns[i].name != b.columns[i].name) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+absl::StatusOr<ScriptReplay> ReplayScript(store::Database& db,
+                                          absl::string_view sql) {
+  ScriptReplay replay;
+  auto before = ReadShape(db);
+  if (!before.ok()) return before.status();
+  replay.before = *std::move(before);
+  SchemaShape previous = replay.before;
+  replay.status = db.Exec(sql, [&](absl::string_view statement) {
+    replay.statements.emplace_back(statement);
+    auto now = ReadShape(db);
+    if (!now.ok()) return now.status();
+    const size_t index = replay.statements.size() - 1;
+    for (const auto& [name, table] : now->tables) {
+      auto it = previous.tables.find(name);
+      if (it == previous.tables.end() || it->second.sql != table.sql) {
+        replay.last_change[name] = index;
+      }
+    }
+    for (const auto& [name, table] : previous.tables) {
+      auto kept = now->tables.find(name);
+      if (kept == now->tables.end()) {
+        replay.last_change[name] = index;
+        bool renamed = false;
+        for (const auto& [other, shape] : now->tables) {
+          renamed |= !previous.tables.count(other) && SameColumns(shape, table);
+        }
+        (renamed ? replay.renamed_tables : replay.vanished).insert(name);
+        continue;
+      }
+      const auto& was = table.columns;
+      const auto& is = kept->second.columns;
+      if (was.size() != is.size()) continue;
+      for (size_t c = 0; c < was.size(); ++c) {
+        if (was[c].name != is[c].name && table.Find(is[c].name) == nullptr) {
+          replay.renamed_columns.emplace(name, was[c].name);
+        }
+      }
+    }
+    for (const auto& [name, object] : now->objects) {
+      auto it = previous.objects.find(name);
+      if (it == previous.objects.end() || it->second.sql != object.sql) {
+        replay.last_change[name] = index;
+      }
+    }
+    for (const auto& [name, object] : previous.objects) {
+      if (!now->objects.count(name)) replay.last_change[name] = index;
+    }
+    previous = *std::move(now);
+    return absl::OkStatus();
+  });
+  auto after = ReadShape(db);
+  if (!after.ok()) return after.status();
+  replay.after = *std::move(after);
+  return replay;
+}
+
 Removal Removed(const SchemaShape& before, const SchemaShape& after) {
   Removal removal;
   for (const auto& [name, table] : before.tables) {

@@ -3,6 +3,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -69,6 +70,32 @@ struct Removal {
   }
 };
 Removal Removed(const SchemaShape& before, const SchemaShape& after);
+
+// What running a script did, read from the schema's shape after each of
+// its statements.
+struct ScriptReplay {
+  SchemaShape before, after;
+  // The statements that ran, in order.
+  std::vector<std::string> statements;
+  // Table or object name -> index in `statements` of the last statement
+  // that created, changed or dropped it.
+  std::map<std::string, size_t> last_change;
+  // Tables a statement dropped (those in `after` were rebuilt); a table
+  // one statement replaced by a new one of the same columns was renamed.
+  std::set<std::string> vanished, renamed_tables;
+  // (table, column): a column a statement gave another name.
+  std::set<std::pair<std::string, std::string>> renamed_columns;
+  // The script's own outcome (the statements after a failing one did not
+  // run).
+  absl::Status status;
+};
+
+// Runs `sql` on `db`, in whatever transaction is open, reading the shape
+// after each statement (a shape that cannot be read stops the script like
+// a failing statement). An error only when the shape before or after
+// cannot be read.
+absl::StatusOr<ScriptReplay> ReplayScript(store::Database& db,
+                                          absl::string_view sql);
 
 // Data the database derives from other data, which a step may drop
 // without losing anything: the subtree index (employees.org_path, which
