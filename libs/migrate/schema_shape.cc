@@ -49,7 +49,7 @@ const ColumnShape* TableShape::Find(absl::string_view column) const {
 bool IsDerivedData(absl::string_view table, absl::string_view column) {
   if (!column.empty()) return table == "employees" && column == "org_path";
   return table == "org_path_generation" || table == "change_log" ||
-         table == "change_log_state";
+         table == "change_log_state" || table == "change_log_commit";
 }
 
 std::string QuoteIdentifier(absl::string_view name) {

@@ -100,9 +100,9 @@ absl::StatusOr<ScriptReplay> ReplayScript(store::Database& db,
 // Data the database derives from other data, which a step may drop
 // without losing anything: the subtree index (employees.org_path, which
 // its revision rebuilds from manager_id) and its generation token; and
-// the change feed's log, kept for a week at most, whose loss only makes
-// older tokens OUT_OF_RANGE (readers are told to read afresh). A table
-// when `column` is empty.
+// the change feed's log (and its commits), kept for a week at most, whose
+// loss only makes older tokens OUT_OF_RANGE (readers are told to read
+// afresh). A table when `column` is empty.
 bool IsDerivedData(absl::string_view table, absl::string_view column = "");
 
 // Quotes `name` as an SQL identifier.

@@ -9,6 +9,7 @@ namespace pulse::store {
 namespace {
 
 constexpr char kTable[] = "change_log";
+constexpr char kCommitTable[] = "change_log_commit";
 
 struct KindName {
   ChangeKind kind;
@@ -68,11 +69,19 @@ absl::StatusOr<std::optional<ChangeLogState>> ReadChangeLogState(Database& db) {
 
 absl::StatusOr<std::vector<ChangeRow>> ReadChanges(Database& db, int64_t after,
                                                    int limit) {
-  auto q = db.Prepare(
+  auto commits = TableExists(db, kCommitTable);
+  if (!commits.ok()) return commits.status();
+  // The nearest commit that starts at or before the row, if it reaches it.
+  const absl::string_view commit =
+      *commits ? "coalesce((SELECT CASE WHEN c.last_seq >= l.seq THEN "
+                 "c.first_seq END FROM change_log_commit c WHERE c.first_seq "
+                 "<= l.seq ORDER BY c.first_seq DESC LIMIT 1), l.seq)"
+               : "l.seq";
+  auto q = db.Prepare(absl::StrCat(
       "SELECT seq, at_ms, kind, id, org_path, old_org_path, manager_id, "
       "full_name, title, email, department_id, hire_date, notes, name, "
-      "parent_id, head_employee_id FROM change_log WHERE seq > ? ORDER BY "
-      "seq LIMIT ?");
+      "parent_id, head_employee_id, ",
+      commit, " FROM change_log l WHERE seq > ? ORDER BY seq LIMIT ?"));
   if (!q.ok()) return q.status();
   q->Bind(1, after);
   q->Bind(2, limit);
@@ -106,10 +115,34 @@ absl::StatusOr<std::vector<ChangeRow>> ReadChanges(Database& db, int64_t after,
     r.name = q->Text(13);
     r.parent_id = q->OptionalInt64(14);
     r.head_employee_id = q->OptionalInt64(15);
+    r.commit = q->Int64(16);
     return absl::OkStatus();
   });
   if (!s.ok()) return WithContext(s, "reading the change log");
   return rows;
+}
+
+absl::StatusOr<std::optional<int64_t>> LastLoggedSeq(Database& db) {
+  auto exists = TableExists(db, kCommitTable);
+  if (!exists.ok()) return exists.status();
+  if (!*exists) return std::optional<int64_t>();
+  auto seq = db.SelectInt(
+      "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = "
+      "'change_log'), 0)");
+  if (!seq.ok()) return seq.status();
+  return std::optional<int64_t>(*seq);
+}
+
+absl::Status RecordCommit(Database& db, int64_t logged_before) {
+  auto exists = TableExists(db, kCommitTable);
+  if (!exists.ok()) return exists.status();
+  if (!*exists) return absl::OkStatus();
+  auto q = db.Prepare(
+      "INSERT INTO change_log_commit (first_seq, last_seq) SELECT ?1 + 1, "
+      "seq FROM sqlite_sequence WHERE name = 'change_log' AND seq > ?1");
+  if (!q.ok()) return q.status();
+  q->Bind(1, logged_before);
+  return q->Run();
 }
 
 absl::Status LogReload(Database& db) {
@@ -152,6 +185,16 @@ absl::StatusOr<int64_t> PruneChangeLog(Database& db, int64_t older_than_ms,
   if (!mark.ok()) return mark.status();
   mark->Bind(1, through);
   if (absl::Status s = mark->Run(); !s.ok()) return s;
+  auto commits = TableExists(db, kCommitTable);
+  if (!commits.ok()) return commits.status();
+  if (*commits) {
+    auto forget = db.Prepare(
+        "DELETE FROM change_log_commit WHERE first_seq <= ?1 AND "
+        "last_seq <= ?1");
+    if (!forget.ok()) return forget.status();
+    forget->Bind(1, through);
+    if (absl::Status s = forget->Run(); !s.ok()) return s;
+  }
   return deleted;
 }
 

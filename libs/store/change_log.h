@@ -51,6 +51,10 @@ enum class ChangeKind {
 // One row of the log.
 struct ChangeRow {
   int64_t seq = 0;
+  // The commit it belongs to: the first seq of its transaction as its
+  // writer recorded it (change_log_commit, revision 7a27b414ee5c), or seq
+  // itself when no writer did (plain SQL, or an older schema).
+  int64_t commit = 0;
   int64_t at_ms = 0;
   ChangeKind kind = ChangeKind::kEmployeeAdded;
   int64_t id = 0;
@@ -74,6 +78,14 @@ struct ChangeRow {
 absl::StatusOr<std::vector<ChangeRow>> ReadChanges(Database& db, int64_t after,
                                                    int limit);
 
+// For WriteTransaction: the last seq logged so far, at the start of a write
+// transaction; nullopt on a schema without change_log_commit.
+absl::StatusOr<std::optional<int64_t>> LastLoggedSeq(Database& db);
+// For WriteTransaction, before COMMIT: records the changes logged after
+// `logged_before` as one commit. Nothing if there are none, or if the
+// transaction dropped the table (a downgrade).
+absl::Status RecordCommit(Database& db, int64_t logged_before);
+
 // Logs one organisation_reloaded: for writers that set the triggers aside
 // and replace the table wholesale (the seeder, a reloading import).
 // Nothing on a schema without the log.
@@ -84,8 +96,9 @@ absl::Status LogReload(Database& db);
 absl::Status ReplaceChangeLogEpoch(Database& db);
 
 // Deletes the rows older than `older_than_ms` (Unix ms) and all but the
-// newest `keep_rows`, in one transaction the caller holds, and records
-// the last seq deleted. Returns the rows deleted.
+// newest `keep_rows` (and the commits wholly among them), in one
+// transaction the caller holds, and records the last seq deleted. Returns the
+// rows deleted.
 absl::StatusOr<int64_t> PruneChangeLog(Database& db, int64_t older_than_ms,
                                        int64_t keep_rows);
 

@@ -12,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "libs/store/change_log.h"
 
 namespace pulse::store {
 
@@ -133,7 +134,12 @@ absl::StatusOr<std::unique_ptr<WriteTransaction>> WriteTransaction::Begin(
   if (absl::Status s = db.Exec("BEGIN IMMEDIATE"); !s.ok()) {
     return WithContext(s, "beginning a write transaction");
   }
-  return std::unique_ptr<WriteTransaction>(new WriteTransaction(db));
+  std::unique_ptr<WriteTransaction> txn(new WriteTransaction(db));
+  auto logged = LastLoggedSeq(db);
+  if (!logged.ok())
+    return WithContext(logged.status(), "reading the change log");
+  txn->logged_before_ = *logged;
+  return txn;
 }
 
 WriteTransaction::~WriteTransaction() {
@@ -143,6 +149,11 @@ WriteTransaction::~WriteTransaction() {
 }
 
 absl::Status WriteTransaction::Commit() {
+  if (logged_before_) {
+    if (absl::Status s = RecordCommit(db_, *logged_before_); !s.ok()) {
+      return WithContext(s, "recording the commit in the change log");
+    }
+  }
   if (absl::Status s = db_.Exec("COMMIT"); !s.ok()) {
     return WithContext(s, "committing");
   }

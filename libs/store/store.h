@@ -2,6 +2,7 @@
 #define PULSE_LIBS_STORE_STORE_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -54,7 +55,9 @@ absl::Status FromStatementError(sqlite3_stmt* statement,
 
 // A write transaction begun with BEGIN IMMEDIATE (so the write lock is
 // taken at once, not at the first write), rolled back on destruction unless
-// committed. Not thread-safe; one per connection at a time.
+// committed. On a schema with the change log's commit table, Commit()
+// records the changes it logged as one commit (change_log.h). Not
+// thread-safe; one per connection at a time.
 class WriteTransaction {
  public:
   static absl::StatusOr<std::unique_ptr<WriteTransaction>> Begin(Database& db);
@@ -68,6 +71,8 @@ class WriteTransaction {
   explicit WriteTransaction(Database& db) : db_(db) {}
   Database& db_;
   bool done_ = false;
+  // The change log's last seq at BEGIN; nullopt without the commit table.
+  std::optional<int64_t> logged_before_;
 };
 
 // A read transaction (BEGIN; COMMIT on destruction) for reads that must

@@ -608,12 +608,16 @@ class OrgDataServiceImpl::ChangeWatch final
     return absl::OkStatus();
   }
 
-  v1::ChangeEvent* NewEvent(v1::ChangeKind kind, int64_t seq,
-                            int64_t at_ms = 0) {
+  v1::ChangeEvent* NewEvent(v1::ChangeKind kind, int64_t seq) {
     v1::ChangeEvent* e = response_.add_events();
     e->set_kind(kind);
     e->set_token(store::FormatToken({epoch_, seq}));
-    e->set_committed_at_ms(at_ms);
+    return e;
+  }
+  v1::ChangeEvent* NewEvent(v1::ChangeKind kind, const store::ChangeRow& row) {
+    v1::ChangeEvent* e = NewEvent(kind, row.seq);
+    e->set_committed_at_ms(row.at_ms);
+    e->set_commit(row.commit);
     return e;
   }
 
@@ -623,7 +627,7 @@ class OrgDataServiceImpl::ChangeWatch final
 
   void AddEmployee(v1::ChangeKind kind, const store::ChangeRow& row, int depth)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    v1::ChangeEvent* e = NewEvent(kind, row.seq, row.at_ms);
+    v1::ChangeEvent* e = NewEvent(kind, row);
     if (kind == v1::CHANGE_KIND_EMPLOYEE_DELETED) {
       e->mutable_employee()->set_id(row.id);
       return;
@@ -651,7 +655,7 @@ class OrgDataServiceImpl::ChangeWatch final
     using store::ChangeKind;
     switch (row.kind) {
       case ChangeKind::kOrganisationReloaded:
-        NewEvent(v1::CHANGE_KIND_ORGANISATION_RELOADED, row.seq, row.at_ms);
+        NewEvent(v1::CHANGE_KIND_ORGANISATION_RELOADED, row);
         return;
       case ChangeKind::kDepartmentAdded:
       case ChangeKind::kDepartmentUpdated:
@@ -663,7 +667,7 @@ class OrgDataServiceImpl::ChangeWatch final
                      : row.kind == ChangeKind::kDepartmentUpdated
                          ? v1::CHANGE_KIND_DEPARTMENT_UPDATED
                          : v1::CHANGE_KIND_DEPARTMENT_DELETED,
-                     row.seq, row.at_ms);
+                     row);
         v1::Department* d = e->mutable_department();
         d->set_id(row.id);
         if (row.kind == ChangeKind::kDepartmentDeleted) return;

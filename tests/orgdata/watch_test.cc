@@ -276,24 +276,31 @@ TEST_F(WatchTest, SnapshotThenWatchGivesExactlyTheWritesAfterIt) {
   std::string snapshot;
   List(1, &snapshot);
   v1::ApplyChangesRequest r;
-  v1::Employee* e = r.add_changes()->mutable_upsert_employee();
-  e->set_id(900001);
-  e->set_manager_id(1);
-  e->set_full_name("Grace Hopper");
-  e->set_email("grace@example.com");
-  e->set_hire_date("2025-01-01");
+  for (int64_t id : {900001, 900002}) {
+    v1::Employee* e = r.add_changes()->mutable_upsert_employee();
+    e->set_id(id);
+    e->set_manager_id(1);
+    e->set_full_name(id == 900001 ? "Grace Hopper" : "Alan Turing");
+    e->set_email(absl::StrCat(id, "@example.com"));
+    e->set_hire_date("2025-01-01");
+  }
   ASSERT_TRUE(Apply(r).ok());
   Watched w = Watch(snapshot, 0, SeqOf(Now()));
   ASSERT_TRUE(w.status.ok() ||
               w.status.error_code() == grpc::StatusCode::CANCELLED);
-  ASSERT_EQ(w.events.size(), 1u);
+  ASSERT_EQ(w.events.size(), 2u);
   EXPECT_EQ(w.events[0].kind(), v1::CHANGE_KIND_EMPLOYEE_ADDED);
   EXPECT_EQ(w.events[0].employee().full_name(), "Grace Hopper");
   EXPECT_EQ(w.events[0].employee().depth(), 1);
   EXPECT_GT(w.events[0].committed_at_ms(), 0);
-  // Resuming from that event's token: nothing more, only checkpoints.
+  // One call, one commit, named by its first change.
+  EXPECT_EQ(w.events[0].commit(), SeqOf(w.events[0].token()));
+  EXPECT_EQ(w.events[1].commit(), w.events[0].commit());
+  // Resuming from the first event's token: the second, then only
+  // checkpoints.
   Watched after = Watch(w.events[0].token(), 0, SeqOf(Now()));
-  EXPECT_TRUE(after.events.empty());
+  ASSERT_EQ(after.events.size(), 1u);
+  EXPECT_EQ(after.events[0].employee().full_name(), "Alan Turing");
 }
 
 TEST_F(WatchTest, AWatcherOfOneSubtreeSeesNothingOfChangesElsewhere) {
@@ -350,6 +357,8 @@ TEST_F(WatchTest, MovesInAndOutArriveAsAddedAndDeleted) {
   EXPECT_EQ(all.events[0].employee().manager_id(), *a);
   EXPECT_EQ(all.events[1].kind(), v1::CHANGE_KIND_EMPLOYEE_MOVED);
   EXPECT_EQ(all.events[1].old_manager_id(), *a);
+  // Two plain-SQL transactions that do not record themselves: two commits.
+  EXPECT_NE(all.events[0].commit(), all.events[1].commit());
 }
 
 // Streams `request`, returning the ids and every chunk's next_cursor.

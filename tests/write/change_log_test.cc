@@ -297,6 +297,101 @@ TEST_F(ChangeLogTest, TokensRoundTripAndPruningKeepsTheNewest) {
   EXPECT_NE((*state)->epoch, token.epoch);
 }
 
+// The commit of each row of the log after `after`, by seq.
+std::map<int64_t, int64_t> Commits(Database& db, int64_t after = 0) {
+  std::map<int64_t, int64_t> out;
+  auto rows = ReadChanges(db, after, 1000);
+  EXPECT_OK(rows);
+  if (rows.ok()) {
+    for (const ChangeRow& r : *rows) out[r.seq] = r.commit;
+  }
+  return out;
+}
+
+int64_t LastSeq(Database& db) {
+  auto state = ReadChangeLogState(db);
+  EXPECT_OK(state);
+  return state.ok() && state->has_value() ? (*state)->last_seq : -1;
+}
+
+// Every change after `after` in one commit, and at least `at_least` of them.
+void ExpectOneCommit(Database& db, int64_t after, size_t at_least) {
+  const std::map<int64_t, int64_t> commits = Commits(db, after);
+  EXPECT_GE(commits.size(), at_least);
+  for (auto [seq, commit] : commits) EXPECT_EQ(commit, after + 1) << seq;
+}
+
+TEST_F(ChangeLogTest, EachWriteThroughPulseIsOneCommit) {
+  // Plain SQL that does not record its transaction: a commit per change.
+  ASSERT_OK(db_->Exec(
+      "BEGIN;"
+      "INSERT INTO employees (id, full_name, email, hire_date) VALUES "
+      "(1, 'A', 'a@x', '2024-01-01');"
+      "INSERT INTO employees (id, manager_id, full_name, email, hire_date) "
+      "VALUES (2, 1, 'B', 'b@x', '2024-01-01');"
+      "COMMIT"));
+  EXPECT_EQ(Commits(*db_), (std::map<int64_t, int64_t>{{1, 1}, {2, 2}}));
+
+  // ApplyChanges: two hires and a move.
+  std::vector<write::Change> changes;
+  for (int64_t id : {3, 4}) {
+    write::UpsertEmployee hire;
+    hire.id = id;
+    hire.manager_id = 2;
+    hire.full_name = absl::StrCat("E", id);
+    hire.email = absl::StrCat("e", id, "@x");
+    hire.hire_date = "2024-02-02";
+    changes.push_back(hire);
+  }
+  changes.push_back(write::MoveEmployee{4, 1});
+  ASSERT_OK(write::ApplyChanges(*writer_, changes, false, nullptr));
+  ExpectOneCommit(*db_, 2, 3);
+
+  // An import: a hire and a move.
+  const int64_t before_import = LastSeq(*db_);
+  write::ImportOptions options;
+  auto importer = write::Importer::Begin(writer_->db(), options);
+  ASSERT_OK(importer);
+  write::EmployeeRow row;
+  row.line = 2;
+  row.id = 5;
+  row.manager_id = 1;
+  row.full_name = "F";
+  row.email = "f@x";
+  row.hire_date = "2024-03-03";
+  ASSERT_OK((*importer)->AddEmployee(row));
+  row.line = 3;
+  row.id = 3;
+  row.manager_id = 1;
+  row.full_name = "E3";
+  row.email = "e3@x";
+  row.hire_date = "2024-02-02";
+  ASSERT_OK((*importer)->AddEmployee(row));
+  ASSERT_OK((*importer)->Finish());
+  ExpectOneCommit(*db_, before_import, 2);
+
+  // Plain SQL that records its transaction, as the migration shows.
+  const int64_t before_sql = LastSeq(*db_);
+  ASSERT_OK(db_->Exec(absl::StrCat(
+      "BEGIN;"
+      "UPDATE employees SET title = 'T' WHERE id IN (1, 2);"
+      "INSERT INTO change_log_commit (first_seq, last_seq) SELECT ",
+      before_sql, " + 1, seq FROM sqlite_sequence WHERE name = 'change_log' ",
+      "AND seq > ", before_sql,
+      ";"
+      "COMMIT")));
+  ExpectOneCommit(*db_, before_sql, 2);
+
+  // Pruning forgets only commits whose every change is gone: ApplyChanges'
+  // (3..5) stays while 5 does.
+  ASSERT_OK(PruneChangeLog(*db_, 0, /*keep_rows=*/LastSeq(*db_) - 4));
+  EXPECT_EQ(Commits(*db_).at(5), 3);
+  EXPECT_EQ(*db_->SelectInt("SELECT min(first_seq) FROM change_log_commit"), 3);
+  ASSERT_OK(PruneChangeLog(*db_, 0, /*keep_rows=*/LastSeq(*db_) - 5));
+  EXPECT_EQ(*db_->SelectInt("SELECT min(first_seq) FROM change_log_commit"),
+            before_import + 1);
+}
+
 TEST(PathHasAncestorTest, MatchesWholeComponentsOnly) {
   EXPECT_TRUE(PathHasAncestor("0000000100000002", 1));
   EXPECT_TRUE(PathHasAncestor("0000000100000002", 2));
