@@ -5,11 +5,13 @@
 #include <array>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <optional>
 #include <set>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "libs/store/employee_columns.h"
 #include "libs/store/path.h"
@@ -436,6 +438,119 @@ absl::StatusOr<Employee> Snapshot::GetEmployee(int64_t id) {
   Employee e = ReadEmployee(**q, *notes);
   (*q)->Reset();
   return e;
+}
+
+absl::StatusOr<std::vector<Employee>> Snapshot::DirectReports(
+    int64_t manager_id, int limit,
+    const std::optional<ReportsPosition>& after) {
+  auto manager = GetEmployee(manager_id);
+  if (!manager.ok()) return manager.status();
+  auto notes = HasNotes();
+  if (!notes.ok()) return notes.status();
+  // The employees_manager_id index finds the reports; a manager has few
+  // enough that sorting them by name is cheap.
+  auto q = lease_->Prepare(absl::StrCat(
+      "SELECT id, manager_id", FieldList("", *notes),
+      ", (SELECT count(*) FROM employees c WHERE c.manager_id = e.id) FROM "
+      "employees e WHERE manager_id = ?1 AND (?2 IS NULL OR (full_name, id) "
+      "> (?2, ?3)) ORDER BY full_name, id LIMIT ?4"));
+  if (!q.ok()) return q.status();
+  (*q)->Bind(1, manager_id);
+  if (after.has_value()) {
+    (*q)->Bind(2, after->full_name);
+    (*q)->Bind(3, after->id);
+  } else {
+    (*q)->BindNull(2);
+    (*q)->BindNull(3);
+  }
+  (*q)->Bind(4, static_cast<int64_t>(limit));
+  const int count_column = 2 + kNotes + (*notes ? 1 : 0);
+  std::vector<Employee> reports;
+  absl::Status s = (*q)->ForEachRow([&] {
+    Employee& e = reports.emplace_back(ReadEmployee(**q, *notes));
+    e.depth = 1;
+    e.direct_reports = (*q)->Int64(count_column);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) {
+    return store::WithContext(
+        s, absl::StrCat("reading the reports of employee ", manager_id));
+  }
+  return reports;
+}
+
+absl::StatusOr<std::vector<Department>> Snapshot::Departments() {
+  auto q = lease_->Prepare(
+      "SELECT d.id, d.name, d.parent_id, d.head_employee_id, "
+      "coalesce(h.full_name, ''), (SELECT count(*) FROM employees e WHERE "
+      "e.department_id = d.id) FROM departments d LEFT JOIN employees h ON "
+      "h.id = d.head_employee_id ORDER BY d.name, d.id");
+  if (!q.ok()) return q.status();
+  std::vector<Department> all;
+  absl::Status s = (*q)->ForEachRow([&] {
+    Department& d = all.emplace_back();
+    d.id = (*q)->Int64(0);
+    d.name = (*q)->Text(1);
+    d.parent_id = (*q)->OptionalInt64(2);
+    d.head_employee_id = (*q)->OptionalInt64(3);
+    d.head_employee_name = (*q)->Text(4);
+    d.direct_headcount = (*q)->Int64(5);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return store::WithContext(s, "reading the departments");
+  // Children by parent, in name order (all is); a parent that does not
+  // exist makes a top department, as the foreign key's SET NULL would.
+  std::map<int64_t, size_t> index;
+  for (size_t i = 0; i < all.size(); ++i) index[all[i].id] = i;
+  std::map<int64_t, std::vector<size_t>> children;
+  std::vector<size_t> tops;
+  for (size_t i = 0; i < all.size(); ++i) {
+    const auto& parent = all[i].parent_id;
+    if (parent.has_value() && index.count(*parent) != 0) {
+      children[*parent].push_back(i);
+    } else {
+      tops.push_back(i);
+    }
+  }
+  // Pre-order by an explicit stack; then totals, children before parents
+  // (reverse pre-order).
+  std::vector<Department> out;
+  out.reserve(all.size());
+  std::vector<std::pair<size_t, int32_t>> stack;
+  for (auto it = tops.rbegin(); it != tops.rend(); ++it)
+    stack.push_back({*it, 0});
+  while (!stack.empty()) {
+    const auto [i, depth] = stack.back();
+    stack.pop_back();
+    Department& d = out.emplace_back(all[i]);
+    d.depth = depth;
+    d.total_headcount = d.direct_headcount;
+    auto kids = children.find(d.id);
+    if (kids == children.end()) continue;
+    for (auto it = kids->second.rbegin(); it != kids->second.rend(); ++it) {
+      stack.push_back({*it, depth + 1});
+    }
+  }
+  if (out.size() != all.size()) {
+    std::vector<int64_t> looped;
+    std::set<int64_t> reached;
+    for (const Department& d : out) reached.insert(d.id);
+    for (const Department& d : all) {
+      if (reached.count(d.id) == 0) looped.push_back(d.id);
+    }
+    return absl::DataLossError(
+        absl::StrCat("the parents of departments ", absl::StrJoin(looped, ", "),
+                     " form a cycle; fix departments.parent_id in the data"));
+  }
+  std::map<int64_t, size_t> at;
+  for (size_t i = 0; i < out.size(); ++i) at[out[i].id] = i;
+  for (size_t i = out.size(); i-- > 0;) {
+    const auto& parent = out[i].parent_id;
+    if (parent.has_value() && at.count(*parent) != 0) {
+      out[at[*parent]].total_headcount += out[i].total_headcount;
+    }
+  }
+  return out;
 }
 
 absl::StatusOr<std::vector<Employee>> Snapshot::ChainOfCommand(int64_t id) {

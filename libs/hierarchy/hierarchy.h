@@ -216,6 +216,27 @@ class SubtreeReader {
   std::string learned_paths_;
 };
 
+// Where a page of direct reports ends: the last report's name and id.
+struct ReportsPosition {
+  std::string full_name;
+  int64_t id = 0;
+};
+
+// A department with its head and headcounts (Snapshot::Departments).
+struct Department {
+  int64_t id = 0;
+  std::string name;
+  std::optional<int64_t> parent_id;
+  std::optional<int64_t> head_employee_id;
+  // "" without a head.
+  std::string head_employee_name;
+  // Employees in the department; in it and every department below it.
+  int64_t direct_headcount = 0;
+  int64_t total_headcount = 0;
+  // Levels below the top of the department tree.
+  int32_t depth = 0;
+};
+
 // Which optional parts of the schema a snapshot has.
 struct SchemaFacts {
   // employees.notes.
@@ -290,6 +311,16 @@ class Snapshot {
   absl::Status StreamSubtree(const SubtreeRequest& request,
                              const NodeSink& sink, const CancelFn& cancelled,
                              bool* truncated);
+  // Up to `limit` direct reports of `manager_id` after `after` (none: from
+  // the first), ordered by full name then id, each with direct_reports and
+  // depth 1. NOT_FOUND for an unknown manager.
+  absl::StatusOr<std::vector<Employee>> DirectReports(
+      int64_t manager_id, int limit,
+      const std::optional<ReportsPosition>& after);
+  // Every department in pre-order (a department before those below it,
+  // siblings by name then id), with heads and headcounts. DATA_LOSS when
+  // parent links form a cycle.
+  absl::StatusOr<std::vector<Department>> Departments();
   // Headcount, depth and widest span of control of the subtree: two
   // aggregates over the subtree index (or, without it, one pass of the
   // recursive walk). Ties for the widest span go to the manager first in

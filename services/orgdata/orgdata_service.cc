@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -905,6 +906,150 @@ grpc::Status OrgDataServiceImpl::GetSubtreeSummary(
   response->set_widest_span(summary->widest_span);
   response->set_widest_span_manager_id(summary->widest_span_manager_id);
   return log.Finish(grpc::Status::OK);
+}
+
+namespace {
+
+constexpr int kDefaultPageSize = 50;
+constexpr int kMaxPageSize = 1000;
+
+// A page of direct reports ends at a report: "r1/<manager>/<id>/<name>",
+// web-safe base64, so that it reads as the opaque token it is.
+std::string FormatReportsToken(int64_t manager,
+                               const hierarchy::ReportsPosition& at) {
+  return absl::WebSafeBase64Escape(
+      absl::StrCat("r1/", manager, "/", at.id, "/", at.full_name));
+}
+
+absl::StatusOr<hierarchy::ReportsPosition> ParseReportsToken(
+    absl::string_view token, int64_t manager) {
+  std::string text;
+  std::vector<absl::string_view> parts;
+  if (absl::WebSafeBase64Unescape(token, &text)) {
+    parts = absl::StrSplit(text, absl::MaxSplits('/', 3));
+  }
+  hierarchy::ReportsPosition at;
+  int64_t made_for = 0;
+  if (parts.size() != 4 || parts[0] != "r1" ||
+      !absl::SimpleAtoi(parts[1], &made_for) ||
+      !absl::SimpleAtoi(parts[2], &at.id)) {
+    return absl::InvalidArgumentError(
+        "page_token is not a token ListDirectReports gave (pass "
+        "next_page_token as it came)");
+  }
+  if (made_for != manager) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_token was made for the reports of employee ",
+                     made_for, ", not ", manager));
+  }
+  at.full_name = std::string(parts[3]);
+  return at;
+}
+
+void ToProto(const hierarchy::Department& d, v1::Department* out) {
+  out->set_id(d.id);
+  out->set_name(d.name);
+  if (d.parent_id) out->set_parent_id(*d.parent_id);
+  if (d.head_employee_id) out->set_head_employee_id(*d.head_employee_id);
+  out->set_head_employee_name(d.head_employee_name);
+  out->set_direct_headcount(d.direct_headcount);
+  out->set_total_headcount(d.total_headcount);
+  out->set_depth(d.depth);
+}
+
+}  // namespace
+
+grpc::Status OrgDataServiceImpl::ListDirectReports(
+    grpc::ServerContext* context, const v1::ListDirectReportsRequest* request,
+    v1::ListDirectReportsResponse* response) {
+  RequestLog log("ListDirectReports", *context);
+  std::unique_ptr<UnarySlot> slot;
+  if (grpc::Status busy = TakeUnarySlot(&slot); !busy.ok()) {
+    return log.Finish(busy);
+  }
+  if (request->id() <= 0) return log.Finish(InvalidId("id", request->id()));
+  if (request->page_size() < 0) {
+    return log.Finish(grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrCat("page_size must be 0 (the default, ", kDefaultPageSize,
+                     ") or positive, not ", request->page_size())));
+  }
+  const int page_size = request->page_size() == 0
+                            ? kDefaultPageSize
+                            : std::min(request->page_size(), kMaxPageSize);
+  std::optional<hierarchy::ReportsPosition> after;
+  if (!request->page_token().empty()) {
+    auto parsed = ParseReportsToken(request->page_token(), request->id());
+    if (!parsed.ok()) return log.Finish(ToGrpcStatus(parsed.status()));
+    after = *std::move(parsed);
+  }
+  auto snapshot = OpenGated(nullptr);
+  if (!snapshot.ok()) return log.Finish(ToGrpcStatus(snapshot.status()));
+  // One more than the page: whether another page follows.
+  auto reports =
+      (*snapshot)->DirectReports(request->id(), page_size + 1, after);
+  if (!reports.ok()) return log.Finish(ToGrpcStatus(reports.status()));
+  const bool more = static_cast<int>(reports->size()) > page_size;
+  if (more) reports->pop_back();
+  for (const hierarchy::Employee& e : *reports) {
+    ToProto(e, response->add_reports());
+  }
+  if (more) {
+    response->set_next_page_token(FormatReportsToken(
+        request->id(), {reports->back().full_name, reports->back().id}));
+  }
+  log.set_items_sent(response->reports_size());
+  return log.Finish(grpc::Status::OK);
+}
+
+grpc::Status OrgDataServiceImpl::ListDepartments(
+    grpc::ServerContext* context, const v1::ListDepartmentsRequest* /*request*/,
+    v1::ListDepartmentsResponse* response) {
+  RequestLog log("ListDepartments", *context);
+  std::unique_ptr<UnarySlot> slot;
+  if (grpc::Status busy = TakeUnarySlot(&slot); !busy.ok()) {
+    return log.Finish(busy);
+  }
+  auto snapshot = OpenGated(nullptr);
+  if (!snapshot.ok()) return log.Finish(ToGrpcStatus(snapshot.status()));
+  auto departments = (*snapshot)->Departments();
+  if (!departments.ok()) return log.Finish(ToGrpcStatus(departments.status()));
+  for (const hierarchy::Department& d : *departments) {
+    ToProto(d, response->add_departments());
+  }
+  log.set_items_sent(response->departments_size());
+  return log.Finish(grpc::Status::OK);
+}
+
+grpc::Status OrgDataServiceImpl::GetDepartment(
+    grpc::ServerContext* context, const v1::GetDepartmentRequest* request,
+    v1::Department* response) {
+  RequestLog log("GetDepartment", *context);
+  std::unique_ptr<UnarySlot> slot;
+  if (grpc::Status busy = TakeUnarySlot(&slot); !busy.ok()) {
+    return log.Finish(busy);
+  }
+  if (request->id() <= 0) {
+    return log.Finish(
+        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                     absl::StrCat("id must be a positive department id, not ",
+                                  request->id())));
+  }
+  auto snapshot = OpenGated(nullptr);
+  if (!snapshot.ok()) return log.Finish(ToGrpcStatus(snapshot.status()));
+  // The whole tree: a total counts every department below, and the depth
+  // every one above (departments are few).
+  auto departments = (*snapshot)->Departments();
+  if (!departments.ok()) return log.Finish(ToGrpcStatus(departments.status()));
+  for (const hierarchy::Department& d : *departments) {
+    if (d.id == request->id()) {
+      ToProto(d, response);
+      return log.Finish(grpc::Status::OK);
+    }
+  }
+  return log.Finish(
+      grpc::Status(grpc::StatusCode::NOT_FOUND,
+                   absl::StrCat("no department with id ", request->id())));
 }
 
 grpc::Status OrgDataServiceImpl::ApplyChanges(

@@ -85,6 +85,15 @@ class OrgDataServiceImpl final
   grpc::Status GetSubtreeSummary(grpc::ServerContext* context,
                                  const v1::GetSubtreeSummaryRequest* request,
                                  v1::SubtreeSummary* response) override;
+  grpc::Status ListDirectReports(
+      grpc::ServerContext* context, const v1::ListDirectReportsRequest* request,
+      v1::ListDirectReportsResponse* response) override;
+  grpc::Status ListDepartments(grpc::ServerContext* context,
+                               const v1::ListDepartmentsRequest* request,
+                               v1::ListDepartmentsResponse* response) override;
+  grpc::Status GetDepartment(grpc::ServerContext* context,
+                             const v1::GetDepartmentRequest* request,
+                             v1::Department* response) override;
   grpc::Status ApplyChanges(grpc::ServerContext* context,
                             const v1::ApplyChangesRequest* request,
                             v1::ApplyChangesResponse* response) override;
