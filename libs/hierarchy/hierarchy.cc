@@ -12,6 +12,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "libs/store/employee_columns.h"
 #include "libs/store/path.h"
@@ -477,6 +479,111 @@ absl::StatusOr<std::vector<Employee>> Snapshot::DirectReports(
         s, absl::StrCat("reading the reports of employee ", manager_id));
   }
   return reports;
+}
+
+absl::StatusOr<std::vector<SearchHit>> Snapshot::Search(
+    const SearchRequest& request) {
+  // The FTS5 query: every word a prefix ("ann"* "lee"*).
+  std::vector<std::string> words;
+  for (absl::string_view w : absl::StrSplit(
+           request.query, absl::ByAnyChar(" \t\r\n"), absl::SkipEmpty())) {
+    words.push_back(
+        absl::StrCat("\"", absl::StrReplaceAll(w, {{"\"", "\"\""}}), "\""));
+  }
+  if (words.empty()) {
+    return absl::InvalidArgumentError("query must have at least one word");
+  }
+  const std::string prefixes = absl::StrJoin(words, "* ") + "*";
+  const std::string whole_name =
+      absl::StrJoin(absl::StrSplit(request.query, absl::ByAnyChar(" \t\r\n"),
+                                   absl::SkipEmpty()),
+                    " ");
+  auto exists = store::TableExists(db(), "employee_search");
+  if (!exists.ok()) return exists.status();
+  if (!*exists) {
+    return absl::FailedPreconditionError(
+        "the database has no search index (revision bdc1691daa1a): run "
+        "'pulse-schema upgrade head'");
+  }
+  std::string subtree_path;
+  if (request.manager_id.has_value()) {
+    auto q = lease_->Prepare(kSelectPathAndManager);
+    if (!q.ok()) return q.status();
+    (*q)->Bind(1, *request.manager_id);
+    auto row = (*q)->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) {
+      return absl::NotFoundError(
+          absl::StrCat("no employee with id ", *request.manager_id));
+    }
+    subtree_path = (*q)->Text(0);
+    (*q)->Reset();
+  }
+  if (request.department_id.has_value()) {
+    auto q = lease_->Prepare("SELECT 1 FROM departments WHERE id = ?");
+    if (!q.ok()) return q.status();
+    (*q)->Bind(1, *request.department_id);
+    auto row = (*q)->Step();
+    if (!row.ok()) return row.status();
+    (*q)->Reset();
+    if (!*row) {
+      return absl::NotFoundError(
+          absl::StrCat("no department with id ", *request.department_id));
+    }
+  }
+  auto notes = HasNotes();
+  if (!notes.ok()) return notes.status();
+  std::vector<SearchHit> hits;
+  const SearchRequest::Position from =
+      request.after.value_or(SearchRequest::Position{0, 0});
+  for (int tier = from.tier; tier <= 1; ++tier) {
+    const int64_t left = request.limit - static_cast<int64_t>(hits.size());
+    if (left <= 0) break;
+    // Exact names through employees_full_name; the rest from the FTS5
+    // index, which hands out its matches in rowid order, so that LIMIT
+    // ends the read.
+    const std::string filters =
+        " AND (?4 IS NULL OR e.department_id = ?4) AND (?5 IS NULL OR "
+        "substr(e.org_path, 1, length(?5)) = ?5) ";
+    auto q = lease_->Prepare(
+        tier == 0
+            ? absl::StrCat("SELECT e.id, e.manager_id", FieldList("e.", *notes),
+                           " FROM employees e WHERE e.full_name = ?2 COLLATE "
+                           "NOCASE AND e.id > ?3",
+                           filters, "ORDER BY e.id LIMIT ?6")
+            : absl::StrCat("SELECT e.id, e.manager_id", FieldList("e.", *notes),
+                           " FROM employee_search s JOIN employees e ON e.id "
+                           "= s.rowid WHERE employee_search MATCH ?1 AND "
+                           "e.full_name <> ?2 COLLATE NOCASE AND s.rowid > ?3",
+                           filters, "ORDER BY s.rowid LIMIT ?6"));
+    if (!q.ok()) return q.status();
+    (*q)->Bind(1, prefixes);
+    (*q)->Bind(2, whole_name);
+    (*q)->Bind(3, tier == from.tier ? from.id : int64_t{0});
+    (*q)->Bind(4, request.department_id);
+    if (request.manager_id.has_value()) {
+      (*q)->Bind(5, subtree_path);
+    } else {
+      (*q)->BindNull(5);
+    }
+    (*q)->Bind(6, left);
+    absl::Status s = (*q)->ForEachRow([&] {
+      SearchHit& hit = hits.emplace_back();
+      hit.employee = ReadEmployee(**q, *notes);
+      hit.position = {tier, hit.employee.id};
+      return absl::OkStatus();
+    });
+    if (!s.ok()) {
+      if (store::SqliteCode(s) == SQLITE_ERROR) {
+        // FTS5 refuses the expression (a word of nothing but separators).
+        return absl::InvalidArgumentError(
+            absl::StrCat("query '", request.query,
+                         "' cannot be searched: ", store::SqliteMessage(s)));
+      }
+      return store::WithContext(s, "searching employees");
+    }
+  }
+  return hits;
 }
 
 absl::StatusOr<std::vector<Department>> Snapshot::Departments() {

@@ -222,6 +222,30 @@ struct ReportsPosition {
   int64_t id = 0;
 };
 
+// A search of employees by words (Snapshot::Search).
+struct SearchRequest {
+  // Words, each matched as a case-insensitive prefix of a word of the
+  // name or title, or of the email; every word must match.
+  std::string query;
+  // Only this department's employees.
+  std::optional<int64_t> department_id;
+  // Only this employee's subtree (them included).
+  std::optional<int64_t> manager_id;
+  // Most results.
+  int limit = 50;
+  // Continue after this result (none: from the first).
+  struct Position {
+    // 0: full name equal to the query; 1: the other matches.
+    int tier = 0;
+    int64_t id = 0;
+  };
+  std::optional<Position> after;
+};
+struct SearchHit {
+  Employee employee;
+  SearchRequest::Position position;
+};
+
 // A department with its head and headcounts (Snapshot::Departments).
 struct Department {
   int64_t id = 0;
@@ -317,6 +341,12 @@ class Snapshot {
   absl::StatusOr<std::vector<Employee>> DirectReports(
       int64_t manager_id, int limit,
       const std::optional<ReportsPosition>& after);
+  // Employees matching `request`: those whose full name equals the query
+  // (ignoring ASCII case) first, then the rest, each group by id.
+  // INVALID_ARGUMENT for a query without words; NOT_FOUND for an unknown
+  // department or manager; FAILED_PRECONDITION on a schema without the
+  // search index.
+  absl::StatusOr<std::vector<SearchHit>> Search(const SearchRequest& request);
   // Every department in pre-order (a department before those below it,
   // siblings by name then id), with heads and headcounts. DATA_LOSS when
   // parent links form a cycle.

@@ -49,7 +49,9 @@ const ColumnShape* TableShape::Find(absl::string_view column) const {
 bool IsDerivedData(absl::string_view table, absl::string_view column) {
   if (!column.empty()) return table == "employees" && column == "org_path";
   return table == "org_path_generation" || table == "change_log" ||
-         table == "change_log_state" || table == "change_log_commit";
+         table == "change_log_state" || table == "change_log_commit" ||
+         table == "employee_search" ||
+         absl::StartsWith(table, "employee_search_");
 }
 
 std::string QuoteIdentifier(absl::string_view name) {
@@ -112,9 +114,13 @@ absl::StatusOr<std::unique_ptr<store::Database>> CopySchema(
   auto copy = store::OpenDatabase(
       ":memory:", SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, 0);
   if (!copy.ok()) return copy.status();
+  // A virtual table makes its shadow tables itself (FTS5's
+  // employee_search_data...).
   auto objects = db.Prepare(
       "SELECT sql FROM sqlite_schema WHERE sql IS NOT NULL AND name NOT "
-      "LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY type <> 'table', rowid");
+      "LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT IN (SELECT name FROM "
+      "pragma_table_list WHERE type = 'shadow') ORDER BY type <> 'table', "
+      "rowid");
   if (!objects.ok()) return objects.status();
   absl::Status s =
       objects->ForEachRow([&] { return (*copy)->Exec(objects->TextView(0)); });

@@ -102,7 +102,8 @@ absl::StatusOr<ScriptReplay> ReplayScript(store::Database& db,
 // its revision rebuilds from manager_id) and its generation token; and
 // the change feed's log (and its commits), kept for a week at most, whose
 // loss only makes older tokens OUT_OF_RANGE (readers are told to read
-// afresh). A table when `column` is empty.
+// afresh); the search index (employee_search and its FTS5 shadow tables),
+// rebuilt from employees. A table when `column` is empty.
 bool IsDerivedData(absl::string_view table, absl::string_view column = "");
 
 // Quotes `name` as an SQL identifier.

@@ -480,9 +480,7 @@ absl::StatusOr<SeedStats> SeedOrganisation(const std::string& db_path,
     employee.Reset();
     absl::Status s = db.Exec("PRAGMA ignore_check_constraints = OFF");
     if (s.ok()) s = store::RestoreSchema(db, *suspended);
-    if (s.ok()) s = store::ReplacePathGeneration(db);
-    // The log's triggers were set aside too.
-    if (s.ok()) s = store::LogReload(db);
+    if (s.ok()) s = store::RefreshAfterBulkLoad(db);
     if (s.ok()) s = (*txn)->Commit();
     if (s.ok()) s = db.Exec("PRAGMA journal_mode = WAL");
     if (!s.ok()) return store::WithContext(s, context);

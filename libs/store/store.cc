@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "libs/store/change_log.h"
+#include "libs/store/path.h"
 
 namespace pulse::store {
 
@@ -220,6 +221,16 @@ absl::Status RestoreSchema(Database& db, const std::vector<std::string>& sql) {
     if (absl::Status s = db.Exec(statement); !s.ok()) return s;
   }
   return absl::OkStatus();
+}
+
+absl::Status RefreshAfterBulkLoad(Database& db) {
+  if (absl::Status s = ReplacePathGeneration(db); !s.ok()) return s;
+  if (absl::Status s = LogReload(db); !s.ok()) return s;
+  auto search = TableExists(db, "employee_search");
+  if (!search.ok()) return search.status();
+  if (!*search) return absl::OkStatus();
+  return db.Exec(
+      "INSERT INTO employee_search (employee_search) VALUES ('rebuild')");
 }
 
 namespace {

@@ -99,6 +99,11 @@ absl::StatusOr<std::vector<std::string>> SuspendIndexesAndTriggers(
     const std::vector<std::string>& keep = {});
 // Runs the statements SuspendIndexesAndTriggers returned.
 absl::Status RestoreSchema(Database& db, const std::vector<std::string>& sql);
+// After a bulk load of employees whose triggers were set aside (and are
+// restored), brings up to date what the triggers keep: replaces the path
+// generation, logs one organisation_reloaded, rebuilds the search index
+// (employee_search); each only where the schema has it.
+absl::Status RefreshAfterBulkLoad(Database& db);
 
 // Copies the database at `db_path` to a new file `to` through SQLite's
 // online backup API, in one read snapshot: a consistent copy of one

@@ -634,10 +634,7 @@ absl::Status Importer::BulkInsert(
   });
   if (!s.ok()) return s;
   if (s = store::RestoreSchema(db_, *suspended); !s.ok()) return s;
-  // The triggers that replace the path generation were set aside.
-  if (s = store::ReplacePathGeneration(db_); !s.ok()) return s;
-  // And so were the change log's: one event says the table was reloaded.
-  if (s = store::LogReload(db_); !s.ok()) return s;
+  if (s = store::RefreshAfterBulkLoad(db_); !s.ok()) return s;
   return db_.Exec(
       "UPDATE departments SET head_employee_id = (SELECT h.head_employee_id "
       "FROM temp.import_heads h WHERE h.department_id = departments.id) WHERE "

@@ -946,6 +946,54 @@ absl::StatusOr<hierarchy::ReportsPosition> ParseReportsToken(
   return at;
 }
 
+// A page of search results ends at a hit: "s1/<tier>/<id>/<department or
+// ->/<manager or ->/<query>", web-safe base64. The filters and query are
+// in it so that a token is refused for another search.
+std::string SearchFilters(const v1::SearchEmployeesRequest& r) {
+  return absl::StrCat(
+      r.has_department_id() ? absl::StrCat(r.department_id()) : "-", "/",
+      r.has_manager_id() ? absl::StrCat(r.manager_id()) : "-", "/", r.query());
+}
+
+std::string FormatSearchToken(const v1::SearchEmployeesRequest& r,
+                              const hierarchy::SearchRequest::Position& at) {
+  return absl::WebSafeBase64Escape(
+      absl::StrCat("s1/", at.tier, "/", at.id, "/", SearchFilters(r)));
+}
+
+absl::StatusOr<hierarchy::SearchRequest::Position> ParseSearchToken(
+    const v1::SearchEmployeesRequest& r) {
+  std::string text;
+  std::vector<absl::string_view> parts;
+  if (absl::WebSafeBase64Unescape(r.page_token(), &text)) {
+    parts = absl::StrSplit(text, absl::MaxSplits('/', 3));
+  }
+  hierarchy::SearchRequest::Position at;
+  if (parts.size() != 4 || parts[0] != "s1" ||
+      !absl::SimpleAtoi(parts[1], &at.tier) || at.tier < 0 || at.tier > 1 ||
+      !absl::SimpleAtoi(parts[2], &at.id)) {
+    return absl::InvalidArgumentError(
+        "page_token is not a token SearchEmployees gave (pass "
+        "next_page_token as it came)");
+  }
+  if (parts[3] != SearchFilters(r)) {
+    return absl::InvalidArgumentError(
+        "page_token was made for another search: send the same query, "
+        "department_id and manager_id as the first page");
+  }
+  return at;
+}
+
+// page_size as List* calls take it: 0 for the default, at most the maximum.
+absl::StatusOr<int> PageSize(int32_t requested) {
+  if (requested < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_size must be 0 (the default, ", kDefaultPageSize,
+                     ") or positive, not ", requested));
+  }
+  return requested == 0 ? kDefaultPageSize : std::min(requested, kMaxPageSize);
+}
+
 void ToProto(const hierarchy::Department& d, v1::Department* out) {
   out->set_id(d.id);
   out->set_name(d.name);
@@ -968,15 +1016,8 @@ grpc::Status OrgDataServiceImpl::ListDirectReports(
     return log.Finish(busy);
   }
   if (request->id() <= 0) return log.Finish(InvalidId("id", request->id()));
-  if (request->page_size() < 0) {
-    return log.Finish(grpc::Status(
-        grpc::StatusCode::INVALID_ARGUMENT,
-        absl::StrCat("page_size must be 0 (the default, ", kDefaultPageSize,
-                     ") or positive, not ", request->page_size())));
-  }
-  const int page_size = request->page_size() == 0
-                            ? kDefaultPageSize
-                            : std::min(request->page_size(), kMaxPageSize);
+  auto page_size = PageSize(request->page_size());
+  if (!page_size.ok()) return log.Finish(ToGrpcStatus(page_size.status()));
   std::optional<hierarchy::ReportsPosition> after;
   if (!request->page_token().empty()) {
     auto parsed = ParseReportsToken(request->page_token(), request->id());
@@ -987,18 +1028,64 @@ grpc::Status OrgDataServiceImpl::ListDirectReports(
   if (!snapshot.ok()) return log.Finish(ToGrpcStatus(snapshot.status()));
   // One more than the page: whether another page follows.
   auto reports =
-      (*snapshot)->DirectReports(request->id(), page_size + 1, after);
+      (*snapshot)->DirectReports(request->id(), *page_size + 1, after);
   if (!reports.ok()) return log.Finish(ToGrpcStatus(reports.status()));
-  const bool more = static_cast<int>(reports->size()) > page_size;
+  const bool more = static_cast<int>(reports->size()) > *page_size;
   if (more) reports->pop_back();
   for (const hierarchy::Employee& e : *reports) {
     ToProto(e, response->add_reports());
   }
   if (more) {
-    response->set_next_page_token(FormatReportsToken(
-        request->id(), {reports->back().full_name, reports->back().id}));
+    const hierarchy::ReportsPosition last{reports->back().full_name,
+                                          reports->back().id};
+    response->set_next_page_token(FormatReportsToken(request->id(), last));
   }
   log.set_items_sent(response->reports_size());
+  return log.Finish(grpc::Status::OK);
+}
+
+grpc::Status OrgDataServiceImpl::SearchEmployees(
+    grpc::ServerContext* context, const v1::SearchEmployeesRequest* request,
+    v1::SearchEmployeesResponse* response) {
+  RequestLog log("SearchEmployees", *context);
+  std::unique_ptr<UnarySlot> slot;
+  if (grpc::Status busy = TakeUnarySlot(&slot); !busy.ok()) {
+    return log.Finish(busy);
+  }
+  auto page_size = PageSize(request->page_size());
+  if (!page_size.ok()) return log.Finish(ToGrpcStatus(page_size.status()));
+  hierarchy::SearchRequest search;
+  search.query = request->query();
+  if (request->has_department_id()) {
+    search.department_id = request->department_id();
+  }
+  if (request->has_manager_id()) {
+    if (request->manager_id() <= 0) {
+      return log.Finish(InvalidId("manager_id", request->manager_id()));
+    }
+    search.manager_id = request->manager_id();
+  }
+  // One more than the page: whether another page follows.
+  search.limit = *page_size + 1;
+  if (!request->page_token().empty()) {
+    auto at = ParseSearchToken(*request);
+    if (!at.ok()) return log.Finish(ToGrpcStatus(at.status()));
+    search.after = *at;
+  }
+  auto snapshot = OpenGated(nullptr);
+  if (!snapshot.ok()) return log.Finish(ToGrpcStatus(snapshot.status()));
+  auto hits = (*snapshot)->Search(search);
+  if (!hits.ok()) return log.Finish(ToGrpcStatus(hits.status()));
+  const bool more = static_cast<int>(hits->size()) > *page_size;
+  if (more) hits->pop_back();
+  for (const hierarchy::SearchHit& hit : *hits) {
+    ToProto(hit.employee, response->add_employees());
+  }
+  if (more) {
+    response->set_next_page_token(
+        FormatSearchToken(*request, hits->back().position));
+  }
+  log.set_items_sent(response->employees_size());
   return log.Finish(grpc::Status::OK);
 }
 

@@ -88,6 +88,9 @@ class OrgDataServiceImpl final
   grpc::Status ListDirectReports(
       grpc::ServerContext* context, const v1::ListDirectReportsRequest* request,
       v1::ListDirectReportsResponse* response) override;
+  grpc::Status SearchEmployees(grpc::ServerContext* context,
+                               const v1::SearchEmployeesRequest* request,
+                               v1::SearchEmployeesResponse* response) override;
   grpc::Status ListDepartments(grpc::ServerContext* context,
                                const v1::ListDepartmentsRequest* request,
                                v1::ListDepartmentsResponse* response) override;

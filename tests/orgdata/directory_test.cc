@@ -1,10 +1,15 @@
 // Direct reports and departments (issue 19), compared with reference
 // queries on a seeded organisation, before and after writes.
 
+#include <algorithm>
+#include <cctype>
 #include <map>
 #include <vector>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
@@ -177,6 +182,104 @@ class DirectoryTest : public ::testing::Test {
     }
   }
 
+  // The ids SearchEmployees should give, in order, by a walk over the
+  // table: words split as the index does (letters and digits, '.' and '@'
+  // belong to words), each query word a prefix of a word of the name, the
+  // title or the email; exact names first, then by id.
+  std::vector<int64_t> ReferenceSearch(const std::string& query,
+                                       std::optional<int64_t> department,
+                                       std::optional<int64_t> manager) {
+    auto words_of = [](const std::string& text) {
+      std::vector<std::string> out;
+      std::string word;
+      for (char c : text + " ") {
+        if (std::isalnum(static_cast<unsigned char>(c)) || c == '.' ||
+            c == '@') {
+          word += absl::ascii_tolower(c);
+        } else if (!word.empty()) {
+          out.push_back(word);
+          word.clear();
+        }
+      }
+      return out;
+    };
+    const std::vector<std::string> wanted = words_of(query);
+    std::string under;
+    if (manager) {
+      auto q = db_->Prepare("SELECT org_path FROM employees WHERE id = ?");
+      EXPECT_OK(q);
+      q->Bind(1, *manager);
+      EXPECT_OK(q->Step());
+      under = q->Text(0);
+    }
+    std::vector<int64_t> exact, rest;
+    auto q = db_->Prepare(
+        "SELECT id, full_name, title, email, department_id, org_path FROM "
+        "employees ORDER BY id");
+    EXPECT_OK(q);
+    EXPECT_OK(q->ForEachRow([&] {
+      if (department && q->OptionalInt64(4) != department) {
+        return absl::OkStatus();
+      }
+      if (manager && !absl::StartsWith(q->Text(5), under)) {
+        return absl::OkStatus();
+      }
+      std::vector<std::string> words = words_of(q->Text(1));
+      for (const std::string& w : words_of(q->Text(2))) words.push_back(w);
+      for (const std::string& w : words_of(q->Text(3))) words.push_back(w);
+      const bool all = std::all_of(
+          wanted.begin(), wanted.end(), [&](const std::string& want) {
+            return std::any_of(words.begin(), words.end(),
+                               [&](const std::string& w) {
+                                 return absl::StartsWith(w, want);
+                               });
+          });
+      if (!all) return absl::OkStatus();
+      (absl::EqualsIgnoreCase(q->Text(1), query) ? exact : rest)
+          .push_back(q->Int64(0));
+      return absl::OkStatus();
+    }));
+    exact.insert(exact.end(), rest.begin(), rest.end());
+    return exact;
+  }
+
+  // SearchEmployees, `page_size` at a time, all pages.
+  std::vector<int64_t> PagedSearch(const std::string& query,
+                                   std::optional<int64_t> department,
+                                   std::optional<int64_t> manager,
+                                   int page_size) {
+    std::vector<int64_t> out;
+    std::string token;
+    int pages = 0;
+    do {
+      grpc::ClientContext context;
+      v1::SearchEmployeesRequest request;
+      request.set_query(query);
+      if (department) request.set_department_id(*department);
+      if (manager) request.set_manager_id(*manager);
+      request.set_page_size(page_size);
+      request.set_page_token(token);
+      v1::SearchEmployeesResponse response;
+      grpc::Status status =
+          stub_->SearchEmployees(&context, request, &response);
+      EXPECT_TRUE(status.ok()) << status.error_message();
+      if (!status.ok()) break;
+      EXPECT_LE(response.employees_size(), page_size);
+      for (const v1::Employee& e : response.employees()) out.push_back(e.id());
+      token = response.next_page_token();
+    } while (!token.empty() && ++pages < 10000);
+    return out;
+  }
+
+  // A prefix of the name of employee `id`: `letters` of its first word.
+  std::string NamePrefix(int64_t id, size_t letters) {
+    auto q = db_->Prepare("SELECT full_name FROM employees WHERE id = ?");
+    EXPECT_OK(q);
+    q->Bind(1, id);
+    EXPECT_OK(q->Step());
+    return q->Text(0).substr(0, letters);
+  }
+
   testing::TempDir dir_;
   std::unique_ptr<Server> server_;
   std::unique_ptr<OrgDataService::Stub> stub_;
@@ -313,6 +416,105 @@ TEST_F(DirectoryTest, BadDepartmentRequestsGetTheRightCodes) {
       stub_->ListDepartments(&context, v1::ListDepartmentsRequest(), &out);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::DATA_LOSS);
   EXPECT_THAT(status.error_message(), HasSubstr("700, 701"));
+}
+
+TEST_F(DirectoryTest, SearchEqualsAWalkOverTheTableBeforeAndAfterWrites) {
+  const std::string three = NamePrefix(7, 3);
+  auto department = db_->SelectInt(
+      "SELECT department_id FROM employees WHERE department_id IS NOT NULL "
+      "GROUP BY 1 ORDER BY count(*) DESC LIMIT 1");
+  ASSERT_OK(department);
+  const int64_t manager = BusiestManager();
+  auto check = [&](const std::string& query) {
+    SCOPED_TRACE(query);
+    const std::vector<int64_t> all =
+        ReferenceSearch(query, std::nullopt, std::nullopt);
+    EXPECT_EQ(PagedSearch(query, std::nullopt, std::nullopt, 7), all);
+    EXPECT_EQ(PagedSearch(query, *department, std::nullopt, 5),
+              ReferenceSearch(query, *department, std::nullopt));
+    EXPECT_EQ(PagedSearch(query, std::nullopt, manager, 3),
+              ReferenceSearch(query, std::nullopt, manager));
+    return all;
+  };
+  EXPECT_GT(check(three).size(), 1u);
+  check(absl::AsciiStrToUpper(three.substr(0, 2)));
+  // A whole name and a word of it; an email from its start; a title word.
+  const std::string name = NamePrefix(7, 100);
+  EXPECT_EQ(check(name).front(), 7);
+  const std::vector<std::string> name_words = absl::StrSplit(name, ' ');
+  check(name_words.back().substr(0, 4));
+  check("eng");
+
+  // Writes by every path: a hire named exactly as the query's name (who
+  // must come first), a rename, a delete, a plain-SQL title change.
+  v1::ApplyChangesRequest r;
+  v1::Employee* e = r.add_changes()->mutable_upsert_employee();
+  e->set_id(900100);
+  e->set_manager_id(manager);
+  e->set_full_name(name);
+  e->set_title("Search Probe");
+  e->set_email("probe.one@example.com");
+  e->set_hire_date("2025-01-01");
+  v1::DeleteEmployee* gone = r.add_changes()->mutable_delete_employee();
+  gone->set_id(
+      *db_->SelectInt("SELECT max(id) FROM employees WHERE id < 900000"));
+  ASSERT_TRUE(Apply(r).ok());
+  ASSERT_OK(db_->Exec(
+      absl::StrCat("UPDATE employees SET full_name = '", three,
+                   "zzle Quux', title = 'Chief Probe' WHERE id = 11")));
+  const std::vector<int64_t> exact = check(name);
+  ASSERT_GE(exact.size(), 2u);
+  EXPECT_EQ(exact[0], 7);
+  EXPECT_EQ(exact[1], 900100);
+  check(three);
+  check("probe");
+  check("probe.one@ex");
+  check("quux");
+  // The index agrees with the table, row for row.
+  EXPECT_OK(
+      db_->Exec("INSERT INTO employee_search (employee_search) VALUES "
+                "('integrity-check')"));
+}
+
+TEST_F(DirectoryTest, BadSearchesGetTheRightCodes) {
+  auto call = [&](const std::string& query, std::optional<int64_t> department,
+                  std::optional<int64_t> manager, int page_size,
+                  const std::string& token) {
+    grpc::ClientContext context;
+    v1::SearchEmployeesRequest request;
+    request.set_query(query);
+    if (department) request.set_department_id(*department);
+    if (manager) request.set_manager_id(*manager);
+    request.set_page_size(page_size);
+    request.set_page_token(token);
+    v1::SearchEmployeesResponse response;
+    grpc::Status status = stub_->SearchEmployees(&context, request, &response);
+    return std::make_pair(status, response);
+  };
+  EXPECT_EQ(call("  ", {}, {}, 0, "").first.error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(call("a", {}, {}, -2, "").first.error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(call("a", 987654, {}, 0, "").first.error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(call("a", {}, 99999999, 0, "").first.error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(call("a", {}, 0, 0, "").first.error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(call("a", {}, {}, 0, "garbage").first.error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  // Punctuation alone is no word to search for, but no error either.
+  auto punctuation = call("- ' ,", {}, {}, 0, "");
+  EXPECT_TRUE(punctuation.first.ok() || punctuation.first.error_code() ==
+                                            grpc::StatusCode::INVALID_ARGUMENT)
+      << punctuation.first.error_message();
+  // A token is for the search that made it.
+  auto first = call("a", {}, {}, 1, "");
+  ASSERT_TRUE(first.first.ok());
+  ASSERT_FALSE(first.second.next_page_token().empty());
+  auto other = call("b", {}, {}, 1, first.second.next_page_token());
+  EXPECT_EQ(other.first.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(other.first.error_message(), HasSubstr("another search"));
 }
 
 }  // namespace
