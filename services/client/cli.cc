@@ -1,7 +1,9 @@
 // pulse: the command-line client of the Pulse services.
 //
 //   pulse tree ID [--depth=N] [--format=text|dot|json]
-//   pulse employee ID | chain ID | summary ID
+//   pulse employee ID | chain ID | summary ID | reports ID
+//   pulse departments
+//   pulse search QUERY [--department=ID] [--limit=N]
 //   pulse revision
 //   pulse health [ADDR]     (exit 0 only when SERVING: a container probe)
 //   pulse import FILE [--mode=merge|replace] [--dry_run] [--departments=F]
@@ -72,6 +74,11 @@ ABSL_FLAG(
     int64_t, max_events, 0,
     "With watch or tree --follow: stop after this many changes (0: run until "
     "interrupted). Environment: PULSE_MAX_EVENTS.");
+ABSL_FLAG(int64_t, department, 0,
+          "With search: only this department's employees (0: all). "
+          "Environment: PULSE_DEPARTMENT.");
+ABSL_FLAG(int, limit, 50,
+          "With search: most matches to print. Environment: PULSE_LIMIT.");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(30),
           "How long a call may take. Environment: PULSE_TIMEOUT.");
 
@@ -88,6 +95,10 @@ constexpr char kUsage[] =
     "  employee ID   show one employee\n"
     "  chain ID      show an employee's chain of command up to the top\n"
     "  summary ID    headcount, depth and widest span under employee ID\n"
+    "  reports ID    employee ID's direct reports, by name\n"
+    "  departments   the department tree with heads and headcounts\n"
+    "  search QUERY  employees whose name, email or title words start with\n"
+    "                QUERY's words (--department=ID, --limit=N)\n"
     "  revision      the database's schema revision (schema service)\n"
     "  health [ADDR] check a service's health (ADDR or --addr); exit 0 only\n"
     "                when SERVING\n"
@@ -406,6 +417,86 @@ int Chain(int64_t id) {
   return 0;
 }
 
+// One line per person: "#ID Name — Title".
+std::string Line(const pulse::orgdata::v1::Employee& e) {
+  return absl::StrCat("#", e.id(), " ", e.full_name(),
+                      e.title().empty() ? "" : " — ", e.title());
+}
+
+int Reports(int64_t id) {
+  pulse::orgdata::v1::ListDirectReportsRequest request;
+  request.set_id(id);
+  request.set_page_size(1000);
+  do {
+    pulse::orgdata::v1::ListDirectReportsResponse response;
+    if (int code = CallOrgData(&OrgDataService::Stub::ListDirectReports,
+                               request, &response)) {
+      return code;
+    }
+    for (const auto& e : response.reports()) {
+      std::printf(
+          "%s%s\n", Line(e).c_str(),
+          e.direct_reports() == 0
+              ? ""
+              : absl::StrCat("  (", e.direct_reports(),
+                             e.direct_reports() == 1 ? " report)" : " reports)")
+                    .c_str());
+    }
+    request.set_page_token(response.next_page_token());
+  } while (!request.page_token().empty());
+  return 0;
+}
+
+int Departments() {
+  pulse::orgdata::v1::ListDepartmentsResponse response;
+  if (int code = CallOrgData(&OrgDataService::Stub::ListDepartments,
+                             pulse::orgdata::v1::ListDepartmentsRequest(),
+                             &response)) {
+    return code;
+  }
+  for (const auto& d : response.departments()) {
+    std::printf("%s%s #%lld: %lld people (%lld directly)%s\n",
+                std::string(d.depth() * 2, ' ').c_str(), d.name().c_str(),
+                static_cast<long long>(d.id()),
+                static_cast<long long>(d.total_headcount()),
+                static_cast<long long>(d.direct_headcount()),
+                d.has_head_employee_id()
+                    ? absl::StrCat(", head ", d.head_employee_name(), " #",
+                                   d.head_employee_id())
+                          .c_str()
+                    : "");
+  }
+  return 0;
+}
+
+int Search(const std::string& query) {
+  pulse::orgdata::v1::SearchEmployeesRequest request;
+  request.set_query(query);
+  if (absl::GetFlag(FLAGS_department) != 0) {
+    request.set_department_id(absl::GetFlag(FLAGS_department));
+  }
+  const int limit = absl::GetFlag(FLAGS_limit);
+  if (limit <= 0) return Usage("--limit must be positive");
+  int printed = 0;
+  do {
+    request.set_page_size(std::min(limit - printed, 1000));
+    pulse::orgdata::v1::SearchEmployeesResponse response;
+    if (int code = CallOrgData(&OrgDataService::Stub::SearchEmployees, request,
+                               &response)) {
+      return code;
+    }
+    for (const auto& e : response.employees()) {
+      std::printf("%s <%s>\n", Line(e).c_str(), e.email().c_str());
+      ++printed;
+    }
+    request.set_page_token(response.next_page_token());
+  } while (!request.page_token().empty() && printed < limit);
+  if (!request.page_token().empty()) {
+    std::printf("(more: raise --limit to see them)\n");
+  }
+  return 0;
+}
+
 int Summary(int64_t id) {
   pulse::orgdata::v1::GetSubtreeSummaryRequest request;
   request.set_root_id(id);
@@ -693,7 +784,8 @@ int Main(int argc, char** argv) {
   std::vector<std::string> args = pulse::ParseFlagsWithEnv(
       argc, argv,
       {"addr", "schema_addr", "depth", "format", "timeout", "tls_ca",
-       "admin_token", "mode", "dry_run", "departments", "since", "max_events"});
+       "admin_token", "mode", "dry_run", "departments", "since", "max_events",
+       "department", "limit"});
   if (args.empty()) return Usage("a command is required");
   const std::string& command = args[0];
   if (command == "revision") {
@@ -716,8 +808,16 @@ int Main(int argc, char** argv) {
     }
     return Watch(root);
   }
+  if (command == "departments") {
+    if (args.size() != 1) return Usage("departments takes no argument");
+    return Departments();
+  }
+  if (command == "search") {
+    if (args.size() < 2) return Usage("search takes a query (words)");
+    return Search(absl::StrJoin(args.begin() + 1, args.end(), " "));
+  }
   if (command == "tree" || command == "employee" || command == "chain" ||
-      command == "summary") {
+      command == "summary" || command == "reports") {
     int64_t id = 0;
     if (args.size() != 2 || !ParseId(args[1], &id)) {
       return Usage(absl::StrCat(command,
@@ -727,6 +827,7 @@ int Main(int argc, char** argv) {
     if (command == "tree") return Tree(id);
     if (command == "employee") return Employee(id);
     if (command == "chain") return Chain(id);
+    if (command == "reports") return Reports(id);
     return Summary(id);
   }
   return Usage(absl::StrCat("unknown command '", command, "'"));

@@ -157,6 +157,37 @@ TEST_F(ClientTest, EmployeeChainAndErrorsInPlainWords) {
   EXPECT_THAT(nobody.err, HasSubstr("cannot reach"));
 }
 
+TEST_F(ClientTest, ReportsDepartmentsAndSearchPrintTheKnownOrganisation) {
+  ASSERT_TRUE(testing::WaitFor([&] {
+    return Pulse({"health", address_}).exit_code == 0;
+  }));
+  RunResult reports = Pulse({"reports", "2"});
+  ASSERT_EQ(reports.exit_code, 0) << reports.err;
+  EXPECT_EQ(reports.out,
+            "#3 Cy Dev — Engineer  (1 report)\n"
+            "#4 Di Dev — Engineer\n");
+  RunResult departments = Pulse({"departments"});
+  ASSERT_EQ(departments.exit_code, 0) << departments.err;
+  EXPECT_EQ(departments.out,
+            "Company #1: 6 people (2 directly), head Ada Chief #1\n"
+            "  Engineering #2: 4 people (4 directly), head Bo Lead #2\n");
+  RunResult search = Pulse({"search", "dev"});
+  ASSERT_EQ(search.exit_code, 0) << search.err;
+  EXPECT_EQ(search.out,
+            "#3 Cy Dev — Engineer <cy@x>\n"
+            "#4 Di Dev — Engineer <di@x>\n");
+  RunResult exact = Pulse({"search", "di", "dev"});
+  EXPECT_EQ(exact.out, "#4 Di Dev — Engineer <di@x>\n");
+  RunResult vp = Pulse({"search", "VP", "--department=1", "--limit=5"});
+  EXPECT_EQ(vp.out, "#5 Ed Sales — VP Sales <ed@x>\n");
+  RunResult limited = Pulse({"search", "e", "--limit=1"});
+  EXPECT_THAT(limited.out, HasSubstr("(more: raise --limit"));
+  RunResult unknown = Pulse({"reports", "99"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_THAT(unknown.err, HasSubstr("no employee with id 99"));
+  EXPECT_EQ(Pulse({"search"}).exit_code, 2);
+}
+
 TEST_F(ClientTest, WatchPrintsTheChangesUnderARootFromAToken) {
   // The token of now, as a read's snapshot would give it.
   const std::string since = absl::StrCat(
