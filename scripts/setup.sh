@@ -13,7 +13,7 @@ BUILD_PACKAGES=(
 )
 TEST_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev sqlite3 openssl
-  clang libclang-rt-14-dev docker-compose graphviz time
+  clang libclang-rt-14-dev docker-compose graphviz time chromium
 )
 
 COMPOSE_PACKAGES=(docker.io docker-compose debootstrap openssl)

@@ -3,6 +3,7 @@
 //   pulse tree ID [--depth=N] [--format=text|dot|json]
 //   pulse employee ID | chain ID | summary ID | reports ID
 //   pulse departments
+//   pulse chart ID [--depth=N] > org.html
 //   pulse search QUERY [--department=ID] [--limit=N]
 //   pulse revision
 //   pulse health [ADDR]     (exit 0 only when SERVING: a container probe)
@@ -35,6 +36,7 @@
 #include "libs/write/rows.h"
 #include "pulse/orgdata/v1/orgdata.grpc.pb.h"
 #include "pulse/schema/v1/schema.grpc.pb.h"
+#include "services/client/chart.h"
 #include "services/client/render.h"
 
 ABSL_FLAG(std::string, addr, "127.0.0.1:50052",
@@ -97,6 +99,9 @@ constexpr char kUsage[] =
     "  summary ID    headcount, depth and widest span under employee ID\n"
     "  reports ID    employee ID's direct reports, by name\n"
     "  departments   the department tree with heads and headcounts\n"
+    "  chart ID      an HTML org chart of the organisation under employee ID\n"
+    "                to stdout (open it in a browser); levels below --depth\n"
+    "                (default 2) start collapsed\n"
     "  search QUERY  employees whose name, email or title words start with\n"
     "                QUERY's words (--department=ID, --limit=N)\n"
     "  revision      the database's schema revision (schema service)\n"
@@ -444,6 +449,42 @@ int Reports(int64_t id) {
     }
     request.set_page_token(response.next_page_token());
   } while (!request.page_token().empty());
+  return 0;
+}
+
+int Chart(int64_t id) {
+  const int depth = absl::GetFlag(FLAGS_depth);
+  if (depth < 0) return Usage("--depth must be positive (0: 2 levels open)");
+  const std::string address = absl::GetFlag(FLAGS_addr);
+  auto stub = OrgDataService::NewStub(Connect(address));
+  // The whole subtree: collapsed branches open without another call.
+  std::vector<pulse::orgdata::v1::Employee> people;
+  {
+    grpc::ClientContext context;
+    SetDeadline(&context);
+    pulse::orgdata::v1::StreamSubtreeRequest request;
+    request.set_root_id(id);
+    auto reader = stub->StreamSubtree(&context, request);
+    pulse::orgdata::v1::SubtreeChunk chunk;
+    while (reader->Read(&chunk)) {
+      for (auto& node : *chunk.mutable_nodes()) {
+        people.push_back(std::move(node));
+      }
+    }
+    grpc::Status status = reader->Finish();
+    if (!status.ok()) return Explain(status, address);
+  }
+  pulse::orgdata::v1::ListDepartmentsResponse departments;
+  if (int code = CallOrgData(&OrgDataService::Stub::ListDepartments,
+                             pulse::orgdata::v1::ListDepartmentsRequest(),
+                             &departments)) {
+    return code;
+  }
+  const std::string html = pulse::client::ChartHtml(
+      people,
+      {departments.departments().begin(), departments.departments().end()},
+      depth == 0 ? 2 : depth);
+  std::fwrite(html.data(), 1, html.size(), stdout);
   return 0;
 }
 
@@ -817,7 +858,7 @@ int Main(int argc, char** argv) {
     return Search(absl::StrJoin(args.begin() + 1, args.end(), " "));
   }
   if (command == "tree" || command == "employee" || command == "chain" ||
-      command == "summary" || command == "reports") {
+      command == "summary" || command == "reports" || command == "chart") {
     int64_t id = 0;
     if (args.size() != 2 || !ParseId(args[1], &id)) {
       return Usage(absl::StrCat(command,
@@ -828,6 +869,7 @@ int Main(int argc, char** argv) {
     if (command == "employee") return Employee(id);
     if (command == "chain") return Chain(id);
     if (command == "reports") return Reports(id);
+    if (command == "chart") return Chart(id);
     return Summary(id);
   }
   return Usage(absl::StrCat("unknown command '", command, "'"));
