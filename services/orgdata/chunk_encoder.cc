@@ -6,6 +6,7 @@
 #include <memory>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 
 namespace pulse::orgdata {
@@ -106,6 +107,51 @@ char* PutEmployee(const hierarchy::EmployeeView& e, char* out) {
 }
 
 }  // namespace
+
+absl::StatusOr<EmployeeMask> EmployeeMask::FromReadMask(
+    const google::protobuf::FieldMask& mask, bool keep_manager) {
+  EmployeeMask out;
+  if (mask.paths().empty()) return out;
+  out.keeps_all_ = false;
+  out.kept_ = uint64_t{1} << v1::Employee::kIdFieldNumber;
+  if (keep_manager)
+    out.kept_ |= uint64_t{1} << v1::Employee::kManagerIdFieldNumber;
+  const google::protobuf::Descriptor* employee = v1::Employee::descriptor();
+  for (const std::string& path : mask.paths()) {
+    const google::protobuf::FieldDescriptor* field =
+        employee->FindFieldByName(path);
+    if (field == nullptr || field->number() >= 64) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("read_mask path '", path,
+                       "' is not a field of pulse.orgdata.v1.Employee"));
+    }
+    out.kept_ |= uint64_t{1} << field->number();
+  }
+  return out;
+}
+
+void EmployeeMask::Apply(hierarchy::EmployeeView& e) const {
+  if (keeps_all_) return;
+  if (!Keeps(v1::Employee::kManagerIdFieldNumber)) e.manager_id.reset();
+  if (!Keeps(v1::Employee::kDepthFieldNumber)) e.depth = 0;
+  if (!Keeps(v1::Employee::kFullNameFieldNumber)) e.full_name = {};
+  if (!Keeps(v1::Employee::kTitleFieldNumber)) e.title = {};
+  if (!Keeps(v1::Employee::kEmailFieldNumber)) e.email = {};
+  if (!Keeps(v1::Employee::kDepartmentIdFieldNumber)) e.department_id.reset();
+  if (!Keeps(v1::Employee::kHireDateFieldNumber)) e.hire_date = {};
+  if (!Keeps(v1::Employee::kNotesFieldNumber)) e.notes.reset();
+  if (!Keeps(v1::Employee::kDirectReportsFieldNumber)) e.direct_reports.reset();
+}
+
+void EmployeeMask::Apply(v1::Employee& e) const {
+  if (keeps_all_) return;
+  const google::protobuf::Reflection* reflection = e.GetReflection();
+  const google::protobuf::Descriptor* employee = e.GetDescriptor();
+  for (int i = 0; i < employee->field_count(); ++i) {
+    const google::protobuf::FieldDescriptor* field = employee->field(i);
+    if (!Keeps(field->number())) reflection->ClearField(&e, field);
+  }
+}
 
 void ToProto(const hierarchy::Employee& e, v1::Employee* out) {
   const hierarchy::EmployeeView view = hierarchy::ViewOf(e);

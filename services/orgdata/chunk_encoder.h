@@ -5,11 +5,38 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
+#include "google/protobuf/field_mask.pb.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "libs/hierarchy/hierarchy.h"
 #include "pulse/orgdata/v1/orgdata.pb.h"
 
 namespace pulse::orgdata {
+
+// The fields of Employee a request's read_mask keeps: every one for an
+// empty mask; otherwise those named, id, and manager_id where the answer
+// needs it (a stream's tree).
+class EmployeeMask {
+ public:
+  // Keeps every field.
+  EmployeeMask() = default;
+  // INVALID_ARGUMENT naming a path that is not a field of Employee.
+  static absl::StatusOr<EmployeeMask> FromReadMask(
+      const google::protobuf::FieldMask& mask, bool keep_manager);
+
+  // Clears the fields not kept.
+  void Apply(hierarchy::EmployeeView& e) const;
+  void Apply(v1::Employee& e) const;
+  bool keeps_all() const { return keeps_all_; }
+
+ private:
+  bool Keeps(int field_number) const {
+    return keeps_all_ || (kept_ >> field_number & 1) != 0;
+  }
+  bool keeps_all_ = true;
+  // Bit n: the field numbered n.
+  uint64_t kept_ = 0;
+};
 
 // The message form of a row, for the unary answers: the bytes ChunkEncoder
 // writes for the row, parsed.

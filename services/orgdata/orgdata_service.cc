@@ -267,6 +267,13 @@ class OrgDataServiceImpl::SubtreeStream final
       End(ToGrpcStatus(s));
       return;
     }
+    auto mask = EmployeeMask::FromReadMask(request.read_mask(),
+                                           /*keep_manager=*/true);
+    if (!mask.ok()) {
+      End(ToGrpcStatus(mask.status()));
+      return;
+    }
+    mask_ = *mask;
     cursor_.root = request.root_id();
     cursor_.max_depth = request.max_depth();
     cursor_.order = static_cast<int>(request.order());
@@ -383,7 +390,13 @@ class OrgDataServiceImpl::SubtreeStream final
     auto more = reader_->NextViews(
         limit,
         [this](const hierarchy::EmployeeView& e) {
-          encoder_.Add(e);
+          if (mask_.keeps_all()) {
+            encoder_.Add(e);
+          } else {
+            hierarchy::EmployeeView masked = e;
+            mask_.Apply(masked);
+            encoder_.Add(masked);
+          }
           return true;
         },
         [this] { return cancelled_.load(std::memory_order_relaxed); });
@@ -473,6 +486,8 @@ class OrgDataServiceImpl::SubtreeStream final
   Cursor cursor_;
   int64_t skipped_ = 0;
   ChunkEncoder encoder_;
+  // The request's read_mask.
+  EmployeeMask mask_;
   // The chunk being written; gRPC reads it until the write is done.
   grpc::ByteBuffer chunk_;
   int64_t sent_ = 0;
@@ -846,6 +861,9 @@ grpc::Status OrgDataServiceImpl::GetEmployee(
     return log.Finish(busy);
   }
   if (request->id() <= 0) return log.Finish(InvalidId("id", request->id()));
+  auto mask = EmployeeMask::FromReadMask(request->read_mask(),
+                                         /*keep_manager=*/false);
+  if (!mask.ok()) return log.Finish(ToGrpcStatus(mask.status()));
   std::shared_ptr<const GateFacts> facts;
   auto snapshot = OpenGated(&facts);
   if (!snapshot.ok()) return log.Finish(ToGrpcStatus(snapshot.status()));
@@ -855,6 +873,7 @@ grpc::Status OrgDataServiceImpl::GetEmployee(
     context->AddInitialMetadata("pulse-snapshot", facts->snapshot_token);
   }
   ToProto(*employee, response);
+  mask->Apply(*response);
   return log.Finish(grpc::Status::OK);
 }
 
@@ -1018,6 +1037,9 @@ grpc::Status OrgDataServiceImpl::ListDirectReports(
   if (request->id() <= 0) return log.Finish(InvalidId("id", request->id()));
   auto page_size = PageSize(request->page_size());
   if (!page_size.ok()) return log.Finish(ToGrpcStatus(page_size.status()));
+  auto mask = EmployeeMask::FromReadMask(request->read_mask(),
+                                         /*keep_manager=*/false);
+  if (!mask.ok()) return log.Finish(ToGrpcStatus(mask.status()));
   std::optional<hierarchy::ReportsPosition> after;
   if (!request->page_token().empty()) {
     auto parsed = ParseReportsToken(request->page_token(), request->id());
@@ -1033,7 +1055,9 @@ grpc::Status OrgDataServiceImpl::ListDirectReports(
   const bool more = static_cast<int>(reports->size()) > *page_size;
   if (more) reports->pop_back();
   for (const hierarchy::Employee& e : *reports) {
-    ToProto(e, response->add_reports());
+    v1::Employee* out = response->add_reports();
+    ToProto(e, out);
+    mask->Apply(*out);
   }
   if (more) {
     const hierarchy::ReportsPosition last{reports->back().full_name,
@@ -1054,6 +1078,9 @@ grpc::Status OrgDataServiceImpl::SearchEmployees(
   }
   auto page_size = PageSize(request->page_size());
   if (!page_size.ok()) return log.Finish(ToGrpcStatus(page_size.status()));
+  auto mask = EmployeeMask::FromReadMask(request->read_mask(),
+                                         /*keep_manager=*/false);
+  if (!mask.ok()) return log.Finish(ToGrpcStatus(mask.status()));
   hierarchy::SearchRequest search;
   search.query = request->query();
   if (request->has_department_id()) {
@@ -1079,7 +1106,9 @@ grpc::Status OrgDataServiceImpl::SearchEmployees(
   const bool more = static_cast<int>(hits->size()) > *page_size;
   if (more) hits->pop_back();
   for (const hierarchy::SearchHit& hit : *hits) {
-    ToProto(hit.employee, response->add_employees());
+    v1::Employee* out = response->add_employees();
+    ToProto(hit.employee, out);
+    mask->Apply(*out);
   }
   if (more) {
     response->set_next_page_token(

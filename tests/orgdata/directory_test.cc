@@ -517,5 +517,115 @@ TEST_F(DirectoryTest, BadSearchesGetTheRightCodes) {
   EXPECT_THAT(other.first.error_message(), HasSubstr("another search"));
 }
 
+// The fields an Employee carries, by name.
+std::vector<std::string> SetFields(const v1::Employee& e) {
+  std::vector<const google::protobuf::FieldDescriptor*> fields;
+  e.GetReflection()->ListFields(e, &fields);
+  std::vector<std::string> names;
+  for (const auto* f : fields) names.push_back(f->name());
+  return names;
+}
+
+TEST_F(DirectoryTest, ReadMasksSendOnlyTheNamedFields) {
+  using ::testing::ElementsAre;
+  const int64_t manager = BusiestManager();
+  // A stream: id and manager_id always, then what is named.
+  grpc::ClientContext context;
+  v1::StreamSubtreeRequest stream;
+  stream.set_root_id(1);
+  stream.mutable_read_mask()->add_paths("full_name");
+  auto reader = stub_->StreamSubtree(&context, stream);
+  v1::SubtreeChunk chunk;
+  std::map<int64_t, std::string> names;
+  while (reader->Read(&chunk)) {
+    for (const v1::Employee& e : chunk.nodes()) {
+      names[e.id()] = e.full_name();
+      if (e.id() == 1) {
+        EXPECT_THAT(SetFields(e), ElementsAre("id", "full_name"));
+      } else {
+        EXPECT_THAT(SetFields(e), ElementsAre("id", "manager_id", "full_name"))
+            << e.id();
+      }
+    }
+  }
+  ASSERT_TRUE(reader->Finish().ok());
+  auto count = db_->SelectInt("SELECT count(*) FROM employees");
+  ASSERT_OK(count);
+  EXPECT_EQ(static_cast<int64_t>(names.size()), *count);
+  EXPECT_EQ(names[7], NamePrefix(7, 100));
+
+  {
+    grpc::ClientContext c;
+    v1::GetEmployeeRequest get;
+    get.set_id(7);
+    get.mutable_read_mask()->add_paths("email");
+    v1::Employee e;
+    ASSERT_TRUE(stub_->GetEmployee(&c, get, &e).ok());
+    EXPECT_THAT(SetFields(e), ElementsAre("id", "email"));
+  }
+  {
+    grpc::ClientContext c;
+    v1::ListDirectReportsRequest list;
+    list.set_id(manager);
+    list.mutable_read_mask()->add_paths("direct_reports");
+    list.mutable_read_mask()->add_paths("full_name");
+    v1::ListDirectReportsResponse out;
+    ASSERT_TRUE(stub_->ListDirectReports(&c, list, &out).ok());
+    ASSERT_GT(out.reports_size(), 0);
+    EXPECT_THAT(SetFields(out.reports(0)),
+                ElementsAre("id", "full_name", "direct_reports"));
+  }
+  {
+    grpc::ClientContext c;
+    v1::SearchEmployeesRequest search;
+    search.set_query(NamePrefix(7, 3));
+    search.mutable_read_mask()->add_paths("title");
+    v1::SearchEmployeesResponse out;
+    ASSERT_TRUE(stub_->SearchEmployees(&c, search, &out).ok());
+    ASSERT_GT(out.employees_size(), 0);
+    EXPECT_THAT(SetFields(out.employees(0)), ElementsAre("id", "title"));
+  }
+
+  // A path that is no field: INVALID_ARGUMENT everywhere, naming it.
+  {
+    grpc::ClientContext c;
+    v1::StreamSubtreeRequest bad = stream;
+    bad.mutable_read_mask()->add_paths("salary");
+    auto r = stub_->StreamSubtree(&c, bad);
+    while (r->Read(&chunk)) {
+    }
+    grpc::Status status = r->Finish();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(status.error_message(), HasSubstr("salary"));
+  }
+  {
+    grpc::ClientContext c;
+    v1::GetEmployeeRequest get;
+    get.set_id(7);
+    get.mutable_read_mask()->add_paths("salary");
+    v1::Employee e;
+    EXPECT_EQ(stub_->GetEmployee(&c, get, &e).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  {
+    grpc::ClientContext c;
+    v1::ListDirectReportsRequest list;
+    list.set_id(manager);
+    list.mutable_read_mask()->add_paths("salary");
+    v1::ListDirectReportsResponse out;
+    EXPECT_EQ(stub_->ListDirectReports(&c, list, &out).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  {
+    grpc::ClientContext c;
+    v1::SearchEmployeesRequest search;
+    search.set_query("a");
+    search.mutable_read_mask()->add_paths("salary");
+    v1::SearchEmployeesResponse out;
+    EXPECT_EQ(stub_->SearchEmployees(&c, search, &out).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
+  }
+}
+
 }  // namespace
 }  // namespace pulse::orgdata
