@@ -229,7 +229,24 @@ EmployeeView ViewOf(const Employee& e) {
   view.hire_date = e.hire_date;
   if (e.notes.has_value()) view.notes = *e.notes;
   view.direct_reports = e.direct_reports;
+  view.outside_filter = e.outside_filter;
   return view;
+}
+
+Employee Own(const EmployeeView& v) {
+  Employee e;
+  e.id = v.id;
+  e.manager_id = v.manager_id;
+  e.depth = v.depth;
+  e.full_name = std::string(v.full_name);
+  e.title = std::string(v.title);
+  e.email = std::string(v.email);
+  e.department_id = v.department_id;
+  e.hire_date = std::string(v.hire_date);
+  if (v.notes.has_value()) e.notes = std::string(*v.notes);
+  e.direct_reports = v.direct_reports;
+  e.outside_filter = v.outside_filter;
+  return e;
 }
 
 absl::Status ValidateSubtreeRequest(const SubtreeRequest& request) {

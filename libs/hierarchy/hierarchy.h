@@ -33,6 +33,8 @@ struct Employee {
   std::optional<std::string> notes;
   // Set only when asked for (SubtreeRequest::with_direct_reports).
   std::optional<int64_t> direct_reports;
+  // A manager sent only to connect a filtered subtree (set by the service).
+  bool outside_filter = false;
 };
 
 enum class Order {
@@ -85,9 +87,12 @@ struct EmployeeView {
   absl::string_view hire_date;
   std::optional<absl::string_view> notes;
   std::optional<int64_t> direct_reports;
+  bool outside_filter = false;
 };
 // As NodeSink, for views.
 using ViewSink = std::function<bool(const EmployeeView&)>;
+// A copy of the node `v` views, owning its strings.
+Employee Own(const EmployeeView& v);
 // A view of `e`, valid while `e` is unchanged.
 EmployeeView ViewOf(const Employee& e);
 

@@ -46,6 +46,7 @@ size_t StringField(size_t length) { return 1 + VarintSize(length) + length; }
 
 // A tag takes one byte for field numbers up to 15.
 static_assert(v1::Employee::kDirectReportsFieldNumber <= 15 &&
+                  v1::Employee::kOutsideFilterFieldNumber <= 15 &&
                   v1::Employee::kNotesFieldNumber <= 15 &&
                   v1::SubtreeChunk::kSchemaRevisionsFieldNumber <= 15,
               "the encoder writes one-byte tags");
@@ -80,6 +81,7 @@ size_t EmployeeSize(const hierarchy::EmployeeView& e) {
   if (!e.hire_date.empty()) size += StringField(e.hire_date.size());
   if (e.notes) size += StringField(e.notes->size());
   if (e.direct_reports) size += IntField(*e.direct_reports);
+  if (e.outside_filter) size += IntField(1);
   return size;
 }
 
@@ -103,6 +105,9 @@ char* PutEmployee(const hierarchy::EmployeeView& e, char* out) {
     out =
         PutInt(v1::Employee::kDirectReportsFieldNumber, *e.direct_reports, out);
   }
+  if (e.outside_filter) {
+    out = PutInt(v1::Employee::kOutsideFilterFieldNumber, 1, out);
+  }
   return out;
 }
 
@@ -113,7 +118,9 @@ absl::StatusOr<EmployeeMask> EmployeeMask::FromReadMask(
   EmployeeMask out;
   if (mask.paths().empty()) return out;
   out.keeps_all_ = false;
-  out.kept_ = uint64_t{1} << v1::Employee::kIdFieldNumber;
+  // The marker of a connecting manager comes whenever it is set.
+  out.kept_ = uint64_t{1} << v1::Employee::kIdFieldNumber |
+              uint64_t{1} << v1::Employee::kOutsideFilterFieldNumber;
   if (keep_manager)
     out.kept_ |= uint64_t{1} << v1::Employee::kManagerIdFieldNumber;
   const google::protobuf::Descriptor* employee = v1::Employee::descriptor();

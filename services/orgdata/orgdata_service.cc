@@ -274,6 +274,27 @@ class OrgDataServiceImpl::SubtreeStream final
       return;
     }
     mask_ = *mask;
+    if (!request.department_ids().empty()) {
+      if (request.order() == v1::ORDER_BREADTH_FIRST ||
+          !request.cursor().empty()) {
+        End(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                         "department_ids works with depth-first order and "
+                         "without a cursor"));
+        return;
+      }
+      for (int64_t id : request.department_ids()) {
+        if (id <= 0) {
+          End(grpc::Status(
+              grpc::StatusCode::INVALID_ARGUMENT,
+              absl::StrCat("department_ids must be positive, not ", id)));
+          return;
+        }
+        departments_.insert(id);
+      }
+      // The reader reads every node; the limit is on what is sent.
+      max_sent_ = query.max_nodes;
+      query.max_nodes = 0;
+    }
     cursor_.root = request.root_id();
     cursor_.max_depth = request.max_depth();
     cursor_.order = static_cast<int>(request.order());
@@ -324,6 +345,12 @@ class OrgDataServiceImpl::SubtreeStream final
       End(ToGrpcStatus(snapshot.status()));
       return;
     }
+    if (!departments_.empty()) {
+      if (absl::Status s = CheckDepartmentsExist((*snapshot)->db()); !s.ok()) {
+        End(ToGrpcStatus(s));
+        return;
+      }
+    }
     auto reader = (*snapshot)->OpenSubtree(query);
     if (!reader.ok()) {
       End(ToGrpcStatus(reader.status()));
@@ -364,8 +391,52 @@ class OrgDataServiceImpl::SubtreeStream final
     }
   }
 
+  absl::Status CheckDepartmentsExist(store::Database& db) {
+    for (int64_t id : departments_) {
+      auto found = db.SelectInt(
+          absl::StrCat("SELECT count(*) FROM departments WHERE id = ", id));
+      if (!found.ok()) return found.status();
+      if (*found == 0) {
+        return absl::NotFoundError(absl::StrCat("no department with id ", id));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  void Encode(const hierarchy::EmployeeView& e) {
+    if (mask_.keeps_all()) {
+      encoder_.Add(e);
+    } else {
+      hierarchy::EmployeeView masked = e;
+      mask_.Apply(masked);
+      encoder_.Add(masked);
+    }
+  }
+
+  // A node read by a stream with department_ids: sent if in one of them,
+  // after the managers above it not sent yet (pre-order keeps them on
+  // path_). False once max_nodes is reached.
+  bool Filter(const hierarchy::EmployeeView& e) {
+    path_.resize(std::min<size_t>(path_.size(), e.depth));
+    path_.push_back({hierarchy::Own(e), false});
+    if (!e.department_id || departments_.count(*e.department_id) == 0) {
+      return true;
+    }
+    for (auto& [manager, sent] : path_) {
+      if (sent) continue;
+      if (max_sent_ > 0 && sent_ + encoder_.nodes() >= max_sent_) {
+        filter_truncated_ = true;
+        return false;
+      }
+      manager.outside_filter = &manager != &path_.back().first;
+      Encode(hierarchy::ViewOf(manager));
+      sent = true;
+    }
+    return true;
+  }
+
   std::string NextCursor() {
-    if (cursor_.snapshot.empty()) return "";
+    if (cursor_.snapshot.empty() || !departments_.empty()) return "";
     cursor_.nodes = skipped_ + sent_;
     return FormatCursor(cursor_);
   }
@@ -387,19 +458,18 @@ class OrgDataServiceImpl::SubtreeStream final
               "last nodes received, or a smaller max_depth)")));
       return false;
     }
-    auto more = reader_->NextViews(
-        limit,
-        [this](const hierarchy::EmployeeView& e) {
-          if (mask_.keeps_all()) {
-            encoder_.Add(e);
-          } else {
-            hierarchy::EmployeeView masked = e;
-            mask_.Apply(masked);
-            encoder_.Add(masked);
-          }
-          return true;
-        },
-        [this] { return cancelled_.load(std::memory_order_relaxed); });
+    absl::StatusOr<bool> more;
+    do {
+      more = reader_->NextViews(
+          limit,
+          [this](const hierarchy::EmployeeView& e) {
+            if (!departments_.empty()) return Filter(e);
+            Encode(e);
+            return true;
+          },
+          [this] { return cancelled_.load(std::memory_order_relaxed); });
+      // A filtered read goes on until it has something to send.
+    } while (more.ok() && *more && encoder_.nodes() == 0);
     const int read = encoder_.nodes();
     sent_ += read;
     service_->nodes_read_.fetch_add(read, std::memory_order_relaxed);
@@ -422,7 +492,7 @@ class OrgDataServiceImpl::SubtreeStream final
       StartWrite(&chunk_);
       return true;
     }
-    const bool truncated = reader_->truncated();
+    const bool truncated = reader_->truncated() || filter_truncated_;
     const bool last_write = read > 0 || truncated;
     chunk_ = encoder_.Finish(truncated, first ? facts_->state->current : kNone,
                              first ? facts_->snapshot_token : "", NextCursor());
@@ -488,6 +558,13 @@ class OrgDataServiceImpl::SubtreeStream final
   ChunkEncoder encoder_;
   // The request's read_mask.
   EmployeeMask mask_;
+  // The request's department_ids, its max_nodes for them, and the nodes
+  // from the root down to the last node read, each with whether it was
+  // sent (guarded by mu_, as the reader is).
+  absl::flat_hash_set<int64_t> departments_;
+  int64_t max_sent_ = 0;
+  bool filter_truncated_ = false;
+  std::vector<std::pair<hierarchy::Employee, bool>> path_;
   // The chunk being written; gRPC reads it until the write is done.
   grpc::ByteBuffer chunk_;
   int64_t sent_ = 0;

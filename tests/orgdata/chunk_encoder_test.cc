@@ -146,6 +146,7 @@ TEST(ChunkEncoderTest, EveryFieldOfEmployeeInTheProtoIsEncoded) {
   e.hire_date = "1842-01-01";
   e.notes = "notes";
   e.direct_reports = 4;
+  e.outside_filter = true;
   ChunkEncoder encoder;
   encoder.Add(e);
   v1::SubtreeChunk encoded;

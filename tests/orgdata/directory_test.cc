@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cctype>
 #include <map>
+#include <set>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -625,6 +626,85 @@ TEST_F(DirectoryTest, ReadMasksSendOnlyTheNamedFields) {
     EXPECT_EQ(stub_->SearchEmployees(&c, search, &out).error_code(),
               grpc::StatusCode::INVALID_ARGUMENT);
   }
+}
+
+TEST_F(DirectoryTest, AStreamOfSomeDepartmentsKeepsTheTreeConnected) {
+  // Two departments of middling size.
+  std::vector<int64_t> wanted;
+  auto q = db_->Prepare(
+      "SELECT department_id FROM employees WHERE department_id IS NOT NULL "
+      "GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 2 OFFSET 3");
+  ASSERT_OK(q);
+  ASSERT_OK(q->ForEachRow([&] {
+    wanted.push_back(q->Int64(0));
+    return absl::OkStatus();
+  }));
+  ASSERT_EQ(wanted.size(), 2u);
+  // The reference: their members, and everyone above a member.
+  std::set<int64_t> members, above;
+  auto m = db_->Prepare(absl::StrCat(
+      "SELECT id, org_path FROM employees WHERE department_id IN (", wanted[0],
+      ", ", wanted[1], ")"));
+  ASSERT_OK(m);
+  ASSERT_OK(m->ForEachRow([&] {
+    members.insert(m->Int64(0));
+    const std::string path = m->Text(1);
+    for (size_t at = 0; at + 8 < path.size(); at += 8) {
+      above.insert(std::stoll(path.substr(at, 8), nullptr, 16));
+    }
+    return absl::OkStatus();
+  }));
+  for (int64_t id : members) above.erase(id);
+
+  auto stream = [&](int64_t max_nodes, v1::Order order,
+                    std::vector<v1::Employee>* nodes, bool* truncated) {
+    grpc::ClientContext context;
+    v1::StreamSubtreeRequest request;
+    request.set_root_id(1);
+    request.set_order(order);
+    request.set_max_nodes(max_nodes);
+    for (int64_t id : wanted) request.add_department_ids(id);
+    auto reader = stub_->StreamSubtree(&context, request);
+    v1::SubtreeChunk chunk;
+    while (reader->Read(&chunk)) {
+      for (const v1::Employee& e : chunk.nodes()) nodes->push_back(e);
+      EXPECT_TRUE(chunk.next_cursor().empty());
+      if (chunk.truncated()) *truncated = true;
+    }
+    return reader->Finish();
+  };
+  std::vector<v1::Employee> nodes;
+  bool truncated = false;
+  ASSERT_TRUE(stream(0, v1::ORDER_DEPTH_FIRST, &nodes, &truncated).ok());
+  EXPECT_FALSE(truncated);
+  std::set<int64_t> seen, in, outside;
+  for (const v1::Employee& e : nodes) {
+    if (e.id() != 1) {
+      EXPECT_EQ(seen.count(e.manager_id()), 1u)
+          << e.id() << " came before its manager " << e.manager_id();
+    }
+    EXPECT_TRUE(seen.insert(e.id()).second) << e.id() << " came twice";
+    (e.outside_filter() ? outside : in).insert(e.id());
+  }
+  EXPECT_EQ(in, members);
+  EXPECT_EQ(outside, above);
+  ASSERT_FALSE(above.empty());
+  ASSERT_GT(nodes.size(), 10u);
+
+  // max_nodes counts the connecting managers too.
+  std::vector<v1::Employee> five;
+  truncated = false;
+  ASSERT_TRUE(stream(5, v1::ORDER_DEPTH_FIRST, &five, &truncated).ok());
+  EXPECT_TRUE(truncated);
+  ASSERT_EQ(five.size(), 5u);
+  for (size_t i = 0; i < 5; ++i) EXPECT_EQ(five[i].id(), nodes[i].id());
+
+  std::vector<v1::Employee> none;
+  EXPECT_EQ(stream(0, v1::ORDER_BREADTH_FIRST, &none, &truncated).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  wanted = {987654};
+  EXPECT_EQ(stream(0, v1::ORDER_DEPTH_FIRST, &none, &truncated).error_code(),
+            grpc::StatusCode::NOT_FOUND);
 }
 
 }  // namespace

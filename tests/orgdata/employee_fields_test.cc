@@ -24,7 +24,8 @@ namespace pulse::orgdata {
 namespace {
 
 // Fields the server computes per read rather than stores.
-const std::set<std::string> kComputed = {"depth", "direct_reports"};
+const std::set<std::string> kComputed = {"depth", "direct_reports",
+                                         "outside_filter"};
 
 // The names a pragma_* query's first column gives, on a database at head.
 std::set<std::string> NamesAtHead(const std::string& query) {
