@@ -233,6 +233,32 @@ double Percentile(std::vector<double> v, double p) {
   return v[std::min(i, v.size() - 1)];
 }
 
+// A stream's time and the bytes of its nodes as protobuf encodes them.
+struct StreamBytes {
+  double seconds = 0;
+  int64_t nodes = 0;
+  int64_t bytes = 0;
+};
+
+StreamBytes StreamCountingBytes(OrgDataService::Stub* stub,
+                                const StreamSubtreeRequest& request) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::minutes(5));
+  StreamBytes f;
+  const absl::Time start = absl::Now();
+  auto reader = stub->StreamSubtree(&context, request);
+  SubtreeChunk chunk;
+  while (reader->Read(&chunk)) {
+    f.nodes += chunk.nodes_size();
+    for (const auto& node : chunk.nodes()) f.bytes += node.ByteSizeLong();
+  }
+  grpc::Status status = reader->Finish();
+  f.seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  if (!status.ok()) Die("StreamSubtree failed: " + status.error_message());
+  return f;
+}
+
 struct StreamFigures {
   double seconds = 0;
   double first_chunk_ms = 0;
@@ -739,6 +765,67 @@ int main(int argc, char** argv) {
                          dir, "reference")));
   }
 
+  // 5b. What a client that draws only names pays: the whole organisation
+  // with read_mask = id, manager_id, full_name against every field, in
+  // turns (best of each), and the bytes per node of each.
+  StreamSubtreeRequest masked = whole;
+  for (const char* path : {"id", "manager_id", "full_name"}) {
+    masked.mutable_read_mask()->add_paths(path);
+  }
+  StreamBytes all_fields{1e9, 0, 0}, name_only{1e9, 0, 0};
+  for (int r = 0; r < repeats; ++r) {
+    for (bool mask : {r % 2 == 0, r % 2 != 0}) {
+      StreamBytes f = StreamCountingBytes(stub.get(), mask ? masked : whole);
+      StreamBytes& best = mask ? name_only : all_fields;
+      if (f.seconds < best.seconds) best = f;
+    }
+  }
+
+  // 5c. SearchEmployees with 3-letter prefixes: of the first and last
+  // names of employees picked across the table, and of title words, one
+  // call at a time (default page of 50).
+  std::vector<std::string> prefixes;
+  {
+    auto lease = pool.Acquire();
+    if (!lease.ok()) Die(std::string(lease.status().message()));
+    auto q = (*lease)->db().Prepare(
+        absl::StrCat("SELECT full_name, title FROM employees WHERE id % ",
+                     std::max<int64_t>(1, employees / 200), " = 0"));
+    if (!q.ok()) Die(std::string(q.status().message()));
+    absl::Status s = q->ForEachRow([&] {
+      for (int c = 0; c < 2; ++c) {
+        std::string text = q->Text(c);
+        // First and last word.
+        const size_t space = text.rfind(' ');
+        for (const std::string& word :
+             {text.substr(0, text.find(' ')),
+              space == std::string::npos ? text : text.substr(space + 1)}) {
+          if (word.size() >= 3) prefixes.push_back(word.substr(0, 3));
+        }
+      }
+      return absl::OkStatus();
+    });
+    if (!s.ok()) Die(std::string(s.message()));
+  }
+  std::vector<double> search_ms;
+  int64_t search_hits = 0;
+  for (int pass = 0; pass < 2; ++pass) {  // The first warms the cache.
+    for (const std::string& prefix : prefixes) {
+      grpc::ClientContext context;
+      pulse::orgdata::v1::SearchEmployeesRequest request;
+      request.set_query(prefix);
+      pulse::orgdata::v1::SearchEmployeesResponse response;
+      const absl::Time start = absl::Now();
+      grpc::Status status = stub->SearchEmployees(&context, request, &response);
+      const double ms = absl::ToDoubleMilliseconds(absl::Now() - start);
+      if (!status.ok()) Die("SearchEmployees: " + status.error_message());
+      if (pass == 1) {
+        search_ms.push_back(ms);
+        search_hits += response.employees_size();
+      }
+    }
+  }
+
   // Subtree sizes, to pick a mid-level root and the managers for the load.
   std::map<int64_t, int64_t> manager_of(links.begin(), links.end());
   std::map<int64_t, int64_t> size;
@@ -1165,6 +1252,20 @@ int main(int argc, char** argv) {
       absl::GetFlag(FLAGS_latency_calls) + 51, first_chunk_root,
       first_chunk_max);
   std::printf("| server RSS growth while streaming | %.1f MiB |\n", rss_mib);
+  std::printf(
+      "| whole org, read_mask id, manager_id, full_name / all fields: time; "
+      "bytes per node | %.3f s / %.3f s; %.1f B / %.1f B |\n",
+      name_only.seconds, all_fields.seconds,
+      static_cast<double>(name_only.bytes) /
+          std::max<int64_t>(1, name_only.nodes),
+      static_cast<double>(all_fields.bytes) /
+          std::max<int64_t>(1, all_fields.nodes));
+  std::printf(
+      "| SearchEmployees, 3-letter prefixes, p50 / p99 (%zu calls, %.1f "
+      "results each) | %.2f / %.2f ms |\n",
+      search_ms.size(),
+      static_cast<double>(search_hits) / std::max<size_t>(1, search_ms.size()),
+      Percentile(search_ms, 0.5), Percentile(search_ms, 0.99));
   std::printf("| mid-level subtree (%lld nodes) p50 / p99 | %.2f / %.2f ms |\n",
               static_cast<long long>(size[mid_root]), Percentile(mid_ms, 0.5),
               Percentile(mid_ms, 0.99));
@@ -1242,6 +1343,11 @@ int main(int argc, char** argv) {
       verdict(first_chunk_max <= latency_bound));
   std::printf("| server RSS growth <= 64 MiB | %.1f MiB | %s |\n", rss_mib,
               verdict(rss_mib <= 64));
+  const double search_p99 = Percentile(search_ms, 0.99);
+  std::printf(
+      "| search p99, 3-letter prefix (5 ms) <= 2.5 x gRPC floor p99 (%.2f "
+      "ms) | %.2f ms | %s |\n",
+      latency_bound, search_p99, verdict(search_p99 <= latency_bound));
   std::printf(
       "| load >= 0.7 x gRPC floor streams/s (the faster, %s) | %.2f x | %s "
       "|\n",
@@ -1261,7 +1367,8 @@ int main(int argc, char** argv) {
   std::printf(
       "| mixed load read p99 (10 ms) <= 5.2 x gRPC floor p99 (%.1f ms) | "
       "%.2f ms | %s |\n",
-      mixed_read_bound, mixed.p99_ms, verdict(mixed.p99_ms <= mixed_read_bound));
+      mixed_read_bound, mixed.p99_ms,
+      verdict(mixed.p99_ms <= mixed_read_bound));
   std::printf(
       "| mixed load write p99 (20 ms) <= 10.4 x gRPC floor p99 (%.1f ms) | "
       "%.2f ms | %s |\n",
@@ -1329,7 +1436,9 @@ int main(int argc, char** argv) {
       "\"watch1_p99_ms\":%.3f,\"watch100_p50_ms\":%.3f,"
       "\"watch100_p99_ms\":%.3f,\"idle_watchers_rss_mib\":%.1f,"
       "\"idle_watchers_cpu_percent\":%.2f,\"log_batch_ratio\":%.3f,"
-      "\"log_move_ratio\":%.3f}\n",
+      "\"log_move_ratio\":%.3f,\"search_p50_ms\":%.3f,"
+      "\"search_p99_ms\":%.3f,\"mask_s\":%.4f,\"all_fields_s\":%.4f,"
+      "\"mask_bytes_per_node\":%.1f,\"all_bytes_per_node\":%.1f}\n",
       static_cast<long long>(employees), upgrade_ms, seed_s, e2e_best, e2e_rate,
       floor_best, reference_best, ratio_floor, ratio_reference,
       first_chunk_root, first_chunk_max, rss_mib,
@@ -1343,6 +1452,12 @@ int main(int argc, char** argv) {
       write_rss_growth_kib / 1024.0, plain_batch_best, plain_move_best,
       grpc_floor.p99_ms, watch_one.p99_ms, watch_hundred.p50_ms,
       watch_hundred.p99_ms, idle.rss_growth_mib, idle.cpu_percent,
-      log_batch_with / log_batch_without, log_move_with / log_move_without);
+      log_batch_with / log_batch_without, log_move_with / log_move_without,
+      Percentile(search_ms, 0.5), search_p99, name_only.seconds,
+      all_fields.seconds,
+      static_cast<double>(name_only.bytes) /
+          std::max<int64_t>(1, name_only.nodes),
+      static_cast<double>(all_fields.bytes) /
+          std::max<int64_t>(1, all_fields.nodes));
   return 0;
 }
