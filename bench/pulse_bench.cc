@@ -233,40 +233,17 @@ double Percentile(std::vector<double> v, double p) {
   return v[std::min(i, v.size() - 1)];
 }
 
-// A stream's time and the bytes of its nodes as protobuf encodes them.
-struct StreamBytes {
-  double seconds = 0;
-  int64_t nodes = 0;
-  int64_t bytes = 0;
-};
-
-StreamBytes StreamCountingBytes(OrgDataService::Stub* stub,
-                                const StreamSubtreeRequest& request) {
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::minutes(5));
-  StreamBytes f;
-  const absl::Time start = absl::Now();
-  auto reader = stub->StreamSubtree(&context, request);
-  SubtreeChunk chunk;
-  while (reader->Read(&chunk)) {
-    f.nodes += chunk.nodes_size();
-    for (const auto& node : chunk.nodes()) f.bytes += node.ByteSizeLong();
-  }
-  grpc::Status status = reader->Finish();
-  f.seconds = absl::ToDoubleSeconds(absl::Now() - start);
-  if (!status.ok()) Die("StreamSubtree failed: " + status.error_message());
-  return f;
-}
-
 struct StreamFigures {
   double seconds = 0;
   double first_chunk_ms = 0;
   int64_t nodes = 0;
+  // The nodes' bytes as protobuf encodes them (with count_bytes).
+  int64_t bytes = 0;
 };
 
 StreamFigures StreamOnce(OrgDataService::Stub* stub,
-                         const StreamSubtreeRequest& request) {
+                         const StreamSubtreeRequest& request,
+                         bool count_bytes = false) {
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() +
                        std::chrono::minutes(5));
@@ -281,6 +258,9 @@ StreamFigures StreamOnce(OrgDataService::Stub* stub,
       first = false;
     }
     f.nodes += chunk.nodes_size();
+    if (count_bytes) {
+      for (const auto& node : chunk.nodes()) f.bytes += node.ByteSizeLong();
+    }
   }
   grpc::Status status = reader->Finish();
   f.seconds = absl::ToDoubleSeconds(absl::Now() - start);
@@ -772,11 +752,12 @@ int main(int argc, char** argv) {
   for (const char* path : {"id", "manager_id", "full_name"}) {
     masked.mutable_read_mask()->add_paths(path);
   }
-  StreamBytes all_fields{1e9, 0, 0}, name_only{1e9, 0, 0};
+  StreamFigures all_fields{1e9}, name_only{1e9};
   for (int r = 0; r < repeats; ++r) {
     for (bool mask : {r % 2 == 0, r % 2 != 0}) {
-      StreamBytes f = StreamCountingBytes(stub.get(), mask ? masked : whole);
-      StreamBytes& best = mask ? name_only : all_fields;
+      StreamFigures f = StreamOnce(stub.get(), mask ? masked : whole,
+                                   /*count_bytes=*/true);
+      StreamFigures& best = mask ? name_only : all_fields;
       if (f.seconds < best.seconds) best = f;
     }
   }

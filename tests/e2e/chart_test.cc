@@ -14,10 +14,8 @@
 #include "absl/strings/str_replace.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "libs/migrate/migrator.h"
-#include "libs/seed/seed.h"
 #include "libs/store/store.h"
-#include "tests/test_util/migrations.h"
+#include "tests/test_util/seeded_db.h"
 #include "tests/test_util/status_matchers.h"
 #include "tests/test_util/subprocess.h"
 #include "tests/test_util/temp_dir.h"
@@ -66,14 +64,7 @@ constexpr char kDriverTail[] = R"js(
 class ChartTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    migrate::MigratorOptions options;
-    options.db_path = db_path();
-    auto m = migrate::Migrator::Create(testing::ProjectMigrations(), options);
-    ASSERT_OK(m);
-    ASSERT_OK((*m)->Upgrade("head"));
-    seed::SeedOptions seed;
-    seed.employees = 10000;
-    ASSERT_OK(seed::SeedOrganisation(db_path(), seed));
+    ASSERT_OK(testing::MigrateAndSeed(db_path(), 10000));
     auto db = store::Open(db_path(), store::OpenOptions());
     ASSERT_OK(db);
     db_ = *std::move(db);

@@ -14,12 +14,10 @@
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
-#include "libs/migrate/migrator.h"
-#include "libs/seed/seed.h"
 #include "libs/store/store.h"
 #include "pulse/orgdata/v1/orgdata.grpc.pb.h"
 #include "services/orgdata/server.h"
-#include "tests/test_util/migrations.h"
+#include "tests/test_util/seeded_db.h"
 #include "tests/test_util/status_matchers.h"
 #include "tests/test_util/temp_dir.h"
 
@@ -34,14 +32,7 @@ constexpr char kToken[] = "directory-test-admin-token";
 class DirectoryTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    migrate::MigratorOptions options;
-    options.db_path = db_path();
-    auto m = migrate::Migrator::Create(testing::ProjectMigrations(), options);
-    ASSERT_OK(m);
-    ASSERT_OK((*m)->Upgrade("head"));
-    seed::SeedOptions seed;
-    seed.employees = 600;
-    ASSERT_OK(seed::SeedOrganisation(db_path(), seed));
+    ASSERT_OK(testing::MigrateAndSeed(db_path(), 600));
     Server::Options server;
     server.listen_address = "127.0.0.1:0";
     server.db_path = db_path();

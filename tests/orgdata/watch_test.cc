@@ -11,13 +11,11 @@
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
-#include "libs/migrate/migrator.h"
-#include "libs/seed/seed.h"
 #include "libs/store/change_log.h"
 #include "libs/store/store.h"
 #include "pulse/orgdata/v1/orgdata.grpc.pb.h"
 #include "services/orgdata/server.h"
-#include "tests/test_util/migrations.h"
+#include "tests/test_util/seeded_db.h"
 #include "tests/test_util/status_matchers.h"
 #include "tests/test_util/temp_dir.h"
 
@@ -50,14 +48,7 @@ int64_t SeqOf(const std::string& token) {
 class WatchTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    migrate::MigratorOptions options;
-    options.db_path = db_path();
-    auto m = migrate::Migrator::Create(testing::ProjectMigrations(), options);
-    ASSERT_OK(m);
-    ASSERT_OK((*m)->Upgrade("head"));
-    seed::SeedOptions seed;
-    seed.employees = 400;
-    ASSERT_OK(seed::SeedOrganisation(db_path(), seed));
+    ASSERT_OK(testing::MigrateAndSeed(db_path(), 400));
     Server::Options server;
     server.listen_address = "127.0.0.1:0";
     server.db_path = db_path();
