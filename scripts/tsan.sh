@@ -39,6 +39,7 @@ if [[ ! -f "$ABSL_PREFIX/lib/cmake/absl/abslConfig.cmake" ]]; then
   (cd "$work" && apt-get source -qq "${apt_options[@]}" abseil 2>/dev/null)
   cmake -S "$(ls -d "$work"/abseil-*/)" -B "$work/build" -G Ninja \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_STANDARD=17 \
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" \
     -DBUILD_SHARED_LIBS=ON -DCMAKE_CXX_FLAGS="$TSAN_FLAGS" \
     -DCMAKE_SHARED_LINKER_FLAGS=-fsanitize=thread \
     -DCMAKE_PROJECT_absl_INCLUDE="$PWD/scripts/tsan-absl.cmake" \
