@@ -73,6 +73,8 @@ constexpr char kSelectManager[] =
     "SELECT manager_id FROM employees WHERE id = ?";
 constexpr char kHasGeneration[] =
     "SELECT count(*) FROM sqlite_schema WHERE name = 'org_path_generation'";
+constexpr char kHasSearch[] =
+    "SELECT count(*) FROM sqlite_schema WHERE name = 'employee_search'";
 constexpr char kSelectGeneration[] = "SELECT token FROM org_path_generation";
 // Characters per path component.
 constexpr size_t kComponent = store::kPathComponentChars;
@@ -233,20 +235,26 @@ EmployeeView ViewOf(const Employee& e) {
   return view;
 }
 
-Employee Own(const EmployeeView& v) {
-  Employee e;
-  e.id = v.id;
-  e.manager_id = v.manager_id;
-  e.depth = v.depth;
-  e.full_name = std::string(v.full_name);
-  e.title = std::string(v.title);
-  e.email = std::string(v.email);
-  e.department_id = v.department_id;
-  e.hire_date = std::string(v.hire_date);
-  if (v.notes.has_value()) e.notes = std::string(*v.notes);
-  e.direct_reports = v.direct_reports;
-  e.outside_filter = v.outside_filter;
-  return e;
+void CopyView(const EmployeeView& v, Employee* e) {
+  auto assign = [](absl::string_view from, std::string* to) {
+    to->assign(from.data(), from.size());
+  };
+  e->id = v.id;
+  e->manager_id = v.manager_id;
+  e->depth = v.depth;
+  assign(v.full_name, &e->full_name);
+  assign(v.title, &e->title);
+  assign(v.email, &e->email);
+  e->department_id = v.department_id;
+  assign(v.hire_date, &e->hire_date);
+  if (v.notes.has_value()) {
+    if (!e->notes.has_value()) e->notes.emplace();
+    assign(*v.notes, &*e->notes);
+  } else {
+    e->notes.reset();
+  }
+  e->direct_reports = v.direct_reports;
+  e->outside_filter = v.outside_filter;
 }
 
 absl::Status ValidateSubtreeRequest(const SubtreeRequest& request) {
@@ -307,13 +315,14 @@ absl::StatusOr<SchemaFacts> Snapshot::Facts() {
   auto notes = any(kHasNotes);
   auto path = notes.ok() ? any(kHasPath) : notes;
   auto generation = path.ok() ? any(kHasGeneration) : path;
-  if (!generation.ok()) {
-    return store::WithContext(generation.status(),
-                              "reading the employees schema");
+  auto search = generation.ok() ? any(kHasSearch) : generation;
+  if (!search.ok()) {
+    return store::WithContext(search.status(), "reading the employees schema");
   }
   facts.has_notes = *notes;
   facts.has_path = *path;
   facts.has_generation = *generation;
+  facts.has_search = *search;
   if (caches_ != nullptr) {
     caches_->schema_facts.Put(*lease_, data_version_,
                               std::make_shared<const SchemaFacts>(facts));
@@ -515,9 +524,9 @@ absl::StatusOr<std::vector<SearchHit>> Snapshot::Search(
       absl::StrJoin(absl::StrSplit(request.query, absl::ByAnyChar(" \t\r\n"),
                                    absl::SkipEmpty()),
                     " ");
-  auto exists = store::TableExists(db(), "employee_search");
-  if (!exists.ok()) return exists.status();
-  if (!*exists) {
+  auto facts = Facts();
+  if (!facts.ok()) return facts.status();
+  if (!facts->has_search) {
     return absl::FailedPreconditionError(
         "the database has no search index (revision bdc1691daa1a): run "
         "'pulse-schema upgrade head'");
@@ -537,15 +546,8 @@ absl::StatusOr<std::vector<SearchHit>> Snapshot::Search(
     (*q)->Reset();
   }
   if (request.department_id.has_value()) {
-    auto q = lease_->Prepare("SELECT 1 FROM departments WHERE id = ?");
-    if (!q.ok()) return q.status();
-    (*q)->Bind(1, *request.department_id);
-    auto row = (*q)->Step();
-    if (!row.ok()) return row.status();
-    (*q)->Reset();
-    if (!*row) {
-      return absl::NotFoundError(
-          absl::StrCat("no department with id ", *request.department_id));
+    if (absl::Status s = DepartmentMustExist(*request.department_id); !s.ok()) {
+      return s;
     }
   }
   auto notes = HasNotes();
@@ -601,6 +603,18 @@ absl::StatusOr<std::vector<SearchHit>> Snapshot::Search(
     }
   }
   return hits;
+}
+
+absl::Status Snapshot::DepartmentMustExist(int64_t id) {
+  auto q = lease_->Prepare("SELECT 1 FROM departments WHERE id = ?");
+  if (!q.ok()) return q.status();
+  (*q)->Bind(1, id);
+  auto row = (*q)->Step();
+  if (!row.ok()) return row.status();
+  (*q)->Reset();
+  if (!*row)
+    return absl::NotFoundError(absl::StrCat("no department with id ", id));
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<Department>> Snapshot::Departments() {
@@ -912,27 +926,10 @@ void SubtreeReader::ShareLearned() {
 absl::StatusOr<bool> SubtreeReader::Next(int64_t max_nodes,
                                          const NodeSink& sink,
                                          const CancelFn& cancelled) {
-  auto assign = [](absl::string_view from, std::string* to) {
-    to->assign(from.data(), from.size());
-  };
   return NextViews(
       max_nodes,
       [&](const EmployeeView& v) {
-        row_.id = v.id;
-        row_.manager_id = v.manager_id;
-        row_.depth = v.depth;
-        assign(v.full_name, &row_.full_name);
-        assign(v.title, &row_.title);
-        assign(v.email, &row_.email);
-        row_.department_id = v.department_id;
-        assign(v.hire_date, &row_.hire_date);
-        if (v.notes.has_value()) {
-          if (!row_.notes.has_value()) row_.notes.emplace();
-          assign(*v.notes, &*row_.notes);
-        } else {
-          row_.notes.reset();
-        }
-        row_.direct_reports = v.direct_reports;
+        CopyView(v, &row_);
         return sink(row_);
       },
       cancelled);

@@ -91,8 +91,8 @@ struct EmployeeView {
 };
 // As NodeSink, for views.
 using ViewSink = std::function<bool(const EmployeeView&)>;
-// A copy of the node `v` views, owning its strings.
-Employee Own(const EmployeeView& v);
+// Copies the node `v` views into `*e`, reusing the buffers of its strings.
+void CopyView(const EmployeeView& v, Employee* e);
 // A view of `e`, valid while `e` is unchanged.
 EmployeeView ViewOf(const Employee& e);
 
@@ -274,6 +274,8 @@ struct SchemaFacts {
   bool has_path = false;
   // The path generation token, org_path_generation (9b4e2d7c5a13).
   bool has_generation = false;
+  // The search index, employee_search (bdc1691daa1a).
+  bool has_search = false;
 };
 
 // What reads share across connections and calls, owned by whoever serves
@@ -352,6 +354,8 @@ class Snapshot {
   // department or manager; FAILED_PRECONDITION on a schema without the
   // search index.
   absl::StatusOr<std::vector<SearchHit>> Search(const SearchRequest& request);
+  // NOT_FOUND unless the department exists.
+  absl::Status DepartmentMustExist(int64_t id);
   // Every department in pre-order (a department before those below it,
   // siblings by name then id), with heads and headcounts. DATA_LOSS when
   // parent links form a cycle.

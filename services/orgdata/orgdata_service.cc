@@ -345,8 +345,8 @@ class OrgDataServiceImpl::SubtreeStream final
       End(ToGrpcStatus(snapshot.status()));
       return;
     }
-    if (!departments_.empty()) {
-      if (absl::Status s = CheckDepartmentsExist((*snapshot)->db()); !s.ok()) {
+    for (int64_t id : departments_) {
+      if (absl::Status s = (*snapshot)->DepartmentMustExist(id); !s.ok()) {
         End(ToGrpcStatus(s));
         return;
       }
@@ -391,18 +391,6 @@ class OrgDataServiceImpl::SubtreeStream final
     }
   }
 
-  absl::Status CheckDepartmentsExist(store::Database& db) {
-    for (int64_t id : departments_) {
-      auto found = db.SelectInt(
-          absl::StrCat("SELECT count(*) FROM departments WHERE id = ", id));
-      if (!found.ok()) return found.status();
-      if (*found == 0) {
-        return absl::NotFoundError(absl::StrCat("no department with id ", id));
-      }
-    }
-    return absl::OkStatus();
-  }
-
   void Encode(const hierarchy::EmployeeView& e) {
     if (mask_.keeps_all()) {
       encoder_.Add(e);
@@ -417,8 +405,10 @@ class OrgDataServiceImpl::SubtreeStream final
   // after the managers above it not sent yet (pre-order keeps them on
   // path_). False once max_nodes is reached.
   bool Filter(const hierarchy::EmployeeView& e) {
-    path_.resize(std::min<size_t>(path_.size(), e.depth));
-    path_.push_back({hierarchy::Own(e), false});
+    // path_[d]: the node read last at depth d (its buffers reused).
+    path_.resize(static_cast<size_t>(e.depth) + 1);
+    hierarchy::CopyView(e, &path_.back().first);
+    path_.back().second = false;
     if (!e.department_id || departments_.count(*e.department_id) == 0) {
       return true;
     }
