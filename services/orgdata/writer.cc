@@ -67,6 +67,11 @@ Writer::OpenImportConnection() {
 
 absl::StatusOr<write::WriteSummary> Writer::ApplyChanges(
     const std::vector<write::Change>& changes, bool validate_only) {
+  return OnWriterThread([&] { return Apply(changes, validate_only); });
+}
+
+absl::StatusOr<write::WriteSummary> Writer::Apply(
+    const std::vector<write::Change>& changes, bool validate_only) {
   absl::StatusOr<write::WriteSummary> result;
   {
     absl::MutexLock lock(&mu_);
@@ -82,6 +87,10 @@ absl::StatusOr<write::WriteSummary> Writer::ApplyChanges(
 
 absl::StatusOr<write::WriteSummary> Writer::FinishImport(
     write::Importer& importer) {
+  return OnWriterThread([&] { return Finish(importer); });
+}
+
+absl::StatusOr<write::WriteSummary> Writer::Finish(write::Importer& importer) {
   absl::StatusOr<write::WriteSummary> result;
   {
     absl::MutexLock lock(&mu_);
@@ -95,6 +104,11 @@ absl::StatusOr<write::WriteSummary> Writer::FinishImport(
 
 absl::StatusOr<int64_t> Writer::PruneChangeLog(int64_t older_than_ms,
                                                int64_t keep_rows) {
+  return OnWriterThread([&] { return Prune(older_than_ms, keep_rows); });
+}
+
+absl::StatusOr<int64_t> Writer::Prune(int64_t older_than_ms,
+                                      int64_t keep_rows) {
   absl::StatusOr<int64_t> pruned;
   {
     absl::MutexLock lock(&mu_);
