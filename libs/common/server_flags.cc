@@ -2,10 +2,9 @@
 
 #include <malloc.h>
 
-#include "absl/strings/str_cat.h"
-
 #include "absl/flags/flag.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "libs/common/env_flags.h"
 #include "libs/common/grpc_util.h"

@@ -105,6 +105,34 @@ TEST_F(SeedTest, SmallOrganisationsGetVariedNames) {
             10);
 }
 
+// The search index is built in one merge at the end of the load
+// (store::RefreshAfterBulkLoad), and FTS5's usual merge settings are back
+// for the writes after it: every row found, in one segment.
+TEST_F(SeedTest, TheSearchIndexIsWholeAndMergesAsUsualAfterwards) {
+  const std::string path = Migrated("search.db");
+  ASSERT_OK(SeedOrganisation(path, {20000, 1}));
+  SQLite::Database db(path, SQLite::OPEN_READWRITE);
+  EXPECT_EQ(db.execAndGet("SELECT v FROM employee_search_config WHERE k = "
+                          "'automerge'")
+                .getInt64(),
+            4);
+  EXPECT_EQ(db.execAndGet("SELECT v FROM employee_search_config WHERE k = "
+                          "'crisismerge'")
+                .getInt64(),
+            16);
+  EXPECT_EQ(
+      db.execAndGet("SELECT count(DISTINCT segid) FROM employee_search_idx")
+          .getInt64(),
+      1);
+  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM employee_search WHERE "
+                          "employee_search MATCH 'chief*'")
+                .getInt64(),
+            1);
+  db.exec(
+      "INSERT INTO employee_search (employee_search) VALUES "
+      "('integrity-check')");
+}
+
 TEST_F(SeedTest, RefusesUnmigratedOrFilledDatabasesWritingNothing) {
   const std::string empty = dir_.Join("empty.db");
   { SQLite::Database db(empty, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE); }
