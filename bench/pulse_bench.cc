@@ -1388,10 +1388,13 @@ int main(int argc, char** argv) {
   }
   std::printf("| upgrade head <= 50 ms | %.1f ms | %s |\n", upgrade_ms,
               reuse ? "n/a (database reused)" : verdict(upgrade_ms <= 50));
-  std::printf("| seed 1,000,000 <= 5 s | %.2f s | %s |\n", seed_s,
-              reuse                  ? "n/a (database reused)"
-              : employees == 1000000 ? verdict(seed_s <= 5)
-                                     : "n/a (other size)");
+  // Seeding is judged against a floor in the same run since issue 15:
+  // <= 1.5x sqlite3 .import of the same rows (bench/writes.sh), not the
+  // 5 s it had when this VM was three times faster.
+  std::printf(
+      "| seed %lld | %.2f s | judged in bench/writes.sh (<= 1.5 x sqlite3 "
+      ".import, same run) |\n",
+      static_cast<long long>(employees), seed_s);
   std::printf(
       "\n{\"employees\":%lld,\"upgrade_ms\":%.1f,\"seed_s\":%.3f,"
       "\"e2e_s\":%.4f,\"e2e_nodes_per_s\":%.0f,\"floor_s\":%.4f,"
