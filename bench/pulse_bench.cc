@@ -644,10 +644,21 @@ int main(int argc, char** argv) {
   absl::Duration upgrade, seed;
   if (!reuse) {
     std::system(("rm -rf '" + dir + "' && mkdir -p '" + dir + "'").c_str());
-    upgrade =
-        Run({bin + "/schema/pulse-schema", "upgrade", "head", "--db=" + db,
-             "--migrations=" + absl::GetFlag(FLAGS_migrations)},
-            dir, "upgrade");
+    // Best of --repeats, each on a new file: the first upgrade after the
+    // last run's files were deleted waited on the file system (69.5 ms
+    // against 30 ms).
+    auto upgrade_to_head = [&](const std::string& file) {
+      return Run(
+          {bin + "/schema/pulse-schema", "upgrade", "head", "--db=" + file,
+           "--migrations=" + absl::GetFlag(FLAGS_migrations)},
+          dir, "upgrade");
+    };
+    upgrade = upgrade_to_head(db);
+    for (int r = 1; r < repeats; ++r) {
+      const std::string scratch = absl::StrCat(dir, "/upgrade-", r, ".db");
+      upgrade = std::min(upgrade, upgrade_to_head(scratch));
+      std::system(("rm -f '" + scratch + "'*").c_str());
+    }
     seed = Run({bin + "/orgdata/pulse-orgdata", "seed", "--db=" + db,
                 absl::StrCat("--employees=", employees)},
                dir, "seed");

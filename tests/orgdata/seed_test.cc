@@ -112,21 +112,18 @@ TEST_F(SeedTest, TheSearchIndexIsWholeAndMergesAsUsualAfterwards) {
   const std::string path = Migrated("search.db");
   ASSERT_OK(SeedOrganisation(path, {20000, 1}));
   SQLite::Database db(path, SQLite::OPEN_READWRITE);
-  EXPECT_EQ(db.execAndGet("SELECT v FROM employee_search_config WHERE k = "
-                          "'automerge'")
-                .getInt64(),
+  auto number = [&](const std::string& sql) {
+    return db.execAndGet(sql).getInt64();
+  };
+  EXPECT_EQ(number("SELECT v FROM employee_search_config WHERE k = "
+                   "'automerge'"),
             4);
-  EXPECT_EQ(db.execAndGet("SELECT v FROM employee_search_config WHERE k = "
-                          "'crisismerge'")
-                .getInt64(),
+  EXPECT_EQ(number("SELECT v FROM employee_search_config WHERE k = "
+                   "'crisismerge'"),
             16);
-  EXPECT_EQ(
-      db.execAndGet("SELECT count(DISTINCT segid) FROM employee_search_idx")
-          .getInt64(),
-      1);
-  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM employee_search WHERE "
-                          "employee_search MATCH 'chief*'")
-                .getInt64(),
+  EXPECT_EQ(number("SELECT count(DISTINCT segid) FROM employee_search_idx"), 1);
+  EXPECT_EQ(number("SELECT count(*) FROM employee_search WHERE "
+                   "employee_search MATCH 'chief*'"),
             1);
   db.exec(
       "INSERT INTO employee_search (employee_search) VALUES "
