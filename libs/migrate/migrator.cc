@@ -272,7 +272,8 @@ absl::StatusOr<std::vector<StepLoss>> PlanLossesOf(
       }
     }
     for (const std::string& table : replay->vanished) {
-      if (replay->after.tables.count(table) && live->tables.count(table)) {
+      if (replay->after.tables.count(table) && live->tables.count(table) &&
+          !IsDerivedData(table)) {
         step.rebuilt.push_back(table);
       }
     }
