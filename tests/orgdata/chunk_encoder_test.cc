@@ -164,5 +164,50 @@ TEST(ChunkEncoderTest, EveryFieldOfEmployeeInTheProtoIsEncoded) {
   }
 }
 
+TEST(ChunkEncoderTest, AReadMaskClearsEveryFieldItDoesNotName) {
+  // For each field of pulse.orgdata.v1.Employee, a stream's read_mask
+  // naming only that field: a row with every field set must arrive with
+  // that field, the id, the manager and the filter marker, and nothing
+  // else. A field added to the proto and not to EmployeeMask fails here,
+  // by name.
+  hierarchy::Employee e;
+  e.id = 7;
+  e.manager_id = 3;
+  e.depth = 2;
+  e.full_name = "Ada Lovelace";
+  e.title = "Analyst";
+  e.email = "ada@example.com";
+  e.department_id = 5;
+  e.hire_date = "1842-01-01";
+  e.notes = "notes";
+  e.direct_reports = 4;
+  e.outside_filter = true;
+  const google::protobuf::Descriptor* d = v1::Employee::descriptor();
+  for (int i = 0; i < d->field_count(); ++i) {
+    const google::protobuf::FieldDescriptor* named = d->field(i);
+    google::protobuf::FieldMask read_mask;
+    read_mask.add_paths(named->name());
+    auto mask = EmployeeMask::FromReadMask(read_mask, /*keep_manager=*/true);
+    ASSERT_TRUE(mask.ok()) << mask.status();
+    hierarchy::EmployeeView view = hierarchy::ViewOf(e);
+    mask->Apply(view);
+    ChunkEncoder encoder;
+    encoder.Add(view);
+    v1::SubtreeChunk chunk;
+    ASSERT_TRUE(chunk.ParseFromString(Bytes(encoder.Finish(false, {}))));
+    ASSERT_EQ(chunk.nodes_size(), 1);
+    const v1::Employee& sent = chunk.nodes(0);
+    for (int j = 0; j < d->field_count(); ++j) {
+      const google::protobuf::FieldDescriptor* f = d->field(j);
+      const bool always =
+          f->number() == v1::Employee::kIdFieldNumber ||
+          f->number() == v1::Employee::kManagerIdFieldNumber ||
+          f->number() == v1::Employee::kOutsideFilterFieldNumber;
+      EXPECT_EQ(sent.GetReflection()->HasField(sent, f), always || f == named)
+          << "read_mask [" << named->name() << "]: Employee." << f->name();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace pulse::orgdata
