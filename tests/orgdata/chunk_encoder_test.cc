@@ -72,6 +72,24 @@ v1::Employee Expected(const hierarchy::Employee& e) {
   return out;
 }
 
+// An employee with every field the server has set to a value other than
+// its default.
+hierarchy::Employee EveryFieldSet() {
+  hierarchy::Employee e;
+  e.id = 7;
+  e.manager_id = 3;
+  e.depth = 2;
+  e.full_name = "Ada Lovelace";
+  e.title = "Analyst";
+  e.email = "ada@example.com";
+  e.department_id = 5;
+  e.hire_date = "1842-01-01";
+  e.notes = "notes";
+  e.direct_reports = 4;
+  e.outside_filter = true;
+  return e;
+}
+
 TEST(ChunkEncoderTest, WritesWhatProtobufWrites) {
   std::mt19937_64 rng(7);
   ChunkEncoder encoder;
@@ -135,18 +153,7 @@ TEST(ChunkEncoderTest, EveryFieldOfEmployeeInTheProtoIsEncoded) {
   // its default: each field of pulse.orgdata.v1.Employee must then arrive
   // set, through the encoder and through ToProto alike. A field added to
   // the proto and not to the server fails here, by name.
-  hierarchy::Employee e;
-  e.id = 7;
-  e.manager_id = 3;
-  e.depth = 2;
-  e.full_name = "Ada Lovelace";
-  e.title = "Analyst";
-  e.email = "ada@example.com";
-  e.department_id = 5;
-  e.hire_date = "1842-01-01";
-  e.notes = "notes";
-  e.direct_reports = 4;
-  e.outside_filter = true;
+  const hierarchy::Employee e = EveryFieldSet();
   ChunkEncoder encoder;
   encoder.Add(e);
   v1::SubtreeChunk encoded;
@@ -170,18 +177,7 @@ TEST(ChunkEncoderTest, AReadMaskClearsEveryFieldItDoesNotName) {
   // that field, the id, the manager and the filter marker, and nothing
   // else. A field added to the proto and not to EmployeeMask fails here,
   // by name.
-  hierarchy::Employee e;
-  e.id = 7;
-  e.manager_id = 3;
-  e.depth = 2;
-  e.full_name = "Ada Lovelace";
-  e.title = "Analyst";
-  e.email = "ada@example.com";
-  e.department_id = 5;
-  e.hire_date = "1842-01-01";
-  e.notes = "notes";
-  e.direct_reports = 4;
-  e.outside_filter = true;
+  const hierarchy::Employee e = EveryFieldSet();
   const google::protobuf::Descriptor* d = v1::Employee::descriptor();
   for (int i = 0; i < d->field_count(); ++i) {
     const google::protobuf::FieldDescriptor* named = d->field(i);
