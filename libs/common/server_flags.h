@@ -26,9 +26,9 @@ std::vector<absl::string_view> ServerFlagNames();
 // The start of a Pulse server binary's main: turns absl's mutex deadlock
 // detection off (it walks a graph on every lock, and the serving path takes
 // a few locks per request), keeps up to 256 MiB of freed memory per malloc
-// heap instead of returning it to the kernel, sets the usage message, and parses the flags
-// with environment fallbacks for ServerFlagNames() and `flags`. Returns the
-// positional arguments.
+// heap instead of returning it to the kernel, sets the usage message, and
+// parses the flags with environment fallbacks for ServerFlagNames() and
+// `flags`. Returns the positional arguments.
 std::vector<std::string> StartServerBinary(
     int argc, char** argv, const char* usage,
     std::initializer_list<absl::string_view> flags);
