@@ -110,6 +110,8 @@ class OrgDataServiceImpl final
   // Streams whose snapshot was dropped for its age (for metrics and tests).
   int64_t expired_streams() const { return expired_streams_.load(); }
   int64_t nodes_read() const { return nodes_read_.load(); }
+  // Unary calls and writes holding a slot now (for metrics and tests).
+  int unary_calls() const { return unary_calls_.load(); }
 
   // After the database file was replaced: what reads learned of the old
   // file is not the new file's.

@@ -71,6 +71,7 @@ class Server {
     return service_ ? service_->active_streams() : 0;
   }
   int64_t nodes_read() const { return service_ ? service_->nodes_read() : 0; }
+  int unary_calls() const { return service_ ? service_->unary_calls() : 0; }
 
  private:
   void SetServing(bool serving);

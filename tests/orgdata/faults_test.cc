@@ -378,11 +378,14 @@ TEST_F(FaultsTest, UnaryCallsPastTheLimitGetResourceExhausted) {
   v1::ImportResponse imported;
   auto import = stub_->Import(&import_context, &imported);
   ASSERT_TRUE(import->Write(v1::ImportRequest()));
-  EXPECT_TRUE(testing::WaitFor(
-      [&] { return get() == grpc::StatusCode::RESOURCE_EXHAUSTED; }));
+  // Only once its handler holds the slot: a call sent earlier could reach
+  // the server first and take it, and the import would be refused instead.
+  ASSERT_TRUE(testing::WaitFor([&] { return org_->unary_calls() == 1; }));
+  EXPECT_EQ(get(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   import->WritesDone();
-  import->Finish();
-  EXPECT_TRUE(testing::WaitFor([&] { return get() == grpc::StatusCode::OK; }));
+  EXPECT_TRUE(import->Finish().ok());
+  // The slot is given back before the import's status is sent.
+  EXPECT_EQ(get(), grpc::StatusCode::OK);
 }
 
 // A new file renamed over the served one (a backup put back by rename) is
