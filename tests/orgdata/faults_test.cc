@@ -378,8 +378,9 @@ TEST_F(FaultsTest, UnaryCallsPastTheLimitGetResourceExhausted) {
   v1::ImportResponse imported;
   auto import = stub_->Import(&import_context, &imported);
   ASSERT_TRUE(import->Write(v1::ImportRequest()));
-  // Only once its handler holds the slot: a call sent earlier could reach
-  // the server first and take it, and the import would be refused instead.
+  // Probe only once the import's handler holds the slot: a probe sent
+  // before that could reach the server first and take the slot itself, and
+  // the import would be the call refused.
   ASSERT_TRUE(testing::WaitFor([&] { return org_->unary_calls() == 1; }));
   EXPECT_EQ(get(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   import->WritesDone();
