@@ -1,5 +1,9 @@
 #include "libs/seed/seed.h"
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "libs/store/store.h"
@@ -128,6 +132,46 @@ TEST_F(SeedTest, TheSearchIndexIsWholeAndMergesAsUsualAfterwards) {
   db.exec(
       "INSERT INTO employee_search (employee_search) VALUES "
       "('integrity-check')");
+}
+
+// FTS5 merges a level of its index once writes have filled it with
+// segments: the one segment a bulk load leaves must sit high enough that
+// the writes after it do not rewrite it whole (built without merging, it
+// sat on level 1 and 400 single-row writes after a seed of 100,000 had
+// rewritten it).
+TEST_F(SeedTest, TheFirstWritesAfterASeedDoNotRewriteItsSearchIndex) {
+  const std::string path = Migrated("writes.db");
+  ASSERT_OK(SeedOrganisation(path, {100000, 1}));
+  SQLite::Database db(path, SQLite::OPEN_READWRITE);
+  auto segments = [&] {
+    std::vector<int64_t> ids;
+    SQLite::Statement q(db,
+                        "SELECT DISTINCT segid FROM employee_search_idx "
+                        "ORDER BY segid");
+    while (q.executeStep()) ids.push_back(q.getColumn(0).getInt64());
+    return ids;
+  };
+  const std::vector<int64_t> seeded = segments();
+  ASSERT_EQ(seeded.size(), 1u);
+  SQLite::Statement hire(db,
+                         "INSERT INTO employees (id, manager_id, full_name, "
+                         "title, email, hire_date) VALUES (?, 1, ?, "
+                         "'Engineer', ?, '2026-12-01')");
+  for (int i = 1; i <= 1000; ++i) {
+    const int64_t id = 200000 + i;
+    hire.bind(1, id);
+    hire.bind(2, "Hire " + std::to_string(i));
+    hire.bind(3, "hire." + std::to_string(i) + "@pulse.example");
+    hire.exec();
+    hire.reset();
+  }
+  const std::vector<int64_t> after = segments();
+  EXPECT_TRUE(std::find(after.begin(), after.end(), seeded[0]) != after.end())
+      << "the seeded segment " << seeded[0] << " was merged away";
+  EXPECT_EQ(db.execAndGet("SELECT count(*) FROM employee_search WHERE "
+                          "employee_search MATCH 'hire'")
+                .getInt64(),
+            1000);
 }
 
 TEST_F(SeedTest, RefusesUnmigratedOrFilledDatabasesWritingNothing) {
