@@ -230,15 +230,12 @@ absl::Status RefreshAfterBulkLoad(Database& db) {
   if (!search.ok()) return search.status();
   if (!*search) return absl::OkStatus();
   // The index is rebuilt with FTS5's usual merging (automerge 4,
-  // crisismerge 16, set here as the writes after it have them), then merged
-  // into one segment. The merging costs a million-row rebuild a fifth more
-  // (6.0-6.7 s against 5.0-5.2 s without it), and is what places that
-  // segment on a high level (5 of 6 for a million rows): FTS5 merges a
-  // level once writes have filled it with 4 segments, so a segment built
-  // without it sits on level 1 and was rewritten whole by the first few
-  // hundred single-row writes, and again each time the writes fill its
-  // next level (the mixed read/write load ran at 0.74-0.77x read-only on a
-  // newly seeded million, 0.94-1.00x once that was done).
+  // crisismerge 16, as the writes after it have them), then merged into one
+  // segment. The merging during the rebuild is what places that segment on
+  // a high level: FTS5 merges a level once writes have filled it, and a
+  // segment built unmerged sits on level 1, where the first few hundred
+  // single-row writes rewrote it whole (docs/PERFORMANCE.md, "The first
+  // writes after a bulk load").
   return db.Exec(
       "INSERT INTO employee_search (employee_search, rank) "
       "VALUES ('automerge', 4);"
