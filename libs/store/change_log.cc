@@ -161,19 +161,22 @@ absl::Status ReplaceChangeLogEpoch(Database& db) {
 }
 
 absl::StatusOr<int64_t> PruneChangeLog(Database& db, int64_t older_than_ms,
-                                       int64_t keep_rows) {
+                                       int64_t keep_rows, int64_t max_rows) {
   // The last seq to delete: the newest row too old, or the newest beyond
-  // the cap, whichever is later. The rows too old are found through the
-  // at_ms index, so this reads about as much as it deletes: left to itself,
-  // SQLite takes max(seq) from the table's end and walks back through the
-  // whole log to the first row too old (the service prunes every minute).
+  // the cap, whichever is later; but no further than max_rows past the
+  // oldest row. The rows too old are found through the at_ms index, so
+  // this reads about as much as it deletes: left to itself, SQLite takes
+  // max(seq) from the table's end and walks back through the whole log to
+  // the first row too old (the service prunes every minute).
   auto q = db.Prepare(
-      "SELECT max(coalesce((SELECT max(seq) FROM change_log INDEXED BY "
+      "SELECT min(max(coalesce((SELECT max(seq) FROM change_log INDEXED BY "
       "change_log_at_ms WHERE at_ms < ?1), 0), coalesce((SELECT max(seq) "
-      "FROM change_log), 0) - ?2)");
+      "FROM change_log), 0) - ?2), coalesce((SELECT min(seq) FROM "
+      "change_log), 0) + ?3 - 1)");
   if (!q.ok()) return q.status();
   q->Bind(1, older_than_ms);
   q->Bind(2, keep_rows);
+  q->Bind(3, max_rows);
   auto row = q->Step();
   if (!row.ok()) return row.status();
   const int64_t through = q->Int64(0);

@@ -95,12 +95,14 @@ absl::Status LogReload(Database& db);
 // put back an older log). Nothing on a schema without the log.
 absl::Status ReplaceChangeLogEpoch(Database& db);
 
-// Deletes the rows older than `older_than_ms` (Unix ms) and all but the
-// newest `keep_rows` (and the commits wholly among them), in one
-// transaction the caller holds, and records the last seq deleted. Returns the
-// rows deleted.
+// Deletes the oldest of the rows older than `older_than_ms` (Unix ms) and
+// of all but the newest `keep_rows`, at most `max_rows` of them (and the
+// commits wholly among them), in one transaction the caller holds, and
+// records the last seq deleted. Returns the rows deleted: call again while
+// it deleted some, each in its own transaction, so that a large backlog
+// does not hold the write lock in one go.
 absl::StatusOr<int64_t> PruneChangeLog(Database& db, int64_t older_than_ms,
-                                       int64_t keep_rows);
+                                       int64_t keep_rows, int64_t max_rows);
 
 // True when the employee whose path is `path` is `root` or under it.
 bool PathHasAncestor(absl::string_view path, int64_t root);

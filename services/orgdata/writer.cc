@@ -16,6 +16,9 @@ constexpr char kWriterCache[] = "PRAGMA cache_size = -65536";
 // 10,000-person move. In memory the move takes 0.75x the time, for as
 // much memory while the statement runs (at most the pages it changes).
 constexpr char kWriterJournals[] = "PRAGMA temp_store = MEMORY";
+// Change-log rows deleted per transaction: about 40 ms of holding the
+// write lock here (a backlog of 533,000 rows took 2.2 s in one).
+constexpr int64_t kPruneBatchRows = 10000;
 
 }  // namespace
 
@@ -104,7 +107,14 @@ absl::StatusOr<write::WriteSummary> Writer::Finish(write::Importer& importer) {
 
 absl::StatusOr<int64_t> Writer::PruneChangeLog(int64_t older_than_ms,
                                                int64_t keep_rows) {
-  return OnWriterThread([&] { return Prune(older_than_ms, keep_rows); });
+  int64_t total = 0;
+  while (true) {
+    auto pruned =
+        OnWriterThread([&] { return Prune(older_than_ms, keep_rows); });
+    if (!pruned.ok()) return pruned.status();
+    total += *pruned;
+    if (*pruned == 0) return total;
+  }
 }
 
 absl::StatusOr<int64_t> Writer::Prune(int64_t older_than_ms,
@@ -120,7 +130,8 @@ absl::StatusOr<int64_t> Writer::Prune(int64_t older_than_ms,
     if (!*exists) return 0;
     auto txn = store::WriteTransaction::Begin(db);
     if (!txn.ok()) return txn.status();
-    pruned = store::PruneChangeLog(db, older_than_ms, keep_rows);
+    pruned =
+        store::PruneChangeLog(db, older_than_ms, keep_rows, kPruneBatchRows);
     if (!pruned.ok()) return pruned.status();
     if (*pruned == 0) return 0;
     if (absl::Status s = (*txn)->Commit(); !s.ok()) return s;

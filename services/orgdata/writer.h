@@ -68,7 +68,9 @@ class Writer {
   // Importer::Finish, one writer at a time.
   absl::StatusOr<write::WriteSummary> FinishImport(write::Importer& importer);
   // Deletes the change log's rows older than `older_than_ms` (Unix ms) and
-  // all but the newest `keep_rows`; returns how many.
+  // all but the newest `keep_rows`; returns how many. In batches, each its
+  // own transaction and its own turn on the writer's thread, so that writes
+  // asked for meanwhile commit between them.
   absl::StatusOr<int64_t> PruneChangeLog(int64_t older_than_ms,
                                          int64_t keep_rows);
 
@@ -100,6 +102,7 @@ class Writer {
   absl::StatusOr<write::WriteSummary> Apply(
       const std::vector<write::Change>& changes, bool validate_only);
   absl::StatusOr<write::WriteSummary> Finish(write::Importer& importer);
+  // One batch of PruneChangeLog.
   absl::StatusOr<int64_t> Prune(int64_t older_than_ms, int64_t keep_rows);
   // Opens the writer's connection when it is not open.
   absl::Status OpenWriterConnection() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

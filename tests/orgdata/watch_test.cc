@@ -445,7 +445,7 @@ TEST_F(WatchTest, BadAndOldTokensAreRefused) {
   // Pruned past the token: OUT_OF_RANGE, saying what to do.
   ASSERT_OK(db_->Exec("BEGIN IMMEDIATE"));
   ASSERT_OK(store::PruneChangeLog(*db_, /*older_than_ms=*/0,
-                                  /*keep_rows=*/2));
+                                  /*keep_rows=*/2, /*max_rows=*/100));
   ASSERT_OK(db_->Exec("COMMIT"));
   Watched pruned = Watch(old, 0, 0);
   EXPECT_EQ(pruned.status.error_code(), grpc::StatusCode::OUT_OF_RANGE);

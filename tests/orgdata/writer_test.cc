@@ -8,6 +8,8 @@
 
 #include <algorithm>
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "libs/migrate/revision_gate.h"
 #include "libs/seed/seed.h"
@@ -66,6 +68,33 @@ TEST(WriterTest, BackToBackLargeWritesKeepTheLogBounded) {
   // At most the bound plus the write that crossed it plus the next one.
   EXPECT_LE(largest, 3 * one_move) << "the log grew to " << largest
                                    << " bytes; one move writes " << one_move;
+}
+
+// A backlog of the change log past retention (here after a large import
+// a week ago) goes in batches, each its own transaction, until none is
+// left.
+TEST(WriterTest, PruningClearsABacklogLargerThanOneBatch) {
+  testing::TempDir dir;
+  const std::string db = dir.Join("pulse.db");
+  ASSERT_OK(testing::MigrateToHead(db));
+  {
+    auto conn = testing::OpenSqlite(db);
+    conn->exec(
+        "INSERT INTO change_log (at_ms, kind, id) "
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+        "WHERE i < 25000) SELECT 1000, 'employee_added', i FROM n");
+    conn->exec(
+        "INSERT INTO change_log (kind, id) VALUES ('employee_added', 1)");
+  }
+  migrate::RevisionGate gate("a1c3f0d2b7e4", nullptr);
+  store::ConnectionPool pool(db, {}, 1);
+  Writer writer(&pool, &gate);
+  auto pruned = writer.PruneChangeLog(
+      absl::ToUnixMillis(absl::Now() - absl::Hours(1)), 10000000);
+  ASSERT_OK(pruned);
+  EXPECT_EQ(*pruned, 25000);
+  auto conn = testing::OpenSqlite(db);
+  EXPECT_EQ(conn->execAndGet("SELECT count(*) FROM change_log").getInt64(), 1);
 }
 
 }  // namespace

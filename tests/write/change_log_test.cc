@@ -284,7 +284,8 @@ TEST_F(ChangeLogTest, TokensRoundTripAndPruningKeepsTheNewest) {
   EXPECT_EQ(ParseToken("nonsense").status().code(),
             absl::StatusCode::kInvalidArgument);
 
-  auto pruned = PruneChangeLog(*db_, /*older_than_ms=*/0, /*keep_rows=*/3);
+  auto pruned = PruneChangeLog(*db_, /*older_than_ms=*/0, /*keep_rows=*/3,
+                               /*max_rows=*/100);
   ASSERT_OK(pruned);
   EXPECT_EQ(*pruned, 7);
   state = ReadChangeLogState(*db_);
@@ -317,8 +318,9 @@ int PagesAskedFor(Database& db) {
 // The service prunes every minute through its writer, whose cache keeps
 // what it reads: pruning must find the rows past retention through the
 // log's at_ms index, reading about as many pages as it deletes rows, not
-// the whole log (it scanned all of it backwards for a row old enough).
-TEST_F(ChangeLogTest, PruningReadsOnlyWhatItPrunes) {
+// the whole log (it scanned all of it backwards for a row old enough). It
+// deletes at most max_rows per call, the oldest first.
+TEST_F(ChangeLogTest, PruningReadsOnlyWhatItPrunesAFewRowsAtATime) {
   ASSERT_OK(db_->Exec(
       "INSERT INTO change_log (at_ms, kind, id) "
       "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
@@ -331,18 +333,19 @@ TEST_F(ChangeLogTest, PruningReadsOnlyWhatItPrunes) {
       "'@example.com' FROM n"));
   const int64_t day_ago_ms = absl::ToUnixMillis(absl::Now() - absl::Hours(24));
   PagesAskedFor(*db_);
-  auto pruned = PruneChangeLog(*db_, day_ago_ms, /*keep_rows=*/10000000);
-  ASSERT_OK(pruned);
-  EXPECT_EQ(*pruned, 10);
-  EXPECT_LT(PagesAskedFor(*db_), 100);
-  // Nothing left that old: a few pages.
-  pruned = PruneChangeLog(*db_, day_ago_ms, /*keep_rows=*/10000000);
-  ASSERT_OK(pruned);
-  EXPECT_EQ(*pruned, 0);
-  EXPECT_LT(PagesAskedFor(*db_), 20);
-  auto state = ReadChangeLogState(*db_);
-  ASSERT_OK(state);
-  EXPECT_EQ((*state)->pruned_through, 10);
+  int64_t through = 0;
+  for (int64_t expected : {4, 4, 2, 0}) {
+    auto pruned = PruneChangeLog(*db_, day_ago_ms, /*keep_rows=*/10000000,
+                                 /*max_rows=*/4);
+    ASSERT_OK(pruned);
+    EXPECT_EQ(*pruned, expected);
+    EXPECT_LT(PagesAskedFor(*db_), 100);
+    through += expected;
+    auto state = ReadChangeLogState(*db_);
+    ASSERT_OK(state);
+    EXPECT_EQ((*state)->pruned_through, through);
+  }
+  EXPECT_EQ(*db_->SelectInt("SELECT min(seq) FROM change_log"), 11);
 }
 
 // The commit of each row of the log after `after`, by seq.
@@ -432,10 +435,12 @@ TEST_F(ChangeLogTest, EachWriteThroughPulseIsOneCommit) {
 
   // Pruning forgets only commits whose every change is gone: ApplyChanges'
   // (3..5) stays while 5 does.
-  ASSERT_OK(PruneChangeLog(*db_, 0, /*keep_rows=*/LastSeq(*db_) - 4));
+  ASSERT_OK(PruneChangeLog(*db_, 0, /*keep_rows=*/LastSeq(*db_) - 4,
+                           /*max_rows=*/100));
   EXPECT_EQ(Commits(*db_).at(5), 3);
   EXPECT_EQ(*db_->SelectInt("SELECT min(first_seq) FROM change_log_commit"), 3);
-  ASSERT_OK(PruneChangeLog(*db_, 0, /*keep_rows=*/LastSeq(*db_) - 5));
+  ASSERT_OK(PruneChangeLog(*db_, 0, /*keep_rows=*/LastSeq(*db_) - 5,
+                           /*max_rows=*/100));
   EXPECT_EQ(*db_->SelectInt("SELECT min(first_seq) FROM change_log_commit"),
             before_import + 1);
 }
