@@ -1,5 +1,8 @@
 #include "services/orgdata/writer.h"
 
+#include <cstdint>
+
+#include "absl/strings/str_cat.h"
 #include "libs/common/log.h"
 #include "libs/store/change_log.h"
 #include "libs/store/store.h"
@@ -16,6 +19,8 @@ constexpr char kWriterCache[] = "PRAGMA cache_size = -65536";
 // 10,000-person move. In memory the move takes 0.75x the time, for as
 // much memory while the statement runs (at most the pages it changes).
 constexpr char kWriterJournals[] = "PRAGMA temp_store = MEMORY";
+// SQLite's page size in Pulse's databases (its default).
+constexpr int64_t kPageBytes = 4096;
 // Change-log rows deleted per transaction: about 40 ms of holding the
 // write lock here (a backlog of 533,000 rows took 2.2 s in one).
 constexpr int64_t kPruneBatchRows = 10000;
@@ -62,6 +67,12 @@ Writer::OpenImportConnection() {
   if (!db.ok()) return db.status();
   // The checkpointer copies the log into the file, off the write path.
   if (absl::Status s = (*db)->Exec("PRAGMA wal_autocheckpoint = 0"); !s.ok()) {
+    return store::WithContext(s, "configuring the writer");
+  }
+  if (absl::Status s = (*db)->Exec(
+          absl::StrCat("PRAGMA journal_size_limit = ",
+                       int64_t{wal_frames_before_wait_} * kPageBytes));
+      !s.ok()) {
     return store::WithContext(s, "configuring the writer");
   }
   WatchLogSize(**db);

@@ -70,6 +70,66 @@ TEST(WriterTest, BackToBackLargeWritesKeepTheLogBounded) {
                                    << " bytes; one move writes " << one_move;
 }
 
+// The log's file goes back to the bound once the log starts over after a
+// burst larger than it, instead of keeping the burst's size until the last
+// connection closes.
+TEST(WriterTest, TheLogFileShrinksBackAfterABurst) {
+  testing::TempDir dir;
+  const std::string db = dir.Join("pulse.db");
+  ASSERT_OK(testing::MigrateToHead(db));
+  ASSERT_OK(seed::SeedOrganisation(db, {20000, 3}));
+  int64_t moved = 0, elsewhere = 0, leaf = 0;
+  {
+    auto conn = testing::OpenSqlite(db);
+    SQLite::Statement q(*conn,
+                        "SELECT e.id, (SELECT count(*) FROM employees c "
+                        "WHERE c.org_path >= e.org_path AND c.org_path < "
+                        "e.org_path || 'g') AS n FROM employees e WHERE "
+                        "e.manager_id = 1 ORDER BY n DESC LIMIT 2");
+    ASSERT_TRUE(q.executeStep());
+    moved = q.getColumn(0).getInt64();
+    ASSERT_TRUE(q.executeStep());
+    elsewhere = q.getColumn(0).getInt64();
+    leaf = conn->execAndGet(
+                   "SELECT id FROM employees e WHERE NOT EXISTS (SELECT 1 "
+                   "FROM employees c WHERE c.manager_id = e.id) LIMIT 1")
+               .getInt64();
+  }
+  migrate::RevisionGate gate("a1c3f0d2b7e4", nullptr);
+  store::ConnectionPool pool(db, {}, 1);
+  constexpr int kBound = 200;
+  Writer writer(&pool, &gate, kBound);
+  const std::string wal = db + "-wal";
+  write::MoveEmployee move;
+  move.id = moved;
+  move.new_manager_id = elsewhere;
+  ASSERT_OK(writer.ApplyChanges({move}, false));
+  ASSERT_GT(FileSize(wal), 2 * kBound * 4096) << "the move must outgrow it";
+  // Until the whole log is in the file (here or by the writer's own
+  // checkpointer, which may hold the checkpoint lock meanwhile), so that
+  // the next write starts it over.
+  {
+    auto conn = testing::OpenSqlite(db);
+    const absl::Time deadline = absl::Now() + absl::Seconds(30);
+    bool whole = false;
+    while (!whole && absl::Now() < deadline) {
+      SQLite::Statement checkpoint(*conn, "PRAGMA wal_checkpoint(PASSIVE)");
+      ASSERT_TRUE(checkpoint.executeStep());
+      whole = checkpoint.getColumn(0).getInt64() == 0 &&
+              checkpoint.getColumn(1).getInt64() > 0 &&
+              checkpoint.getColumn(1).getInt64() ==
+                  checkpoint.getColumn(2).getInt64();
+      if (!whole) absl::SleepFor(absl::Milliseconds(10));
+    }
+    ASSERT_TRUE(whole) << "the log was not checkpointed within 30 s";
+  }
+  write::MoveEmployee small;
+  small.id = leaf;
+  small.new_manager_id = 1;
+  ASSERT_OK(writer.ApplyChanges({small}, false));
+  EXPECT_LE(FileSize(wal), kBound * 4096);
+}
+
 // A backlog of the change log past retention (here after a large import
 // a week ago) goes in batches, each its own transaction, until none is
 // left.
