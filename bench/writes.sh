@@ -22,16 +22,27 @@ read -r seed_s _ < <(seconds $O seed --db="$W/src.db" --employees="$N")
 $O export --db="$W/src.db" --departments="$W/d.csv" >"$W/e.csv"
 $S upgrade head --db="$W/dst.db" --migrations=migrations >/dev/null
 
+# The reference: the sqlite3 tool's .import of the same file into a table
+# with the same keys, and then the indexes added since (the search index
+# and the name index, revision bdc1691daa1a), built after the load, as the
+# import builds them. The .import alone is what issue 13 calibrated its
+# targets against ("about 4 s on this machine today"). Timed before and
+# after Pulse's import and merge, and the two averaged: timed once, after
+# them, the VM's drift between the two moved the import's ratio from 1.7x
+# to 2.3x in one hour's runs.
+reference() {  # database; prints the .import's seconds and the whole
+  sqlite3 "$1" "CREATE TABLE employees (id INTEGER PRIMARY KEY, manager_id INTEGER, full_name TEXT NOT NULL, title TEXT NOT NULL, email TEXT NOT NULL UNIQUE, department TEXT, hire_date TEXT NOT NULL, notes TEXT); CREATE INDEX employees_manager_id ON employees (manager_id); CREATE INDEX employees_department ON employees (department); CREATE VIRTUAL TABLE employee_search USING fts5(full_name, email, title, content = 'employees', content_rowid = 'id', tokenize = \"unicode61 remove_diacritics 2 tokenchars '.@'\", prefix = '3');" >/dev/null
+  local load index
+  read -r load _ < <(seconds sqlite3 "$1" ".import --csv --skip 1 $W/e.csv employees")
+  read -r index _ < <(seconds sqlite3 "$1" "CREATE INDEX employees_full_name ON employees (full_name COLLATE NOCASE)" "INSERT INTO employee_search (employee_search) VALUES ('rebuild')")
+  awk -v a="$load" -v b="$index" 'BEGIN {print a, a + b}'
+}
+read -r ref_import_before ref_before < <(reference "$W/ref_before.db")
+rm -f "$W/ref_before.db"
 read -r import_s import_kib < <(seconds $O import --db="$W/dst.db" --file="$W/e.csv" --departments="$W/d.csv")
 read -r merge_s merge_kib < <(seconds $O import --db="$W/dst.db" --file="$W/e.csv" --departments="$W/d.csv")
-# The search index and the name index too (revision bdc1691daa1a), built
-# after the load, as the import builds them.
-sqlite3 "$W/ref.db" "CREATE TABLE employees (id INTEGER PRIMARY KEY, manager_id INTEGER, full_name TEXT NOT NULL, title TEXT NOT NULL, email TEXT NOT NULL UNIQUE, department TEXT, hire_date TEXT NOT NULL, notes TEXT); CREATE INDEX employees_manager_id ON employees (manager_id); CREATE INDEX employees_department ON employees (department); CREATE VIRTUAL TABLE employee_search USING fts5(full_name, email, title, content = 'employees', content_rowid = 'id', tokenize = \"unicode61 remove_diacritics 2 tokenchars '.@'\", prefix = '3');" >/dev/null
-# The .import alone is what issue 13 calibrated its targets against
-# ("about 4 s on this machine today"); then the indexes added since.
-read -r ref_import_s _ < <(seconds sqlite3 "$W/ref.db" ".import --csv --skip 1 $W/e.csv employees")
-read -r ref_index_s _ < <(seconds sqlite3 "$W/ref.db" "CREATE INDEX employees_full_name ON employees (full_name COLLATE NOCASE)" "INSERT INTO employee_search (employee_search) VALUES ('rebuild')")
-ref_s=$(awk -v a="$ref_import_s" -v b="$ref_index_s" 'BEGIN {print a + b}')
+read -r ref_import_after ref_after < <(reference "$W/ref.db")
+read -r ref_import_s ref_s < <(awk -v a="$ref_import_before" -v b="$ref_import_after" -v c="$ref_before" -v d="$ref_after" 'BEGIN {print (a + b) / 2, (c + d) / 2}')
 # Then in WAL mode, as Pulse's databases are, for the inserts below.
 sqlite3 "$W/ref.db" "PRAGMA journal_mode = WAL" >/dev/null
 
@@ -73,10 +84,10 @@ late=$(printf '%s\n' "${late[@]}" | median)
 floor=$(printf '%s\n' "${floor[@]}" | median)
 
 awk -v n="$N" -v ri="$ref_import_s" -v fl="$floor" -v ss="$seed_s" -v is="$import_s" -v ik="$import_kib" -v ms="$merge_s" \
-    -v mk="$merge_kib" -v rs="$ref_s" -v one="$one" -v early="$early" -v late="$late" 'BEGIN {
+    -v mk="$merge_kib" -v rs="$ref_s" -v rb="$ref_before" -v ra="$ref_after" -v one="$one" -v early="$early" -v late="$late" 'BEGIN {
   printf "write path, %d employees\n", n
   printf "  pulse-orgdata seed               %7.2f s  %5.2fx sqlite3 .import of its export   target <= 1.5x: %s\n", ss, ss / rs, (ss / rs <= 1.5) ? "PASS" : "FAIL"
-  printf "  import into an empty database   %7.2f s  %5.2fx sqlite3 .import (%.2f s)  peak %d MiB   target <= 2x, <= 256 MiB: %s\n", is, is / rs, rs, ik / 1024, (is / rs <= 2 && ik / 1024 <= 256) ? "PASS" : "FAIL"
+  printf "  import into an empty database   %7.2f s  %5.2fx sqlite3 .import (%.2f s: %.2f s before, %.2f s after)  peak %d MiB   target <= 2x, <= 256 MiB: %s\n", is, is / rs, rs, rb, ra, ik / 1024, (is / rs <= 2 && ik / 1024 <= 256) ? "PASS" : "FAIL"
   printf "  merge of the same file again    %7.2f s  %5.2fx sqlite3 .import            peak %d MiB   target <= 2x, <= 256 MiB: %s\n", ms, ms / rs, mk / 1024, (ms / rs <= 2 && mk / 1024 <= 256) ? "PASS" : "FAIL"
   # Issue 13 set 1 ms when the .import took about 4 s: the bound scales
   # with the .import of this run, as other targets scale with their floors.
