@@ -27,27 +27,35 @@ int64_t FileSize(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 ? st.st_size : 0;
 }
 
+// A seeded organisation of 20,000: the head of the largest subtree under
+// the top (`moved`), reporting to the top, and the head of the next
+// largest (`elsewhere`), to move it under and back.
+struct LargeMove {
+  int64_t moved = 0;
+  int64_t elsewhere = 0;
+};
+LargeMove SeedForALargeMove(const std::string& db) {
+  EXPECT_OK(testing::MigrateToHead(db));
+  EXPECT_OK(seed::SeedOrganisation(db, {20000, 3}));
+  auto conn = testing::OpenSqlite(db);
+  SQLite::Statement q(*conn,
+                      "SELECT e.id, (SELECT count(*) FROM employees c WHERE "
+                      "c.org_path >= e.org_path AND c.org_path < e.org_path "
+                      "|| 'g') AS n FROM employees e WHERE e.manager_id = 1 "
+                      "ORDER BY n DESC LIMIT 2");
+  LargeMove out;
+  if (q.executeStep()) out.moved = q.getColumn(0).getInt64();
+  if (q.executeStep()) out.elsewhere = q.getColumn(0).getInt64();
+  EXPECT_GT(out.elsewhere, 0) << "the seed has two subtrees under the top";
+  return out;
+}
+
 TEST(WriterTest, BackToBackLargeWritesKeepTheLogBounded) {
   testing::TempDir dir;
   const std::string db = dir.Join("pulse.db");
-  ASSERT_OK(testing::MigrateToHead(db));
-  ASSERT_OK(seed::SeedOrganisation(db, {20000, 3}));
-  // The largest subtree under the top, and someone outside it to move it
-  // under and back.
-  int64_t moved = 0, manager = 0, elsewhere = 0;
-  {
-    auto conn = testing::OpenSqlite(db);
-    SQLite::Statement q(*conn,
-                        "SELECT e.id, e.manager_id, (SELECT count(*) FROM "
-                        "employees c WHERE c.org_path >= e.org_path AND "
-                        "c.org_path < e.org_path || 'g') AS n FROM employees "
-                        "e WHERE e.manager_id = 1 ORDER BY n DESC LIMIT 2");
-    ASSERT_TRUE(q.executeStep());
-    moved = q.getColumn(0).getInt64();
-    manager = q.getColumn(1).getInt64();
-    ASSERT_TRUE(q.executeStep());
-    elsewhere = q.getColumn(0).getInt64();
-  }
+  const auto [moved, elsewhere] = SeedForALargeMove(db);
+  ASSERT_GT(elsewhere, 0);
+  const int64_t manager = 1;
   // The initial revision: every later one is non-breaking.
   migrate::RevisionGate gate("a1c3f0d2b7e4", nullptr);
   // A bound of 200 pages, below one move.
@@ -76,25 +84,14 @@ TEST(WriterTest, BackToBackLargeWritesKeepTheLogBounded) {
 TEST(WriterTest, TheLogFileShrinksBackAfterABurst) {
   testing::TempDir dir;
   const std::string db = dir.Join("pulse.db");
-  ASSERT_OK(testing::MigrateToHead(db));
-  ASSERT_OK(seed::SeedOrganisation(db, {20000, 3}));
-  int64_t moved = 0, elsewhere = 0, leaf = 0;
-  {
-    auto conn = testing::OpenSqlite(db);
-    SQLite::Statement q(*conn,
-                        "SELECT e.id, (SELECT count(*) FROM employees c "
-                        "WHERE c.org_path >= e.org_path AND c.org_path < "
-                        "e.org_path || 'g') AS n FROM employees e WHERE "
-                        "e.manager_id = 1 ORDER BY n DESC LIMIT 2");
-    ASSERT_TRUE(q.executeStep());
-    moved = q.getColumn(0).getInt64();
-    ASSERT_TRUE(q.executeStep());
-    elsewhere = q.getColumn(0).getInt64();
-    leaf = conn->execAndGet(
-                   "SELECT id FROM employees e WHERE NOT EXISTS (SELECT 1 "
-                   "FROM employees c WHERE c.manager_id = e.id) LIMIT 1")
-               .getInt64();
-  }
+  const auto [moved, elsewhere] = SeedForALargeMove(db);
+  ASSERT_GT(elsewhere, 0);
+  const int64_t leaf =
+      testing::OpenSqlite(db)
+          ->execAndGet(
+              "SELECT id FROM employees e WHERE NOT EXISTS (SELECT 1 FROM "
+              "employees c WHERE c.manager_id = e.id) LIMIT 1")
+          .getInt64();
   migrate::RevisionGate gate("a1c3f0d2b7e4", nullptr);
   store::ConnectionPool pool(db, {}, 1);
   constexpr int kBound = 200;
