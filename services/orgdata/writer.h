@@ -42,10 +42,10 @@ namespace pulse::orgdata {
 // waiting would only add to every write's latency) it waits once the log
 // holds four times as much.
 //
-// The log's file keeps the size of the largest burst of writes (an import
-// of a million people leaves hundreds of MB) until the last connection
-// closes: the first commit after the log starts over cuts the file back to
-// `wal_frames_before_wait` pages.
+// Left to itself, SQLite keeps the log's file at the size of the largest
+// burst of writes (an import of a million people leaves hundreds of MB)
+// until the last connection closes; here the first commit after the log
+// starts over cuts the file back to `wal_frames_before_wait` pages.
 // Thread-safe.
 class Writer {
  public:
