@@ -19,8 +19,6 @@ constexpr char kWriterCache[] = "PRAGMA cache_size = -65536";
 // 10,000-person move. In memory the move takes 0.75x the time, for as
 // much memory while the statement runs (at most the pages it changes).
 constexpr char kWriterJournals[] = "PRAGMA temp_store = MEMORY";
-// SQLite's page size in Pulse's databases (its default).
-constexpr int64_t kPageBytes = 4096;
 // Change-log rows deleted per transaction: about 40 ms of holding the
 // write lock here (a backlog of 533,000 rows took 2.2 s in one).
 constexpr int64_t kPruneBatchRows = 10000;
@@ -69,9 +67,13 @@ Writer::OpenImportConnection() {
   if (absl::Status s = (*db)->Exec("PRAGMA wal_autocheckpoint = 0"); !s.ok()) {
     return store::WithContext(s, "configuring the writer");
   }
+  auto page_bytes = (*db)->SelectInt("PRAGMA page_size");
+  if (!page_bytes.ok()) {
+    return store::WithContext(page_bytes.status(), "configuring the writer");
+  }
   if (absl::Status s = (*db)->Exec(
           absl::StrCat("PRAGMA journal_size_limit = ",
-                       int64_t{wal_frames_before_wait_} * kPageBytes));
+                       int64_t{wal_frames_before_wait_} * *page_bytes));
       !s.ok()) {
     return store::WithContext(s, "configuring the writer");
   }
