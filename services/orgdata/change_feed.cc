@@ -229,7 +229,11 @@ void ChangeFeed::Prune() {
   if (writer_ == nullptr) return;
   const int64_t older_than_ms =
       absl::ToUnixMillis(absl::Now() - options_.retention);
-  auto pruned = writer_->PruneChangeLog(older_than_ms, options_.max_rows);
+  auto pruned =
+      writer_->PruneChangeLog(older_than_ms, options_.max_rows, [this] {
+        absl::MutexLock lock(&mu_);
+        return stopping_;
+      });
   if (!pruned.ok()) {
     LogLine(absl::StrCat("change log pruning: ", pruned.status().message()));
   }

@@ -118,16 +118,18 @@ absl::StatusOr<write::WriteSummary> Writer::Finish(write::Importer& importer) {
   return result;
 }
 
-absl::StatusOr<int64_t> Writer::PruneChangeLog(int64_t older_than_ms,
-                                               int64_t keep_rows) {
+absl::StatusOr<int64_t> Writer::PruneChangeLog(
+    int64_t older_than_ms, int64_t keep_rows,
+    const std::function<bool()>& stop) {
   int64_t total = 0;
-  while (true) {
+  while (!stop()) {
     auto pruned =
         OnWriterThread([&] { return Prune(older_than_ms, keep_rows); });
     if (!pruned.ok()) return pruned.status();
     total += *pruned;
-    if (*pruned == 0) return total;
+    if (*pruned == 0) break;
   }
+  return total;
 }
 
 absl::StatusOr<int64_t> Writer::Prune(int64_t older_than_ms,

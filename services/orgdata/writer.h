@@ -75,9 +75,12 @@ class Writer {
   // Deletes the change log's rows older than `older_than_ms` (Unix ms) and
   // all but the newest `keep_rows`; returns how many. In batches, each its
   // own transaction and its own turn on the writer's thread, so that writes
-  // asked for meanwhile commit between them.
-  absl::StatusOr<int64_t> PruneChangeLog(int64_t older_than_ms,
-                                         int64_t keep_rows);
+  // asked for meanwhile commit between them. Stops early, between batches,
+  // once `stop` returns true (a server shutting down: the rest waits for
+  // the next start).
+  absl::StatusOr<int64_t> PruneChangeLog(
+      int64_t older_than_ms, int64_t keep_rows,
+      const std::function<bool()>& stop = [] { return false; });
 
   // Closes the writer's and the checkpointer's connections (after a write
   // or checkpoint in progress); the next write opens them again. While the

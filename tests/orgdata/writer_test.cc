@@ -156,5 +156,32 @@ TEST(WriterTest, PruningClearsABacklogLargerThanOneBatch) {
   EXPECT_EQ(conn->execAndGet("SELECT count(*) FROM change_log").getInt64(), 1);
 }
 
+// A server shutting down does not wait for a backlog: pruning stops
+// between batches once asked to, and the rest stays for the next start.
+TEST(WriterTest, PruningStopsBetweenBatchesWhenAsked) {
+  testing::TempDir dir;
+  const std::string db = dir.Join("pulse.db");
+  ASSERT_OK(testing::MigrateToHead(db));
+  {
+    auto conn = testing::OpenSqlite(db);
+    conn->exec(
+        "INSERT INTO change_log (at_ms, kind, id) "
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+        "WHERE i < 25000) SELECT 1000, 'employee_added', i FROM n");
+  }
+  migrate::RevisionGate gate("a1c3f0d2b7e4", nullptr);
+  store::ConnectionPool pool(db, {}, 1);
+  Writer writer(&pool, &gate);
+  int asked = 0;
+  auto pruned =
+      writer.PruneChangeLog(absl::ToUnixMillis(absl::Now() - absl::Hours(1)),
+                            10000000, [&] { return asked++ > 0; });
+  ASSERT_OK(pruned);
+  EXPECT_EQ(*pruned, 10000);
+  auto conn = testing::OpenSqlite(db);
+  EXPECT_EQ(conn->execAndGet("SELECT count(*) FROM change_log").getInt64(),
+            15000);
+}
+
 }  // namespace
 }  // namespace pulse::orgdata
