@@ -131,56 +131,37 @@ TEST(WriterTest, TheLogFileShrinksBackAfterABurst) {
 
 // A backlog of the change log past retention (here after a large import
 // a week ago) goes in batches, each its own transaction, until none is
-// left.
-TEST(WriterTest, PruningClearsABacklogLargerThanOneBatch) {
-  testing::TempDir dir;
-  const std::string db = dir.Join("pulse.db");
-  ASSERT_OK(testing::MigrateToHead(db));
-  {
-    auto conn = testing::OpenSqlite(db);
-    conn->exec(
-        "INSERT INTO change_log (at_ms, kind, id) "
-        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
-        "WHERE i < 25000) SELECT 1000, 'employee_added', i FROM n");
-    conn->exec(
-        "INSERT INTO change_log (kind, id) VALUES ('employee_added', 1)");
-  }
-  migrate::RevisionGate gate("a1c3f0d2b7e4", nullptr);
-  store::ConnectionPool pool(db, {}, 1);
-  Writer writer(&pool, &gate);
-  auto pruned = writer.PruneChangeLog(
-      absl::ToUnixMillis(absl::Now() - absl::Hours(1)), 10000000);
-  ASSERT_OK(pruned);
-  EXPECT_EQ(*pruned, 25000);
-  auto conn = testing::OpenSqlite(db);
-  EXPECT_EQ(conn->execAndGet("SELECT count(*) FROM change_log").getInt64(), 1);
-}
-
-// A server shutting down does not wait for a backlog: pruning stops
+// left; a server shutting down does not wait for it: pruning stops
 // between batches once asked to, and the rest stays for the next start.
-TEST(WriterTest, PruningStopsBetweenBatchesWhenAsked) {
+TEST(WriterTest, PruningClearsABacklogInBatchesAndStopsBetweenThemWhenAsked) {
   testing::TempDir dir;
   const std::string db = dir.Join("pulse.db");
   ASSERT_OK(testing::MigrateToHead(db));
-  {
-    auto conn = testing::OpenSqlite(db);
-    conn->exec(
-        "INSERT INTO change_log (at_ms, kind, id) "
-        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
-        "WHERE i < 25000) SELECT 1000, 'employee_added', i FROM n");
-  }
+  auto conn = testing::OpenSqlite(db);
+  conn->exec(
+      "INSERT INTO change_log (at_ms, kind, id) "
+      "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+      "WHERE i < 25000) SELECT 1000, 'employee_added', i FROM n");
+  conn->exec("INSERT INTO change_log (kind, id) VALUES ('employee_added', 1)");
+  auto rows = [&] {
+    return conn->execAndGet("SELECT count(*) FROM change_log").getInt64();
+  };
   migrate::RevisionGate gate("a1c3f0d2b7e4", nullptr);
   store::ConnectionPool pool(db, {}, 1);
   Writer writer(&pool, &gate);
+  const int64_t an_hour_ago = absl::ToUnixMillis(absl::Now() - absl::Hours(1));
+
   int asked = 0;
   auto pruned =
-      writer.PruneChangeLog(absl::ToUnixMillis(absl::Now() - absl::Hours(1)),
-                            10000000, [&] { return asked++ > 0; });
+      writer.PruneChangeLog(an_hour_ago, 10000000, [&] { return asked++ > 0; });
   ASSERT_OK(pruned);
   EXPECT_EQ(*pruned, 10000);
-  auto conn = testing::OpenSqlite(db);
-  EXPECT_EQ(conn->execAndGet("SELECT count(*) FROM change_log").getInt64(),
-            15000);
+  EXPECT_EQ(rows(), 15001);
+
+  pruned = writer.PruneChangeLog(an_hour_ago, 10000000);
+  ASSERT_OK(pruned);
+  EXPECT_EQ(*pruned, 15000);
+  EXPECT_EQ(rows(), 1);
 }
 
 }  // namespace
