@@ -7,8 +7,9 @@
 -- every writer. Words of full_name and title are split as unicode61 does
 -- (case and diacritics folded); '.' and '@' are part of a word, so that an
 -- email is one word and a query matches it from its start. The prefix
--- index answers 2- and 3-letter prefixes without merging every word they
--- begin. employees_full_name finds the exact names that search ranks
+-- index answers 3-letter prefixes, the shortest search targets, in rowid
+-- order without merging every word they begin (a 2-letter index as well
+-- would add a third to every bulk load's rebuild: docs/PERFORMANCE.md). employees_full_name finds the exact names that search ranks
 -- first (and would otherwise be found among every match of their words).
 -- Bulk writers that set the triggers aside (the seeder, a
 -- reloading import) rebuild it after the load (store::RebuildSearchIndex).
@@ -17,7 +18,7 @@ CREATE VIRTUAL TABLE employee_search USING fts5(
   full_name, email, title,
   content = 'employees', content_rowid = 'id',
   tokenize = "unicode61 remove_diacritics 2 tokenchars '.@'",
-  prefix = '2 3'
+  prefix = '3'
 );
 INSERT INTO employee_search (employee_search) VALUES ('rebuild');
 CREATE INDEX employees_full_name ON employees (full_name COLLATE NOCASE);
