@@ -664,11 +664,15 @@ int main(int argc, char** argv) {
                dir, "seed");
   }
 
-  // 2. The real server.
-  const ServerProcess real_server = StartServer(
-      {bin + "/orgdata/pulse-orgdata", "serve", "--db=" + db,
-       "--listen=127.0.0.1:0", absl::StrCat("--admin_token=", kBenchToken)},
-      dir, "server");
+  // 2. The real server. `ServePulse` starts one on the benchmark's
+  // database, logging to `name`.err.
+  auto ServePulse = [&](const std::string& name) {
+    return StartServer(
+        {bin + "/orgdata/pulse-orgdata", "serve", "--db=" + db,
+         "--listen=127.0.0.1:0", absl::StrCat("--admin_token=", kBenchToken)},
+        dir, name);
+  };
+  const ServerProcess real_server = ServePulse("server");
   const pid_t server = real_server.pid;
   const std::string& address = real_server.address;
   grpc::ChannelArguments args;
@@ -1051,10 +1055,7 @@ int main(int argc, char** argv) {
   // watchers would reuse unseen.
   IdleWatchers idle;
   {
-    const ServerProcess watched = StartServer(
-        {bin + "/orgdata/pulse-orgdata", "serve", "--db=" + db,
-         "--listen=127.0.0.1:0", absl::StrCat("--admin_token=", kBenchToken)},
-        dir, "watch_server");
+    const ServerProcess watched = ServePulse("watch_server");
     auto watched_stub = OrgDataService::NewStub(grpc::CreateChannel(
         watched.address, grpc::InsecureChannelCredentials()));
     StreamSubtreeRequest one;
